@@ -1,0 +1,241 @@
+"""Creating and changing sources and integrations, with the validations of DESIGN §2 and §6.
+
+Every function takes an open connection inside a transaction; the caller commits. The
+functions raise `ValidationFailed` with a message that names the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import models
+from gateway.access.grant import IntegrationStatus, Scope
+from gateway.access.permissions import PermissionSpec, resolve_permission
+from gateway.access.tokens import digest, new_token
+from gateway.coltypes import utcnow
+from gateway.errors import ValidationFailed
+
+_UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
+
+
+def canonical_uuid(value: str, what: str) -> str:
+    """`value` as a canonical lowercase UUID string, or ValidationFailed naming `what`."""
+    import uuid
+
+    if not _UUID_RE.match(value.strip()):
+        raise ValidationFailed(
+            f"{what} {value!r} is not a UUID (expected e.g. '3f2b8c1e-0d5a-4c6e-9b7a-1e2d3c4b5a69')"
+        )
+    return str(uuid.UUID(value.strip()))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSource:
+    """A new source's id and name."""
+
+    id: str
+    name: str
+
+
+async def create_source(
+    conn: AsyncConnection,
+    name: str,
+    *,
+    provider_name: str = "OneRoster",
+    provider_application: str = "oneroster",
+    team_name: str | None = None,
+    entity_name: str | None = None,
+    entity_type: str = "DISTRICT",
+) -> CreatedSource:
+    """Create a source with its team, provider and entity; return its id and name."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("the source name is empty; pass a name such as 'Springfield SIS'")
+    if entity_type not in ("DISTRICT", "SCHOOL"):
+        raise ValidationFailed(f"entity type {entity_type!r} is not DISTRICT or SCHOOL")
+    now = utcnow()
+    team = models.Team(name=team_name or name, created_date=now, updated_date=now)
+    provider = await _provider(conn, provider_name, provider_application)
+    entity = models.Entity(name=entity_name or name, type=entity_type)
+    await conn.execute(sa.insert(models.Team.__table__).values(team.model_dump()))
+    await conn.execute(sa.insert(models.Entity.__table__).values(entity.model_dump()))
+    source = models.Source(
+        name=name, provider_id=provider, team_id=team.id, entity_id=entity.id, status="ACTIVE"
+    )
+    await conn.execute(sa.insert(models.Source.__table__).values(source.model_dump()))
+    return CreatedSource(id=source.id, name=source.name)
+
+
+async def _provider(conn: AsyncConnection, name: str, application: str) -> str:
+    table = models.Provider.__table__
+    found = (
+        await conn.execute(sa.select(table.c.id).where(table.c.application == application))
+    ).scalar()
+    if found is not None:
+        return str(found)
+    provider = models.Provider(name=name, application=application)
+    await conn.execute(sa.insert(table).values(provider.model_dump()))
+    return provider.id
+
+
+async def require_source(conn: AsyncConnection, source_id: str) -> str:
+    """The canonical id of an existing source, or ValidationFailed."""
+    source_id = canonical_uuid(source_id, "source")
+    table = models.Source.__table__
+    if (await conn.execute(sa.select(table.c.id).where(table.c.id == source_id))).first() is None:
+        raise ValidationFailed(
+            f"source {source_id} does not exist; `gateway sources list` shows them"
+        )
+    return source_id
+
+
+def resolve_permissions(values: Iterable[str]) -> list[PermissionSpec]:
+    """Permissions named by slug or UUID, deduplicated, or ValidationFailed naming the unknown."""
+    found: dict[str, PermissionSpec] = {}
+    for value in values:
+        try:
+            spec = resolve_permission(value.strip())
+        except KeyError as exc:
+            raise ValidationFailed(str(exc.args[0])) from None
+        found[spec.slug] = spec
+    return list(found.values())
+
+
+_TARGET_TABLES: tuple[tuple[str, Any], ...] = (
+    ("SCHOOL", models.School.__table__),
+    ("COURSE", models.Course.__table__),
+    ("CLASS", models.Class.__table__),
+)
+
+
+async def resolve_targets(
+    conn: AsyncConnection, source_id: str, scope: Scope, targets: Sequence[str]
+) -> dict[str, str]:
+    """Map each target to its kind (SCHOOL, COURSE, CLASS), checking DESIGN §6's rules."""
+    ids = [canonical_uuid(t, "target") for t in targets]
+    if scope is Scope.ALL and ids:
+        raise ValidationFailed("scope ALL takes no targets; drop the targets or use scope SELECTED")
+    if scope is Scope.SELECTED and not ids:
+        raise ValidationFailed(
+            "scope SELECTED needs at least one target (a school, course or class id)"
+        )
+    kinds: dict[str, str] = {}
+    for kind, table in _TARGET_TABLES:
+        rows = await conn.execute(
+            sa.select(table.c.id).where(table.c.id.in_(ids), table.c.source_id == source_id)
+        )
+        for (found,) in rows:
+            kinds[found] = kind
+    missing = [t for t in ids if t not in kinds]
+    if missing:
+        raise ValidationFailed(
+            f"target {missing[0]} is not a school, course or class of source {source_id}"
+        )
+    return kinds
+
+
+def parse_scope(value: str) -> Scope:
+    """`all` / `selected` (any case) as a Scope, or ValidationFailed."""
+    try:
+        return Scope(value.strip().upper())
+    except ValueError:
+        raise ValidationFailed(f"scope {value!r} is not ALL or SELECTED") from None
+
+
+def parse_status(value: str) -> IntegrationStatus:
+    """`active` / `inactive` / `disabled` (any case) as a status, or ValidationFailed."""
+    try:
+        return IntegrationStatus(value.strip().upper())
+    except ValueError:
+        raise ValidationFailed(f"status {value!r} is not ACTIVE, INACTIVE or DISABLED") from None
+
+
+def parse_start_date(value: str | None) -> datetime | None:
+    """An ISO-8601 date or timestamp, or ValidationFailed with an example."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(
+            f"start date {value!r} is not ISO-8601 (e.g. 2027-01-31 or 2027-01-31T08:00:00Z)"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedIntegration:
+    """A new integration's id and its token (shown only this once)."""
+
+    id: str
+    token: str
+
+
+async def create_integration(
+    conn: AsyncConnection,
+    *,
+    source_id: str,
+    scope: Scope,
+    permissions: Iterable[str],
+    targets: Sequence[str] = (),
+    status: IntegrationStatus = IntegrationStatus.ACTIVE,
+    start_date: datetime | None = None,
+    name: str | None = None,
+    application_name: str | None = None,
+) -> CreatedIntegration:
+    """Create an integration; the plain token is returned here and never stored."""
+    source_id = await require_source(conn, source_id)
+    specs = resolve_permissions(permissions)
+    kinds = await resolve_targets(conn, source_id, scope, targets)
+    application_id = None
+    if application_name:
+        application = models.Application(name=application_name)
+        await conn.execute(sa.insert(models.Application.__table__).values(application.model_dump()))
+        application_id = application.id
+    token = new_token()
+    integration = models.Integration(
+        name=name,
+        source_id=source_id,
+        application_id=application_id,
+        scope=scope.value,
+        status=status.value,
+        start_date=start_date,
+        token_digest=digest(token),
+    )
+    await conn.execute(sa.insert(models.Integration.__table__).values(integration.model_dump()))
+    await _write_permissions(conn, integration.id, specs)
+    await _write_targets(conn, integration.id, kinds)
+    return CreatedIntegration(id=integration.id, token=token)
+
+
+async def _write_permissions(
+    conn: AsyncConnection, integration_id: str, specs: Sequence[PermissionSpec]
+) -> None:
+    table = models.IntegrationPermission.__table__
+    await conn.execute(table.delete().where(table.c.integration_id == integration_id))
+    if specs:
+        await conn.execute(
+            table.insert(),
+            [{"integration_id": integration_id, "permission_id": str(s.id)} for s in specs],
+        )
+
+
+async def _write_targets(conn: AsyncConnection, integration_id: str, kinds: dict[str, str]) -> None:
+    table = models.IntegrationTarget.__table__
+    await conn.execute(table.delete().where(table.c.integration_id == integration_id))
+    if kinds:
+        await conn.execute(
+            table.insert(),
+            [
+                {"integration_id": integration_id, "target_id": t, "kind": k}
+                for t, k in kinds.items()
+            ],
+        )

@@ -1,0 +1,79 @@
+"""Who is calling: an access token turned into the calling integration's Grant."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import models
+from gateway.access.grant import Grant, IntegrationStatus, Scope, Targets, effective_status
+from gateway.access.tokens import digest, digests_equal
+
+_integrations = models.Integration.__table__
+_grants = models.IntegrationPermission.__table__
+_targets = models.IntegrationTarget.__table__
+_permissions = models.Permission.__table__
+
+
+async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:
+    """The Grant of the integration whose token is `token`, or None for an unknown token.
+
+    The lookup is by digest (indexed); the digests are then compared in constant time.
+    """
+    wanted = digest(token)
+    row = (
+        await conn.execute(
+            sa.select(
+                _integrations.c.id,
+                _integrations.c.source_id,
+                _integrations.c.scope,
+                _integrations.c.status,
+                _integrations.c.start_date,
+                _integrations.c.token_digest,
+            ).where(_integrations.c.token_digest == wanted)
+        )
+    ).first()
+    if row is None or not digests_equal(row.token_digest, wanted):
+        return None
+    return await load_grant_by_id(conn, row.id)
+
+
+async def load_grant_by_id(conn: AsyncConnection, integration_id: str) -> Grant | None:
+    """The Grant of integration `integration_id`, or None when it does not exist."""
+    row = (
+        await conn.execute(
+            sa.select(
+                _integrations.c.id,
+                _integrations.c.source_id,
+                _integrations.c.scope,
+                _integrations.c.status,
+                _integrations.c.start_date,
+            ).where(_integrations.c.id == integration_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    slugs = (
+        await conn.execute(
+            sa.select(_permissions.c.slug)
+            .join(_grants, _grants.c.permission_id == _permissions.c.id)
+            .where(_grants.c.integration_id == row.id)
+        )
+    ).scalars()
+    by_kind: dict[str, set[str]] = {"SCHOOL": set(), "COURSE": set(), "CLASS": set()}
+    for target_id, kind in await conn.execute(
+        sa.select(_targets.c.target_id, _targets.c.kind).where(_targets.c.integration_id == row.id)
+    ):
+        by_kind[kind].add(target_id)
+    return Grant(
+        integration_id=row.id,
+        source_id=row.source_id,
+        scope=Scope(row.scope),
+        status=effective_status(IntegrationStatus(row.status), row.start_date),
+        permissions=frozenset(slugs),
+        targets=Targets(
+            schools=frozenset(by_kind["SCHOOL"]),
+            courses=frozenset(by_kind["COURSE"]),
+            classes=frozenset(by_kind["CLASS"]),
+        ),
+    )

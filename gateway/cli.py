@@ -1,0 +1,133 @@
+"""The `gateway` command line: serve, demo, export-schema, and the sub-commands of each area.
+
+Commands that create or list something take `--json` and then print exactly one JSON object on
+standard output; messages go to standard error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from gateway.errors import ValidationFailed
+
+app = typer.Typer(
+    name="gateway",
+    help="A scope-enforcing GraphQL gateway for school rostering data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `message` to standard error and exit with `code`."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an async command body; a ValidationFailed becomes a clear message and exit code 2."""
+    try:
+        return asyncio.run(coro)
+    except ValidationFailed as exc:
+        fail(str(exc))
+
+
+def emit_json(value: Any) -> None:
+    """Print one JSON object on standard output."""
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def database_url() -> str:
+    """The configured database URL (GATEWAY_DATABASE_URL)."""
+    from gateway.settings import load_settings
+
+    return load_settings().database_url
+
+
+def with_engine(body: Callable[[Any], Awaitable[T]]) -> Coroutine[Any, Any, T]:
+    """Open the configured database (creating missing tables), run `body(engine)`, close it."""
+    from gateway.db import engine_for
+
+    async def runner() -> T:
+        async with engine_for(database_url()) as engine:
+            return await body(engine)
+
+    return runner()
+
+
+@app.command("export-schema")
+def export_schema(
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Print the admin API's SDL instead.")
+    ] = False,
+) -> None:
+    """Print the SDL of the Graph API (what `schema.graphql` holds)."""
+    if admin:
+        from gateway.admin.schema import admin_schema
+
+        sys.stdout.write(admin_schema.as_str() + "\n")
+        return
+    from gateway.graph.schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Load the demo data into an empty database first and print its tokens."
+        ),
+    ] = False,
+) -> None:
+    """Run the HTTP server."""
+    import uvicorn
+
+    if demo:
+        from gateway.demo import ensure_demo
+
+        run(with_engine(lambda engine: ensure_demo(engine, echo=True)))
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+    )
+
+
+def _register() -> None:
+    # Each area owns its sub-commands; importing them here keeps this module the one entry point.
+    from gateway import demo
+
+    demo.register(app)
+    for module in ("gateway.admin.cli", "gateway.importers.cli"):
+        try:
+            imported = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        imported.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register()
+    app()

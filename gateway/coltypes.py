@@ -1,0 +1,62 @@
+"""Column types that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ColumnElement
+
+
+class TagList(sa.types.TypeDecorator[list[str]]):
+    """A list of enum-like strings stored as `,A,B,` so `LIKE '%,A,%'` filters it on any engine."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> str:
+        items = list(value or ())
+        for item in items:
+            if "," in item:
+                raise ValueError(f"list item {item!r} may not contain a comma")
+        return "," + ",".join(items) + "," if items else ""
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> list[str]:
+        if not value:
+            return []
+        return value.strip(",").split(",")
+
+
+def tag_contains_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """A predicate: the TagList column holds at least one of `values`."""
+    return sa.or_(*(column.like(f"%,{v},%", escape="\\") for v in values))
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp, also on SQLite (which stores it naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, timezone-aware."""
+    return datetime.now(UTC)

@@ -1,0 +1,78 @@
+"""The database engine, its SQLite pragmas, schema creation and the permission seed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from gateway import models
+from gateway.access.permissions import CATALOG
+from gateway.coltypes import utcnow
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("postgresql"):
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create every table that is missing and make sure the permission catalog is present."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+        await seed_permissions(conn)
+
+
+async def seed_permissions(conn: AsyncConnection) -> None:
+    """Insert or refresh the fixed permission catalog rows."""
+    table = models.Permission.__table__
+    existing = set((await conn.execute(sa.select(table.c.id))).scalars())
+    for spec in CATALOG:
+        values = {"slug": spec.slug, "name": spec.name, "description": spec.description}
+        if str(spec.id) in existing:
+            await conn.execute(table.update().where(table.c.id == str(spec.id)).values(**values))
+        else:
+            await conn.execute(
+                table.insert().values(
+                    id=str(spec.id), created_date=utcnow(), updated_date=utcnow(), **values
+                )
+            )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise when the database cannot answer a trivial query."""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+@asynccontextmanager
+async def engine_for(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine with the schema in place, disposed of on exit (for commands and tests)."""
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        yield engine
+    finally:
+        await engine.dispose()

@@ -1,0 +1,86 @@
+"""Errors the gateway raises on purpose, each with a machine code (DESIGN §5).
+
+    GatewayError                      code, HTTP status, extensions
+     ├── Unauthenticated              UNAUTHENTICATED            401
+     ├── InvalidIntegrationState      INVALID_INTEGRATION_STATE  403
+     ├── Forbidden                    FORBIDDEN                  200 (field-level)
+     ├── BadUserInput                 BAD_USER_INPUT             200 / 400
+     ├── QueryTooComplex              QUERY_TOO_COMPLEX          400
+     ├── RateLimited                  RATE_LIMITED               429
+     └── InternalServerError          INTERNAL_SERVER_ERROR      500 (masked)
+
+Anything else that escapes a resolver is masked as INTERNAL_SERVER_ERROR.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """The allow-listed values of `extensions.code`."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INVALID_INTEGRATION_STATE = "INVALID_INTEGRATION_STATE"
+    FORBIDDEN = "FORBIDDEN"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class GatewayError(Exception):
+    """An error whose message is safe to show to the client."""
+
+    code: ErrorCode = ErrorCode.INTERNAL_SERVER_ERROR
+    http_status: int = 200
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": str(self.code), **extensions}
+
+
+class Unauthenticated(GatewayError):
+    """No usable access token."""
+
+    code = ErrorCode.UNAUTHENTICATED
+    http_status = 401
+
+
+class InvalidIntegrationState(GatewayError):
+    """The integration exists but may not read graph data now."""
+
+    code = ErrorCode.INVALID_INTEGRATION_STATE
+    http_status = 403
+
+
+class Forbidden(GatewayError):
+    """A field the integration's permissions do not cover."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class BadUserInput(GatewayError):
+    """An argument the client can fix: an id, a cursor, a page size, a filter."""
+
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class QueryTooComplex(GatewayError):
+    """The operation exceeds one of the configured limits."""
+
+    code = ErrorCode.QUERY_TOO_COMPLEX
+    http_status = 400
+
+
+class RateLimited(GatewayError):
+    """The token sent more requests than its bucket allows."""
+
+    code = ErrorCode.RATE_LIMITED
+    http_status = 429
+
+
+class ValidationFailed(ValueError):
+    """Bad input to a command or an admin mutation; the message names the value and the fix."""

@@ -1,0 +1,53 @@
+"""The only reader of GATEWAY_* environment variables (and of a `.env` file)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway; each field is read from `GATEWAY_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///gateway.db",
+        description="SQLAlchemy async URL; postgresql+asyncpg://… for PostgreSQL.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+    sql_echo: bool = Field(default=False, description="Log every SQL statement.")
+    default_page_size: int = Field(default=100, ge=1, description="`first` when omitted.")
+    max_page_size: int = Field(default=1000, ge=1, description="The largest `first` accepted.")
+    introspection: bool = Field(default=True, description="Allow schema introspection.")
+    graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list or comma-separated)."
+    )
+    max_depth: int = Field(default=12, ge=1, description="Deepest selection nesting allowed.")
+    max_aliases: int = Field(default=30, ge=1, description="Aliases allowed in one document.")
+    max_tokens: int = Field(default=5000, ge=1, description="Lexer tokens allowed per document.")
+    max_document_bytes: int = Field(
+        default=50_000, ge=1, description="Largest GraphQL document accepted, in bytes."
+    )
+    max_cost: int = Field(
+        default=200_000, ge=1, description="Largest estimated row count of one operation."
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest HTTP request body accepted (413 past it)."
+    )
+    rate_limit_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Tokens refilled per second into each access token's bucket.",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Bucket size: requests one token may send at once."
+    )
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (and `.env`)."""
+    return Settings()
