@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(
         default=20.0,
         gt=0,
-        description="Tokens refilled per second into each access token's bucket.",
+        description="Requests per second refilled into each token's bucket.",
     )
     rate_limit_burst: int = Field(
         default=200, ge=1, description="Bucket size: requests one token may send at once."

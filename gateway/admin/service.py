@@ -7,6 +7,7 @@ functions raise `ValidationFailed` with a message that names the offending value
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,6 @@ _UUID_RE = re.compile(
 
 def canonical_uuid(value: str, what: str) -> str:
     """`value` as a canonical lowercase UUID string, or ValidationFailed naming `what`."""
-    import uuid
 
     if not _UUID_RE.match(value.strip()):
         raise ValidationFailed(
