@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -76,3 +77,38 @@ async def engine_for(url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+class RequestDB:
+    """One request's database connection, opened lazily and used by one statement at a time.
+
+    GraphQL resolvers run concurrently; an async connection runs one statement at a time, so
+    statements wait for a lock. All of a request's reads share one connection (and, on SQLite,
+    one read transaction: a consistent snapshot).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        """Run `statement` on this request's connection."""
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self.engine.connect()
+            return await self._conn.execute(statement)
+
+    async def connection(self) -> AsyncConnection:
+        """The request's connection itself, for callers that run a few statements in a row
+        before any concurrent resolver starts (the token lookup)."""
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self.engine.connect()
+            return self._conn
+
+    async def close(self) -> None:
+        """Return the connection to the pool (rolling back the read transaction)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

@@ -1,0 +1,107 @@
+"""One request's context: who is calling (the Grant), its database connection and loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.dataloader import DataLoader
+
+from gateway import queries
+from gateway.access.grant import Grant
+from gateway.db import RequestDB
+from gateway.graph.pagination import PageArgs
+from gateway.relations import ManyEdge
+from gateway.settings import Settings
+
+Predicate = queries.Predicate
+
+
+class Loaders:
+    """Per-request DataLoaders: one per (edge or table, arguments), so that every parent at a
+    level shares one statement."""
+
+    def __init__(self, db: RequestDB, grant: Grant) -> None:
+        self.db = db
+        self.grant = grant
+        self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
+
+    def edge_page(
+        self, edge: ManyEdge, filter_key: str, filters: Sequence[Predicate], args: PageArgs
+    ) -> DataLoader[str, list[Row[Any]]]:
+        """Pages of `edge` for many parents, one statement per batch."""
+        key = ("page", edge.name, filter_key, args.key)
+        loader = self._loaders.get(key)
+        if loader is None:
+
+            async def load(parents: list[str]) -> list[list[Row[Any]]]:
+                pages = await queries.fetch_edge_pages(
+                    self.db, self.grant, edge, parents, filters, args.first, args.after
+                )
+                return [pages.get(p, []) for p in parents]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader
+
+    def edge_count(
+        self, edge: ManyEdge, filter_key: str, filters: Sequence[Predicate]
+    ) -> DataLoader[str, int]:
+        """`totalCount` of `edge` for many parents, one statement per batch."""
+        key = ("count", edge.name, filter_key)
+        loader = self._loaders.get(key)
+        if loader is None:
+
+            async def load(parents: list[str]) -> list[int]:
+                counts = await queries.count_edges(self.db, self.grant, edge, parents, filters)
+                return [counts.get(p, 0) for p in parents]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader
+
+    def by_id(self, table: sa.Table) -> DataLoader[str, Row[Any] | None]:
+        """Visible rows of `table` by id (None for invisible or missing ids)."""
+        key = ("id", table.name)
+        loader = self._loaders.get(key)
+        if loader is None:
+
+            async def load(ids: list[str]) -> list[Row[Any] | None]:
+                found = await queries.fetch_by_ids(self.db, self.grant, table, ids)
+                return [found.get(i) for i in ids]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader
+
+
+@dataclass
+class Context:
+    """What every resolver sees as `info.context`."""
+
+    request: Request
+    response: Response
+    settings: Settings
+    db: RequestDB
+    request_id: str
+    token: str | None = None
+    token_sent: bool = False
+    grant: Grant | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's loaders (the guard guarantees a grant before any graph resolver)."""
+        if self._loaders is None:
+            if self.grant is None:
+                raise RuntimeError("graph data was requested without a grant")
+            self._loaders = Loaders(self.db, self.grant)
+        return self._loaders
+
+    def require_grant(self) -> Grant:
+        """The grant; the guard ran before any resolver, so it is always there."""
+        if self.grant is None:
+            raise RuntimeError("a resolver ran without a grant: the guard was bypassed")
+        return self.grant

@@ -1,0 +1,76 @@
+"""Shapes every error of a response: allow-listed codes pass, anything unexpected is masked.
+
+A `GatewayError` raised by a resolver keeps its message and `extensions` (its code). Parse,
+validation and variable errors are the client's to fix: BAD_USER_INPUT. Anything else becomes
+INTERNAL_SERVER_ERROR with the request id, and is logged with its stack and that id (never the
+token).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionResult
+
+from gateway.errors import ErrorCode, GatewayError
+
+log = logging.getLogger("gateway.errors")
+
+ALLOWED_CODES = frozenset(code.value for code in ErrorCode)
+
+
+def shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The error as the client may see it."""
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        return GraphQLError(
+            original.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=original.extensions,
+        )
+    if original is None:
+        code = (error.extensions or {}).get("code")
+        if code in ALLOWED_CODES:
+            return error
+        return GraphQLError(
+            error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={**(error.extensions or {}), "code": ErrorCode.BAD_USER_INPUT.value},
+        )
+    log.error(
+        "unexpected error in %s (request id %s)",
+        ".".join(str(p) for p in error.path or ()) or "operation",
+        request_id,
+        exc_info=original,
+        extra={"request_id": request_id},
+    )
+    return GraphQLError(
+        f"Internal server error. Quote request id {request_id} when reporting it.",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id},
+    )
+
+
+class ErrorShaping(SchemaExtension):
+    """Applies `shape_error` to every error of the operation's result."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if not isinstance(result, (GraphQLExecutionResult, ExecutionResult)) or not result.errors:
+            return
+        request_id = getattr(self.execution_context.context, "request_id", "unknown")
+        result.errors = [shape_error(e, request_id) for e in result.errors]

@@ -1,0 +1,378 @@
+"""The one gate (DESIGN §4): token, status and permissions, decided before any resolver runs.
+
+`Guard.on_execute` runs after parsing and validation and before execution:
+
+1. an operation that selects only introspection fields passes without a token;
+2. no valid token → HTTP 401 UNAUTHENTICATED with `WWW-Authenticate: Bearer`;
+3. any graph field while the integration is not ACTIVE → HTTP 403 INVALID_INTEGRATION_STATE
+   (`integration` alone still answers);
+4. every field whose `@requiresPermission` the grant lacks — or that filters by such a field —
+   is replaced in a copy of the document by `__typename` under the same response key, so no
+   resolver of it runs; after execution those keys are set to null and one FORBIDDEN error per
+   denied field (its path without list indices) is added.
+
+In each refusing case execution is skipped: no graph statement runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    ListValueNode,
+    NameNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+
+from gateway.access.gates import TYPE_PERMISSIONS
+from gateway.access.grant import Grant
+from gateway.errors import GatewayError, InvalidIntegrationState, Unauthenticated
+from gateway.graph.context import Context
+from gateway.graph.directives import RequiresPermission
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+# Root fields that answer whatever the integration's status (DESIGN §4 step 2).
+STATUS_FREE_FIELDS = INTROSPECTION_FIELDS | {"integration"}
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A field the grant may not read: where it is, what it is, and the permission it lacks."""
+
+    path: Path
+    parent_type: str
+    field: str
+    permission: str
+    node: FieldNode
+
+
+class PermissionMap:
+    """What each output field and filter input field needs, read once from the schema's
+    `@requiresPermission` directives (which are generated from `gateway.access.gates`)."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.fields: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.inputs: dict[tuple[str, str], tuple[str, ...]] = {}
+        for type_ in schema.type_map.values():
+            if type_.name.startswith("__"):
+                continue
+            if isinstance(type_, GraphQLObjectType):
+                type_slug = TYPE_PERMISSIONS.get(type_.name)
+                for name, field in type_.fields.items():
+                    slugs = list(_directive_slugs(field.extensions))
+                    if type_slug and type_slug not in slugs:
+                        slugs.insert(0, type_slug)
+                    if slugs:
+                        self.fields[(type_.name, name)] = tuple(slugs)
+            elif isinstance(type_, GraphQLInputObjectType):
+                for name, input_field in type_.fields.items():
+                    slugs = list(_directive_slugs(input_field.extensions))
+                    if slugs:
+                        self.inputs[(type_.name, name)] = tuple(slugs)
+
+
+def _directive_slugs(extensions: Mapping[str, Any] | None) -> Iterable[str]:
+    definition = (extensions or {}).get("strawberry-definition")
+    for directive in getattr(definition, "directives", None) or ():
+        if isinstance(directive, RequiresPermission):
+            yield directive.slug
+
+
+class _Walker:
+    """Walks one operation with its fragments, recording denied fields."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        permissions: PermissionMap,
+        grant: Grant,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.permissions = permissions
+        self.grant = grant
+        self.fragments = fragments
+        self.variables = variables
+        self.denials: dict[tuple[Path, str], Denial] = {}
+        self.denied_nodes: dict[int, Denial] = {}
+
+    def walk(self, selection_set: SelectionSetNode, parent: GraphQLNamedType, path: Path) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                self._field(selection, parent, path)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                if target is not None:
+                    self.walk(selection.selection_set, target, path)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    target = self.schema.get_type(fragment.type_condition.name.value)
+                    if target is not None:
+                        self.walk(fragment.selection_set, target, path)
+
+    def _field(self, node: FieldNode, parent: GraphQLNamedType, path: Path) -> None:
+        name = node.name.value
+        if name.startswith("__") or not isinstance(parent, GraphQLObjectType):
+            return
+        field = parent.fields.get(name)
+        if field is None:
+            return
+        key = node.alias.value if node.alias else name
+        here = (*path, key)
+        missing = self._missing(parent.name, name) or self._missing_in_arguments(node, field)
+        if missing is not None:
+            denial = Denial(here, parent.name, name, missing, node)
+            self.denials.setdefault((here, parent.name), denial)
+            self.denied_nodes[id(node)] = denial
+            return
+        if node.selection_set is not None:
+            self.walk(node.selection_set, get_named_type(field.type), here)
+
+    def _missing(self, parent: str, field: str) -> str | None:
+        for slug in self.permissions.fields.get((parent, field), ()):
+            if not self.grant.allows(slug):
+                return slug
+        return None
+
+    def _missing_in_arguments(self, node: FieldNode, field: Any) -> str | None:
+        for argument in node.arguments or ():
+            definition = field.args.get(argument.name.value)
+            if definition is not None:
+                missing = self._missing_in_value(argument.value, definition.type)
+                if missing is not None:
+                    return missing
+        return None
+
+    def _missing_in_value(self, value: ValueNode | Any, type_: GraphQLInputType) -> str | None:
+        while isinstance(type_, (GraphQLNonNull, GraphQLList)):
+            type_ = type_.of_type
+        if not isinstance(type_, GraphQLInputObjectType):
+            return None
+        if isinstance(value, VariableNode):
+            return self._missing_in_value(self.variables.get(value.name.value), type_)
+        if isinstance(value, ListValueNode):
+            items: list[Any] = list(value.values)
+        elif isinstance(value, list):
+            items = value
+        else:
+            items = [value]
+        for item in items:
+            if isinstance(item, ObjectValueNode):
+                pairs: list[tuple[str, Any]] = [(f.name.value, f.value) for f in item.fields]
+            elif isinstance(item, Mapping):
+                pairs = list(item.items())
+            else:
+                continue
+            for name, inner in pairs:
+                if inner is None:
+                    continue
+                for slug in self.permissions.inputs.get((type_.name, name), ()):
+                    if not self.grant.allows(slug):
+                        return slug
+                input_field = type_.fields.get(name)
+                if input_field is not None:
+                    missing = self._missing_in_value(inner, input_field.type)
+                    if missing is not None:
+                        return missing
+        return None
+
+
+def _replace_denied(document: DocumentNode, denied: Mapping[int, Denial]) -> DocumentNode:
+    """A deep copy of `document` where each denied field is `<key>: __typename`."""
+    memo: dict[int, Any] = {}
+    copied = copy.deepcopy(document, memo)
+    replaced_ids = {id(memo[node_id]) for node_id in denied if node_id in memo}
+
+    def rewrite(selection_set: SelectionSetNode | None) -> None:
+        if selection_set is None:
+            return
+        new_selections = []
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode) and id(selection) in replaced_ids:
+                key = selection.alias.value if selection.alias else selection.name.value
+                new_selections.append(
+                    FieldNode(
+                        alias=NameNode(value=key),
+                        name=NameNode(value="__typename"),
+                        arguments=(),
+                        directives=selection.directives,
+                        selection_set=None,
+                        loc=selection.loc,
+                    )
+                )
+                continue
+            if isinstance(selection, (FieldNode, InlineFragmentNode)):
+                rewrite(selection.selection_set)
+            new_selections.append(selection)
+        selection_set.selections = tuple(new_selections)
+
+    for definition in copied.definitions:
+        if isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode)):
+            rewrite(definition.selection_set)
+    return copied
+
+
+def _null_denied(data: Any, denial: Denial) -> None:
+    """Set the denied key to null in every object along its path (lists are walked)."""
+    targets = [data]
+    for key in denial.path[:-1]:
+        following: list[Any] = []
+        for target in targets:
+            value = target.get(key) if isinstance(target, dict) else None
+            stack = [value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, list):
+                    stack.extend(item)
+                elif isinstance(item, dict):
+                    following.append(item)
+        targets = following
+    last = denial.path[-1]
+    for target in targets:
+        # Only the stand-in `__typename` value is nulled: a same-named key of another type
+        # (merged from a different inline fragment) keeps its value.
+        if target.get(last) == denial.parent_type:
+            target[last] = None
+
+
+def root_field_names(
+    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> set[str]:
+    """The names of the fields an operation selects at its root (through fragments)."""
+    names: set[str] = set()
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            names.add(selection.name.value)
+        elif isinstance(selection, InlineFragmentNode):
+            names |= root_field_names(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                names |= root_field_names(fragment.selection_set, fragments)
+    return names
+
+
+class Guard(SchemaExtension):
+    """The gate every operation passes before any resolver runs (see the module docstring)."""
+
+    _permission_maps: dict[int, PermissionMap] = {}  # noqa: RUF012 - one per schema, shared
+
+    @cached_property
+    def _graphql_schema(self) -> GraphQLSchema:
+        return self.execution_context.schema._schema
+
+    def _permission_map(self) -> PermissionMap:
+        schema = self._graphql_schema
+        found = Guard._permission_maps.get(id(schema))
+        if found is None:
+            found = Guard._permission_maps[id(schema)] = PermissionMap(schema)
+        return found
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context: Context = execution.context
+        document = execution.graphql_document
+        operation = (
+            get_operation_ast(document, execution.operation_name) if document is not None else None
+        )
+        if document is None or operation is None:
+            yield
+            return
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        roots = root_field_names(operation.selection_set, fragments)
+        if roots <= INTROSPECTION_FIELDS:
+            yield
+            return
+
+        grant = context.grant
+        refusal: GatewayError | None = None
+        if grant is None:
+            refusal = Unauthenticated(
+                "A valid access token is required: send `Authorization: Bearer <token>`"
+                + (" (the token sent is malformed or unknown)" if context.token_sent else "")
+            )
+            context.response.headers["WWW-Authenticate"] = (
+                'Bearer realm="gateway", error="invalid_token"'
+                if context.token_sent
+                else 'Bearer realm="gateway"'
+            )
+        elif not grant.active and not roots <= STATUS_FREE_FIELDS:
+            refusal = InvalidIntegrationState(
+                f"The integration is {grant.status.value}: graph data can be read only while it "
+                "is ACTIVE. `{ integration { status startDate } }` still answers.",
+                status=grant.status.value,
+            )
+        if refusal is not None:
+            context.response.status_code = refusal.http_status
+            execution.result = GraphQLExecutionResult(
+                data=None,
+                errors=[GraphQLError(refusal.message, extensions=refusal.extensions)],
+            )
+            yield
+            return
+
+        assert grant is not None
+        root_type = self._graphql_schema.query_type
+        assert root_type is not None
+        walker = _Walker(
+            self._graphql_schema,
+            self._permission_map(),
+            grant,
+            fragments,
+            execution.variables or {},
+        )
+        walker.walk(operation.selection_set, root_type, ())
+        if walker.denials:
+            execution.graphql_document = _replace_denied(document, walker.denied_nodes)
+        yield
+        if not walker.denials:
+            return
+        result = execution.result
+        if not isinstance(result, GraphQLExecutionResult):
+            return
+        errors = list(result.errors or [])
+        for denial in walker.denials.values():
+            if result.data is not None:
+                _null_denied(result.data, denial)
+            errors.append(
+                GraphQLError(
+                    f"`{denial.parent_type}.{denial.field}` needs the permission "
+                    f"{denial.permission}, which this integration was not granted.",
+                    nodes=[denial.node],
+                    path=list(denial.path),
+                    extensions={"code": "FORBIDDEN", "permission": denial.permission},
+                )
+            )
+        result.errors = errors

@@ -1,0 +1,634 @@
+"""The nine graph types of DESIGN §3 and their value objects.
+
+Resolvers receive database rows as `self`: columns map one-to-one onto fields (snake_case in
+Python, camelCase in GraphQL); edges are declared in `gateway.relations` and loaded in batches.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from gateway import relations as rel
+from gateway.graph import enums
+from gateway.graph.context import Context
+from gateway.graph.directives import gate, type_gate
+from gateway.graph.filters import (
+    AgentFilter,
+    ClassFilter,
+    CourseFilter,
+    EnrollmentFilter,
+    PersonFilter,
+    SchoolFilter,
+    SectionFilter,
+    SessionFilter,
+)
+from gateway.graph.pagination import Connection
+from gateway.graph.resolve import many, one
+
+Ctx = Info[Context, Any]
+
+FIRST = "How many objects to return (default 100, at most 1000)."
+AFTER = "Return objects after this cursor (an `endCursor` or edge `cursor`)."
+FILTER = "Only objects that match this filter."
+
+First = Annotated[int | None, strawberry.argument(description=FIRST)]
+After = Annotated[str | None, strawberry.argument(description=AFTER)]
+
+
+def _f(description: str, **kwargs: Any) -> Any:
+    return strawberry.field(description=description, **kwargs)
+
+
+@strawberry.interface(description="An object with a UUID that `node(id:)` can fetch.")
+class Node:
+    id: strawberry.ID = _f("The object's UUID, stable across syncs.")
+
+    @classmethod
+    def resolve_type(cls, obj: Any, info: Any, type_: Any) -> str:
+        """Rows fetched by `node` carry their GraphQL type name."""
+        return str(obj.type_name)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        """Resolvers return database rows, not instances of these classes: accept them."""
+        return True
+
+
+@strawberry.type(description="An identifier of an object in another system (SIS id, state id).")
+class Identifier:
+    type: str = _f("What the identifier is, e.g. `sis_id`, `state_id`, `username`.")
+    value: str = _f("The identifier itself.")
+
+
+_ADDRESS = {
+    "street": "Street and number.",
+    "unit": "Apartment, suite or unit.",
+    "city": "City.",
+    "state": "State, province or region.",
+    "postal_code": "Postal or ZIP code.",
+    "country": "Country (ISO 3166-1 alpha-2 where known).",
+    "latitude": "Latitude in degrees.",
+    "longitude": "Longitude in degrees.",
+}
+
+
+@strawberry.type(description="A postal address of a district or school.")
+class Address:
+    street: str | None = _f(_ADDRESS["street"])
+    unit: str | None = _f(_ADDRESS["unit"])
+    city: str | None = _f(_ADDRESS["city"])
+    state: str | None = _f(_ADDRESS["state"])
+    postal_code: str | None = _f(_ADDRESS["postal_code"])
+    country: str | None = _f(_ADDRESS["country"])
+    phone: str | None = _f("The main phone number at this address.")
+    latitude: float | None = _f(_ADDRESS["latitude"])
+    longitude: float | None = _f(_ADDRESS["longitude"])
+
+
+@strawberry.type(description="A person's postal address.")
+class PersonAddress:
+    street: str | None = _f(_ADDRESS["street"])
+    unit: str | None = _f(_ADDRESS["unit"])
+    city: str | None = _f(_ADDRESS["city"])
+    state: str | None = _f(_ADDRESS["state"])
+    postal_code: str | None = _f(_ADDRESS["postal_code"])
+    country: str | None = _f(_ADDRESS["country"])
+    phone: str | None = _f(
+        "The phone number at this address.", directives=gate("PersonAddress", "phone")
+    )
+    latitude: float | None = _f(_ADDRESS["latitude"])
+    longitude: float | None = _f(_ADDRESS["longitude"])
+
+
+@strawberry.type(description="A person's demographics, as the source reports them.")
+class Demographics:
+    birthday: str | None = _f("Date of birth (ISO 8601 date).")
+    gender: str | None = _f("Gender as reported by the source (e.g. female, male, other).")
+    races: list[str] | None = _f("Races (CEDS names, e.g. `White`, `Asian`).")
+    hispanic_or_latino_ethnicity: bool | None = _f("Hispanic or Latino ethnicity.")
+    english_language_learner: bool | None = _f("English language learner.")
+    individualized_education_plan: bool | None = _f("Has an individualized education plan.")
+    economically_disadvantaged: bool | None = _f("Economically disadvantaged.")
+    section504: bool | None = _f("Served under Section 504.")
+    gifted_talented: bool | None = _f("In a gifted and talented program.")
+    migrant: bool | None = _f("Migrant status.")
+    homeless: bool | None = _f("Homeless status.")
+    foster_care: bool | None = _f("In foster care.")
+    military_connected: bool | None = _f("Has a parent in the military.")
+    primary_language: str | None = _f("Primary language (ISO 639 code where known).")
+    country_of_birth: str | None = _f("Country of birth.")
+    state_of_birth: str | None = _f("State or province of birth.")
+    city_of_birth: str | None = _f("City of birth.")
+
+
+_CREATED = "When the gateway first saw this object."
+_UPDATED = "When this object last changed."
+_IDENTIFIERS = "Identifiers of this object in other systems."
+_PROPERTIES = "The raw upstream fields of this object."
+_LOCALE = "Locale (BCP 47, e.g. en-US)."
+_TZ = "Time zone (IANA, e.g. America/Chicago)."
+_GRADES = "Grade levels (CEDS codes: PK, KG, 01…13, UG, Other)."
+
+
+@strawberry.type(
+    description="A school district; every source has exactly one.",
+    directives=type_gate("District"),
+)
+class District(Node):
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("District", "properties"))
+    name: str = _f("The district's name.")
+    locale: str | None = _f(_LOCALE)
+    time_zone: str | None = _f(_TZ)
+    address: Address | None = _f("The district office's address.")
+
+    @strawberry.field(
+        description="The district's schools.", directives=gate("District", "schools", "School")
+    )
+    async def schools(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SchoolFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[School] | None:
+        return await many(info, rel.DISTRICT_SCHOOLS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="The district's sessions (school years, terms, grading periods).",
+        directives=gate("District", "sessions", "Session"),
+    )
+    async def sessions(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Session] | None:
+        return await many(info, rel.DISTRICT_SESSIONS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Everyone in the district.", directives=gate("District", "people", "Person")
+    )
+    async def people(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Person] | None:
+        return await many(info, rel.DISTRICT_PEOPLE, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A school of the district.",
+    directives=type_gate("School"),
+)
+class School(Node):
+    district_id: strawberry.Private[str]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("School", "properties"))
+    name: str = _f("The school's name.")
+    grade_levels: list[str] = _f(_GRADES)
+    locale: str | None = _f(_LOCALE)
+    time_zone: str | None = _f(_TZ)
+    address: Address | None = _f("The school's address.")
+
+    @strawberry.field(
+        description="The school's district.", directives=gate("School", "district", "District")
+    )
+    async def district(self, info: Ctx) -> District | None:
+        return await one(info, rel.SCHOOL_DISTRICT, self.district_id)
+
+    @strawberry.field(
+        description="The school's own sessions.", directives=gate("School", "sessions", "Session")
+    )
+    async def sessions(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Session] | None:
+        return await many(info, rel.SCHOOL_SESSIONS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Courses offered by the school.", directives=gate("School", "courses", "Course")
+    )
+    async def courses(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[CourseFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Course] | None:
+        return await many(info, rel.SCHOOL_COURSES, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Classes taught at the school.", directives=gate("School", "classes", "Class")
+    )
+    async def classes(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Class] | None:
+        return await many(info, rel.SCHOOL_CLASSES, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Members of the school (students, staff, teachers).",
+        directives=gate("School", "people", "Person"),
+    )
+    async def people(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Person] | None:
+        return await many(info, rel.SCHOOL_PEOPLE, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A school year, semester, term or grading period.",
+    directives=type_gate("Session"),
+)
+class Session(Node):
+    district_id: strawberry.Private[str]
+    school_id: strawberry.Private[str | None]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Session", "properties"))
+    name: str = _f("The session's name, e.g. `Fall 2026`.")
+    start_date: date | None = _f("First day of the session.")
+    end_date: date | None = _f("Last day of the session.")
+    state: enums.SessionState = _f("Whether the session is upcoming, active or completed.")
+    type: enums.SessionType = _f("What kind of session this is.")
+
+    @strawberry.field(
+        description="The district.", directives=gate("Session", "district", "District")
+    )
+    async def district(self, info: Ctx) -> District | None:
+        return await one(info, rel.SESSION_DISTRICT, self.district_id)
+
+    @strawberry.field(
+        description="The school the session belongs to; null for district-wide sessions.",
+        directives=gate("Session", "school", "School"),
+    )
+    async def school(self, info: Ctx) -> School | None:
+        return await one(info, rel.SESSION_SCHOOL, self.school_id)
+
+
+@strawberry.type(
+    description="A course of the catalog; classes are its instances.",
+    directives=type_gate("Course"),
+)
+class Course(Node):
+    district_id: strawberry.Private[str]
+    school_id: strawberry.Private[str | None]
+    session_id: strawberry.Private[str | None]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Course", "properties"))
+    name: str = _f("The course's title.")
+    code: str | None = _f("The course code, e.g. `MATH-101`.")
+    grade_levels: list[str] = _f(_GRADES)
+    subjects: list[str] = _f("Subjects the course covers.")
+
+    @strawberry.field(
+        description="The district.", directives=gate("Course", "district", "District")
+    )
+    async def district(self, info: Ctx) -> District | None:
+        return await one(info, rel.COURSE_DISTRICT, self.district_id)
+
+    @strawberry.field(
+        description="The school offering the course; null for district-wide courses.",
+        directives=gate("Course", "school", "School"),
+    )
+    async def school(self, info: Ctx) -> School | None:
+        return await one(info, rel.COURSE_SCHOOL, self.school_id)
+
+    @strawberry.field(
+        description="The session the course is offered in, if any.",
+        directives=gate("Course", "session", "Session"),
+    )
+    async def session(self, info: Ctx) -> Session | None:
+        return await one(info, rel.COURSE_SESSION, self.session_id)
+
+    @strawberry.field(
+        description="Classes of this course.", directives=gate("Course", "classes", "Class")
+    )
+    async def classes(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Class] | None:
+        return await many(info, rel.COURSE_CLASSES, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A class: a group of people meeting for a course in some sessions.",
+    directives=type_gate("Class"),
+)
+class Class(Node):
+    school_id: strawberry.Private[str]
+    course_id: strawberry.Private[str | None]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Class", "properties"))
+    name: str = _f("The class's name.")
+    description: str | None = _f("A longer description.")
+    state: enums.ClassState = _f("The class's lifecycle state.")
+    grade_levels: list[str] = _f(_GRADES)
+    subjects: list[str] = _f("Subjects taught.")
+    periods: list[str] = _f("Periods the class meets in.")
+    locale: str | None = _f(_LOCALE)
+    time_zone: str | None = _f(_TZ)
+
+    @strawberry.field(
+        description="The school the class is taught at.",
+        directives=gate("Class", "school", "School"),
+    )
+    async def school(self, info: Ctx) -> School | None:
+        return await one(info, rel.CLASS_SCHOOL, self.school_id)
+
+    @strawberry.field(
+        description="The class's course; null when the class has none.",
+        directives=gate("Class", "course", "Course"),
+    )
+    async def course(self, info: Ctx) -> Course | None:
+        return await one(info, rel.CLASS_COURSE, self.course_id)
+
+    @strawberry.field(
+        description="Sessions (terms) the class runs in.",
+        directives=gate("Class", "sessions", "Session"),
+    )
+    async def sessions(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Session] | None:
+        return await many(info, rel.CLASS_SESSIONS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="The class's sections.", directives=gate("Class", "sections", "Section")
+    )
+    async def sections(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SectionFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Section] | None:
+        return await many(info, rel.CLASS_SECTIONS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Enrollments in the class.",
+        directives=gate("Class", "enrollments", "Enrollment"),
+    )
+    async def enrollments(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Enrollment] | None:
+        return await many(info, rel.CLASS_ENROLLMENTS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description=(
+            "People enrolled in the class. `filter.roles` matches the people's roles; use "
+            "`enrollments(filter: {roles: …})` for the role held in this class."
+        ),
+        directives=gate("Class", "people", "Person"),
+    )
+    async def people(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Person] | None:
+        return await many(info, rel.CLASS_PEOPLE, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A section of a class.",
+    directives=type_gate("Section"),
+)
+class Section(Node):
+    class_id: strawberry.Private[str]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Section", "properties"))
+    name: str = _f("The section's name.")
+    description: str | None = _f("A longer description.")
+    state: enums.SectionState = _f("The section's lifecycle state.")
+    periods: list[str] = _f("Periods the section meets in.")
+
+    @strawberry.field(
+        name="class",
+        description="The section's class.",
+        directives=gate("Section", "class", "Class"),
+    )
+    async def class_(self, info: Ctx) -> Class | None:
+        return await one(info, rel.SECTION_CLASS, self.class_id)
+
+    @strawberry.field(
+        description="Enrollments in the section.",
+        directives=gate("Section", "enrollments", "Enrollment"),
+    )
+    async def enrollments(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Enrollment] | None:
+        return await many(info, rel.SECTION_ENROLLMENTS, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A student, teacher, administrator, staff member or guardian.",
+    directives=type_gate("Person"),
+)
+class Person(Node):
+    district_id: strawberry.Private[str]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] | None = _f(
+        "Identifiers of this person in other systems (SIS id, state id, username).",
+        directives=gate("Person", "identifiers"),
+    )
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Person", "properties"))
+    first_name: str | None = _f("Given name.")
+    middle_name: str | None = _f("Middle name.")
+    last_name: str | None = _f("Family name.")
+    display_name: str | None = _f("The name to show, e.g. `Ada Lovelace`.")
+    picture_url: str | None = _f("URL of a profile picture.")
+    roles: list[enums.Role] = _f("Every role the person holds in the district.")
+    email: str | None = _f("Email address.", directives=gate("Person", "email"))
+    phone: str | None = _f("Phone number.", directives=gate("Person", "phone"))
+    locale: str | None = _f(_LOCALE)
+    time_zone: str | None = _f(_TZ)
+    graduation_year: int | None = _f("Expected graduation year (students).")
+    grade_levels: list[str] = _f(_GRADES)
+    demographics: Demographics | None = _f(
+        "Demographics (birthday, gender, race, program flags).",
+        directives=gate("Person", "demographics"),
+    )
+    address: PersonAddress | None = _f("Home address.", directives=gate("Person", "address"))
+
+    @strawberry.field(
+        description="The person's district.", directives=gate("Person", "district", "District")
+    )
+    async def district(self, info: Ctx) -> District | None:
+        return await one(info, rel.PERSON_DISTRICT, self.district_id)
+
+    @strawberry.field(
+        description="Schools the person belongs to.", directives=gate("Person", "schools", "School")
+    )
+    async def schools(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[SchoolFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[School] | None:
+        return await many(info, rel.PERSON_SCHOOLS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="The person's enrollments.",
+        directives=gate("Person", "enrollments", "Enrollment"),
+    )
+    async def enrollments(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Enrollment] | None:
+        return await many(info, rel.PERSON_ENROLLMENTS, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Classes the person is enrolled in.",
+        directives=gate("Person", "classes", "Class"),
+    )
+    async def classes(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Class] | None:
+        return await many(info, rel.PERSON_CLASSES, self.id, first, after, filter)
+
+    @strawberry.field(
+        description="Relationships the person is part of, as observer (guardian) or as target.",
+        directives=gate("Person", "agents", "Agent"),
+    )
+    async def agents(
+        self,
+        info: Ctx,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[AgentFilter | None, strawberry.argument(description=FILTER)] = None,
+    ) -> Connection[Agent] | None:
+        return await many(info, rel.PERSON_AGENTS, self.id, first, after, filter)
+
+
+@strawberry.type(
+    description="A person's enrollment in a class, optionally in one of its sections.",
+    directives=type_gate("Enrollment"),
+)
+class Enrollment(Node):
+    person_id: strawberry.Private[str]
+    class_id: strawberry.Private[str]
+    section_id: strawberry.Private[str | None]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Enrollment", "properties"))
+    role: enums.Role = _f("The role the person holds in the class.")
+    primary: bool = _f("True for the class's primary teacher.")
+    state: enums.EnrollmentState = _f("The enrollment's lifecycle state.")
+    start_date: date | None = _f("First day of the enrollment.")
+    end_date: date | None = _f("Last day of the enrollment.")
+
+    @strawberry.field(
+        description="The enrolled person.", directives=gate("Enrollment", "person", "Person")
+    )
+    async def person(self, info: Ctx) -> Person | None:
+        return await one(info, rel.ENROLLMENT_PERSON, self.person_id)
+
+    @strawberry.field(
+        name="class", description="The class.", directives=gate("Enrollment", "class", "Class")
+    )
+    async def class_(self, info: Ctx) -> Class | None:
+        return await one(info, rel.ENROLLMENT_CLASS, self.class_id)
+
+    @strawberry.field(
+        description="The section, when the enrollment is in one.",
+        directives=gate("Enrollment", "section", "Section"),
+    )
+    async def section(self, info: Ctx) -> Section | None:
+        return await one(info, rel.ENROLLMENT_SECTION, self.section_id)
+
+
+@strawberry.type(
+    description="A relationship: an observer (guardian, parent, aide) and the person observed.",
+    directives=type_gate("Agent"),
+)
+class Agent(Node):
+    observer_id: strawberry.Private[str]
+    target_id: strawberry.Private[str]
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=gate("Agent", "properties"))
+    relationship: enums.AgentRelationship = _f("How the observer relates to the target.")
+    flags: list[str] = _f("Extra flags, e.g. `emergency_contact`, `lives_with`.")
+
+    @strawberry.field(
+        description="The observer (guardian, parent, aide).",
+        directives=gate("Agent", "observer", "Person"),
+    )
+    async def observer(self, info: Ctx) -> Person | None:
+        return await one(info, rel.AGENT_OBSERVER, self.observer_id)
+
+    @strawberry.field(
+        description="The person observed.", directives=gate("Agent", "target", "Person")
+    )
+    async def target(self, info: Ctx) -> Person | None:
+        return await one(info, rel.AGENT_TARGET, self.target_id)
+
+
+GRAPH_CLASSES: dict[str, type] = {
+    "District": District,
+    "School": School,
+    "Session": Session,
+    "Course": Course,
+    "Class": Class,
+    "Section": Section,
+    "Person": Person,
+    "Enrollment": Enrollment,
+    "Agent": Agent,
+}

@@ -1,0 +1,158 @@
+"""Every SELECT of graph data. Each function takes the request's Grant and adds its predicate.
+
+Pages are keyset pages ordered by id: `first + 1` rows are fetched so the caller knows whether
+another page follows. Nested pages for many parents are one statement: `ROW_NUMBER()` per
+parent inside SQL, never a slice in Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.access.grant import Grant
+from gateway.relations import TABLES, ManyEdge
+from gateway.scope import visible
+
+Predicate = ColumnElement[bool]
+
+# Parent ids per statement; beyond this a level is split (only queries the cost limit allows).
+PARENT_CHUNK = 5000
+
+
+class Executor(Protocol):
+    """What runs a statement: the request's serialized connection."""
+
+    async def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]: ...
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), PARENT_CHUNK):
+        yield values[start : start + PARENT_CHUNK]
+
+
+async def fetch_page(
+    db: Executor,
+    grant: Grant,
+    table: sa.Table,
+    filters: Sequence[Predicate],
+    first: int,
+    after: str | None,
+) -> list[Row[Any]]:
+    """Up to `first + 1` visible rows of `table` after id `after`, ordered by id."""
+    stmt = sa.select(table).where(visible(grant, table), *filters)
+    if after is not None:
+        stmt = stmt.where(table.c.id > after)
+    stmt = stmt.order_by(table.c.id).limit(first + 1)
+    return list((await db.execute(stmt)).all())
+
+
+async def count_rows(
+    db: Executor, grant: Grant, table: sa.Table, filters: Sequence[Predicate]
+) -> int:
+    """How many visible rows of `table` match `filters`."""
+    stmt = sa.select(sa.func.count()).select_from(table).where(visible(grant, table), *filters)
+    return int((await db.execute(stmt)).scalar_one())
+
+
+def _edge_source(grant: Grant, edge: ManyEdge) -> tuple[sa.FromClause, ColumnElement[Any]]:
+    table = edge.table
+    if edge.parent_fk is not None:
+        return table, table.c[edge.parent_fk]
+    assert edge.link is not None
+    link = edge.link(grant.source_id)
+    return table.join(link, link.c.child == table.c.id), link.c.parent
+
+
+async def fetch_edge_pages(
+    db: Executor,
+    grant: Grant,
+    edge: ManyEdge,
+    parent_ids: Sequence[str],
+    filters: Sequence[Predicate],
+    first: int,
+    after: str | None,
+) -> dict[str, list[Row[Any]]]:
+    """For each parent, up to `first + 1` visible rows of the edge after id `after`."""
+    table = edge.table
+    pages: dict[str, list[Row[Any]]] = defaultdict(list)
+    for chunk in _chunks(parent_ids):
+        source, parent = _edge_source(grant, edge)
+        conditions = [parent.in_(chunk), visible(grant, table), *filters]
+        if after is not None:
+            conditions.append(table.c.id > after)
+        numbered = (
+            sa.select(
+                table,
+                parent.label("_parent"),
+                sa.func.row_number().over(partition_by=parent, order_by=table.c.id).label("_rn"),
+            )
+            .select_from(source)
+            .where(*conditions)
+            .subquery("page")
+        )
+        stmt = (
+            sa.select(numbered)
+            .where(numbered.c._rn <= first + 1)
+            .order_by(numbered.c._parent, numbered.c._rn)
+        )
+        for row in await db.execute(stmt):
+            pages[row._parent].append(row)
+    return pages
+
+
+async def count_edges(
+    db: Executor,
+    grant: Grant,
+    edge: ManyEdge,
+    parent_ids: Sequence[str],
+    filters: Sequence[Predicate],
+) -> dict[str, int]:
+    """For each parent, how many visible rows of the edge match `filters`."""
+    table = edge.table
+    counts: dict[str, int] = {}
+    for chunk in _chunks(parent_ids):
+        source, parent = _edge_source(grant, edge)
+        stmt = (
+            sa.select(parent, sa.func.count(sa.distinct(table.c.id)))
+            .select_from(source)
+            .where(parent.in_(chunk), visible(grant, table), *filters)
+            .group_by(parent)
+        )
+        for parent_id, count in await db.execute(stmt):
+            counts[parent_id] = int(count)
+    return counts
+
+
+async def fetch_by_ids(
+    db: Executor, grant: Grant, table: sa.Table, ids: Sequence[str]
+) -> dict[str, Row[Any]]:
+    """The visible rows of `table` among `ids`, by id (invisible and missing ids are absent)."""
+    found: dict[str, Row[Any]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        stmt = sa.select(table).where(table.c.id.in_(chunk), visible(grant, table))
+        for row in await db.execute(stmt):
+            found[row.id] = row
+    return found
+
+
+async def find_types(
+    db: Executor, grant: Grant, ids: Sequence[str], type_names: Iterable[str]
+) -> dict[str, str]:
+    """Which of `type_names` each visible id among `ids` belongs to (one UNION statement)."""
+    selects = [
+        sa.select(sa.literal(name).label("type_name"), table.c.id.label("id")).where(
+            table.c.id.in_(list(ids)), visible(grant, table)
+        )
+        for name in type_names
+        for table in (TABLES[name],)
+    ]
+    if not selects or not ids:
+        return {}
+    stmt = sa.union_all(*selects)
+    return {row.id: row.type_name for row in await db.execute(stmt)}
