@@ -1,17 +1,20 @@
 """Creating and changing sources and integrations, with the validations of DESIGN §2 and §6.
 
 Every function takes an open connection inside a transaction; the caller commits. The
-functions raise `ValidationFailed` with a message that names the offending value.
+functions raise `ValidationFailed` with a message that names the offending value. Every change
+is written to the audit log on the same connection, so the change and its entry commit together;
+`actor` says who made it (the command line unless an admin key is given).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +23,8 @@ from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import PermissionSpec, resolve_permission
 from gateway.access.tokens import digest, new_token
+from gateway.admin import audit, records
+from gateway.admin.audit import Actor
 from gateway.coltypes import utcnow
 from gateway.errors import ValidationFailed
 
@@ -55,6 +60,7 @@ async def create_source(
     team_name: str | None = None,
     entity_name: str | None = None,
     entity_type: str = "DISTRICT",
+    actor: Actor = audit.CLI,
 ) -> CreatedSource:
     """Create a source with its team, provider and entity; return its id and name."""
     name = name.strip()
@@ -72,6 +78,10 @@ async def create_source(
         name=name, provider_id=provider, team_id=team.id, entity_id=entity.id, status="ACTIVE"
     )
     await conn.execute(sa.insert(models.Source.__table__).values(source.model_dump()))
+    (created,) = await records.load_sources(conn, ids=[source.id])
+    await audit.record(
+        conn, actor, "source.create", "source", source.id, before=None, after=created.as_json()
+    )
     return CreatedSource(id=source.id, name=source.name)
 
 
@@ -171,12 +181,32 @@ def parse_start_date(value: str | None) -> datetime | None:
         ) from None
 
 
+def _utc(value: datetime) -> datetime:
+    # A start date without a time zone is UTC, as the database stores it.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def check_status_takes_effect(
+    status: IntegrationStatus, start_date: datetime | None, now: datetime | None = None
+) -> None:
+    """Refuse INACTIVE with a start date that has passed: the integration would be ACTIVE."""
+    if status is not IntegrationStatus.INACTIVE or start_date is None:
+        return
+    start_date = _utc(start_date)
+    if start_date <= (now or datetime.now(UTC)):
+        raise ValidationFailed(
+            f"status INACTIVE would have no effect: start date {start_date.isoformat()} has "
+            "passed, so the integration is ACTIVE; clear the start date too, or disable it"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedIntegration:
-    """A new integration's id and its token (shown only this once)."""
+    """A new integration and its token (shown only this once)."""
 
     id: str
     token: str
+    integration: records.Integration
 
 
 async def create_integration(
@@ -190,11 +220,13 @@ async def create_integration(
     start_date: datetime | None = None,
     name: str | None = None,
     application_name: str | None = None,
+    actor: Actor = audit.CLI,
 ) -> CreatedIntegration:
     """Create an integration; the plain token is returned here and never stored."""
     source_id = await require_source(conn, source_id)
     specs = resolve_permissions(permissions)
     kinds = await resolve_targets(conn, source_id, scope, targets)
+    check_status_takes_effect(status, start_date)
     application_id = None
     if application_name:
         application = models.Application(name=application_name)
@@ -202,7 +234,7 @@ async def create_integration(
         application_id = application.id
     token = new_token()
     integration = models.Integration(
-        name=name,
+        name=_clean_name(name),
         source_id=source_id,
         application_id=application_id,
         scope=scope.value,
@@ -213,7 +245,168 @@ async def create_integration(
     await conn.execute(sa.insert(models.Integration.__table__).values(integration.model_dump()))
     await _write_permissions(conn, integration.id, specs)
     await _write_targets(conn, integration.id, kinds)
-    return CreatedIntegration(id=integration.id, token=token)
+    created = await require_integration(conn, integration.id)
+    await audit.record(
+        conn,
+        actor,
+        "integration.create",
+        "integration",
+        integration.id,
+        before=None,
+        after=created.as_json(),
+    )
+    return CreatedIntegration(id=integration.id, token=token, integration=created)
+
+
+def _clean_name(name: str | None) -> str | None:
+    return (name or "").strip() or None
+
+
+async def require_integration(
+    conn: AsyncConnection, integration_id: str, *, for_update: bool = False
+) -> records.Integration:
+    """The integration `integration_id`, or ValidationFailed naming the id."""
+    integration_id = canonical_uuid(integration_id, "integration")
+    found = await records.load_integrations(conn, ids=[integration_id], for_update=for_update)
+    if not found:
+        raise ValidationFailed(
+            f"integration {integration_id} does not exist; `gateway integrations list` shows them"
+        )
+    return found[0]
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP: Literal[_Keep.KEEP] = _Keep.KEEP
+"""Marks a field of `IntegrationChanges` that may be set to None as "leave it as it is"."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationChanges:
+    """What an update changes; None (or KEEP) leaves a field as it is.
+
+    There is deliberately no source: an integration's source never changes (DESIGN §2).
+    `permissions` and `targets` replace the whole set. Switching `scope` to ALL without
+    passing targets clears the targets; switching to SELECTED needs targets.
+    """
+
+    permissions: Sequence[str] | None = None
+    scope: Scope | None = None
+    targets: Sequence[str] | None = None
+    status: IntegrationStatus | None = None
+    start_date: datetime | Literal[_Keep.KEEP] | None = KEEP
+    name: str | Literal[_Keep.KEEP] | None = KEEP
+
+
+async def update_integration(
+    conn: AsyncConnection,
+    integration_id: str,
+    changes: IntegrationChanges,
+    *,
+    actor: Actor = audit.CLI,
+    action: str = "integration.update",
+) -> records.Integration:
+    """Apply `changes` (the token never changes); audit it unless nothing changed."""
+    before = await require_integration(conn, integration_id, for_update=True)
+    scope = changes.scope or before.scope
+    kinds: dict[str, str] | None = None
+    if changes.targets is not None or scope is not before.scope:
+        kinds = await resolve_targets(conn, before.source_id, scope, changes.targets or ())
+    specs = None if changes.permissions is None else resolve_permissions(changes.permissions)
+    status = changes.status or before.configured_status
+    start_date = before.start_date
+    if changes.start_date is not KEEP:
+        start_date = None if changes.start_date is None else _utc(changes.start_date)
+    name = before.name if changes.name is KEEP else _clean_name(changes.name)
+    if changes.status is not None:
+        check_status_takes_effect(status, start_date)
+    unchanged = (
+        (kinds is None or set(kinds) == set(before.targets))
+        and (specs is None or {s.slug for s in specs} == set(before.permissions))
+        and (scope, status, start_date, name)
+        == (before.scope, before.configured_status, before.start_date, before.name)
+    )
+    if unchanged:
+        return before
+    table = models.Integration.__table__
+    await conn.execute(
+        table.update()
+        .where(table.c.id == before.id)
+        .values(
+            scope=scope.value,
+            status=status.value,
+            start_date=start_date,
+            name=name,
+            updated_date=utcnow(),
+        )
+    )
+    if specs is not None:
+        await _write_permissions(conn, before.id, specs)
+    if kinds is not None:
+        await _write_targets(conn, before.id, kinds)
+    after = await require_integration(conn, before.id)
+    await audit.record(
+        conn,
+        actor,
+        action,
+        "integration",
+        before.id,
+        before=before.as_json(),
+        after=after.as_json(),
+    )
+    return after
+
+
+async def disable_integration(
+    conn: AsyncConnection, integration_id: str, *, actor: Actor = audit.CLI
+) -> records.Integration:
+    """Set the status to DISABLED: graph requests are refused from the next request on."""
+    return await update_integration(
+        conn,
+        integration_id,
+        IntegrationChanges(status=IntegrationStatus.DISABLED),
+        actor=actor,
+        action="integration.disable",
+    )
+
+
+async def enable_integration(
+    conn: AsyncConnection, integration_id: str, *, actor: Actor = audit.CLI
+) -> records.Integration:
+    """Set the status to ACTIVE (a start date still in the future keeps it INACTIVE until then)."""
+    return await update_integration(
+        conn,
+        integration_id,
+        IntegrationChanges(status=IntegrationStatus.ACTIVE),
+        actor=actor,
+        action="integration.enable",
+    )
+
+
+async def destroy_integration(
+    conn: AsyncConnection, integration_id: str, *, actor: Actor = audit.CLI
+) -> records.Integration:
+    """Delete the integration with its grants and targets; its token stops working at once.
+
+    Returns the integration as it was. Creating it again gives a new id and a new token.
+    """
+    before = await require_integration(conn, integration_id, for_update=True)
+    for table in (models.IntegrationTarget.__table__, models.IntegrationPermission.__table__):
+        await conn.execute(table.delete().where(table.c.integration_id == before.id))
+    table = models.Integration.__table__
+    await conn.execute(table.delete().where(table.c.id == before.id))
+    await audit.record(
+        conn,
+        actor,
+        "integration.destroy",
+        "integration",
+        before.id,
+        before=before.as_json(),
+        after=None,
+    )
+    return before
 
 
 async def _write_permissions(

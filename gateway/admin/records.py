@@ -1,0 +1,252 @@
+"""Sources and integrations as the admin API, the CLI and the audit log see them.
+
+Plain frozen dataclasses loaded in a bounded number of statements (one per table, never one
+per row), and their JSON form, which is what `--json` prints and what the audit log stores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import models
+from gateway.access.grant import IntegrationStatus, Scope, effective_status
+from gateway.access.permissions import CATALOG
+
+_integrations = models.Integration.__table__
+_applications = models.Application.__table__
+_granted = models.IntegrationPermission.__table__
+_permissions = models.Permission.__table__
+_targets = models.IntegrationTarget.__table__
+_sources = models.Source.__table__
+_providers = models.Provider.__table__
+_teams = models.Team.__table__
+_entities = models.Entity.__table__
+
+_CATALOG_ORDER = {spec.slug: i for i, spec in enumerate(CATALOG)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """An integration's configuration; `permissions` are slugs in catalog order."""
+
+    id: str
+    name: str | None
+    source_id: str
+    application: str | None
+    scope: Scope
+    configured_status: IntegrationStatus
+    start_date: datetime | None
+    permissions: tuple[str, ...]
+    targets: tuple[str, ...]
+    created_date: datetime
+    updated_date: datetime
+
+    def status(self, now: datetime | None = None) -> IntegrationStatus:
+        """The status a graph request sees now (DISABLED wins; a start date decides the rest)."""
+        return effective_status(self.configured_status, self.start_date, now)
+
+    def as_json(self) -> dict[str, Any]:
+        """The integration as one JSON object with the admin API's field names."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "sourceId": self.source_id,
+            "application": self.application,
+            "scope": self.scope.value,
+            "status": self.status().value,
+            "configuredStatus": self.configured_status.value,
+            "startDate": _iso(self.start_date),
+            "permissions": list(self.permissions),
+            "targets": list(self.targets),
+            "createdDate": _iso(self.created_date),
+            "updatedDate": _iso(self.updated_date),
+        }
+
+
+async def load_integrations(
+    conn: AsyncConnection,
+    *,
+    ids: Sequence[str] | None = None,
+    source_id: str | None = None,
+    for_update: bool = False,
+) -> list[Integration]:
+    """Integrations oldest first, all or only `ids` / those of `source_id`, in three statements.
+
+    `for_update` locks the integration rows (PostgreSQL) so a concurrent change cannot slip
+    between the "before" an update reads and the "after" it writes.
+    """
+    query = (
+        sa.select(
+            _integrations.c.id,
+            _integrations.c.name,
+            _integrations.c.source_id,
+            _applications.c.name.label("application"),
+            _integrations.c.scope,
+            _integrations.c.status,
+            _integrations.c.start_date,
+            _integrations.c.created_date,
+            _integrations.c.updated_date,
+        )
+        .select_from(
+            _integrations.outerjoin(
+                _applications, _applications.c.id == _integrations.c.application_id
+            )
+        )
+        .order_by(_integrations.c.created_date, _integrations.c.id)
+    )
+    if ids is not None:
+        query = query.where(_integrations.c.id.in_(ids))
+    if source_id is not None:
+        query = query.where(_integrations.c.source_id == source_id)
+    if for_update:
+        query = query.with_for_update(of=_integrations)
+    rows = (await conn.execute(query)).all()
+    found = [row.id for row in rows]
+    slugs: dict[str, list[str]] = defaultdict(list)
+    for integration_id, slug in await conn.execute(
+        sa.select(_granted.c.integration_id, _permissions.c.slug)
+        .join(_permissions, _permissions.c.id == _granted.c.permission_id)
+        .where(_granted.c.integration_id.in_(found))
+    ):
+        slugs[integration_id].append(slug)
+    targets: dict[str, list[str]] = defaultdict(list)
+    for integration_id, target_id in await conn.execute(
+        sa.select(_targets.c.integration_id, _targets.c.target_id).where(
+            _targets.c.integration_id.in_(found)
+        )
+    ):
+        targets[integration_id].append(target_id)
+    return [
+        Integration(
+            id=row.id,
+            name=row.name,
+            source_id=row.source_id,
+            application=row.application,
+            scope=Scope(row.scope),
+            configured_status=IntegrationStatus(row.status),
+            start_date=row.start_date,
+            permissions=tuple(sorted(slugs[row.id], key=_CATALOG_ORDER.__getitem__)),
+            targets=tuple(sorted(targets[row.id])),
+            created_date=row.created_date,
+            updated_date=row.updated_date,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """The system a source's data comes from."""
+
+    id: str
+    name: str
+    application: str
+    allows_data_sync: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """The organisation that owns a source."""
+
+    id: str
+    name: str
+    alias: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """The real-world district or school behind a source."""
+
+    id: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A source with its provider, team and entity."""
+
+    id: str
+    name: str
+    status: str
+    provider: Provider
+    team: Team
+    entity: Entity
+    created_date: datetime
+    updated_date: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The source as one JSON object with the admin API's field names."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "provider": {
+                "id": self.provider.id,
+                "name": self.provider.name,
+                "application": self.provider.application,
+                "allowsDataSync": self.provider.allows_data_sync,
+            },
+            "team": {"id": self.team.id, "name": self.team.name, "alias": self.team.alias},
+            "entity": {"id": self.entity.id, "name": self.entity.name, "type": self.entity.type},
+            "createdDate": _iso(self.created_date),
+            "updatedDate": _iso(self.updated_date),
+        }
+
+
+async def load_sources(conn: AsyncConnection, *, ids: Sequence[str] | None = None) -> list[Source]:
+    """Sources oldest first (all, or only `ids`), with provider, team and entity, in one join."""
+    query = (
+        sa.select(
+            _sources.c.id,
+            _sources.c.name,
+            _sources.c.status,
+            _sources.c.created_date,
+            _sources.c.updated_date,
+            _providers.c.id.label("provider_id"),
+            _providers.c.name.label("provider_name"),
+            _providers.c.application.label("provider_application"),
+            _providers.c.allows_data_sync,
+            _teams.c.id.label("team_id"),
+            _teams.c.name.label("team_name"),
+            _teams.c.alias.label("team_alias"),
+            _entities.c.id.label("entity_id"),
+            _entities.c.name.label("entity_name"),
+            _entities.c.type.label("entity_type"),
+        )
+        .join(_providers, _providers.c.id == _sources.c.provider_id)
+        .join(_teams, _teams.c.id == _sources.c.team_id)
+        .join(_entities, _entities.c.id == _sources.c.entity_id)
+        .order_by(_sources.c.created_date, _sources.c.id)
+    )
+    if ids is not None:
+        query = query.where(_sources.c.id.in_(ids))
+    return [
+        Source(
+            id=row.id,
+            name=row.name,
+            status=row.status,
+            provider=Provider(
+                row.provider_id,
+                row.provider_name,
+                row.provider_application,
+                row.allows_data_sync,
+            ),
+            team=Team(row.team_id, row.team_name, row.team_alias),
+            entity=Entity(row.entity_id, row.entity_name, row.entity_type),
+            created_date=row.created_date,
+            updated_date=row.updated_date,
+        )
+        for row in await conn.execute(query)
+    ]
