@@ -1,0 +1,171 @@
+"""orgs.csv → the source's one District and its Schools (a placeholder district or school when
+the folder has none), and the org directory that later files' references resolve against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.importers.cells import ORG_TYPES, TO_BE_DELETED, Cells
+from gateway.importers.reading import OneRosterError, Row
+from gateway.importers.run import DISTRICTS, SCHOOLS, Org, Run
+
+PLACEHOLDER = ""
+"""The sourcedId of the placeholder district and school (a real sourcedId is never empty)."""
+
+
+def identifiers(sourced_id: str, *extra: tuple[str, str | None]) -> list[dict[str, str]]:
+    """Identifier objects: the OneRoster sourcedId first, then each non-empty `(type, value)`."""
+    found = [{"type": "sourcedId", "value": sourced_id}]
+    found.extend({"type": kind, "value": value} for kind, value in extra if value)
+    return found
+
+
+async def import_orgs(run: Run) -> None:
+    """Write the district and schools; fill `run.orgs`, `run.district_id` and friends."""
+    mode = run.mode("orgs")
+    districts: list[tuple[Row, str]] = []
+    schools: list[tuple[int, dict[str, Any]]] = []
+    deleted: list[tuple[Row, str]] = []
+    cells: Cells | None = None
+    if mode != "absent":
+        csv_file, cells = run.open("orgs", ("sourcedId", "name", "type"))
+        lines: dict[str, int] = {}
+        # Orgs are few (one per school at most), so the file is read whole before writing.
+        for batch in csv_file.batches(run.batch_size):
+            for row in batch:
+                sourced_id = cells.required(row, "sourcedId")
+                if sourced_id in lines:
+                    raise OneRosterError(
+                        f"duplicate sourcedId '{sourced_id}' (first at line {lines[sourced_id]})",
+                        file=cells.file,
+                        line=row.line,
+                        column="sourcedId",
+                    )
+                lines[sourced_id] = row.line
+                if cells.status(row, mode) == TO_BE_DELETED:
+                    if mode == "delta":
+                        deleted.append((row, sourced_id))
+                    continue
+                org_type = cells.enum(row, "type", ORG_TYPES, extension="other", required=True)
+                assert org_type is not None  # required=True
+                name = cells.required(row, "name")
+                run.orgs[sourced_id] = Org(org_type, cells.text(row, "parentSourcedId"))
+                if org_type == "district":
+                    districts.append((row, sourced_id))
+                elif org_type == "school":
+                    schools.append((row.line, _school(run, cells, row, sourced_id, name)))
+
+    if len(districts) > 1:
+        row, sourced_id = districts[1]
+        raise OneRosterError(
+            f"a second district org '{sourced_id}' (the first is '{districts[0][1]}' at line "
+            f"{districts[0][0].line}); a source holds exactly one district",
+            file="orgs.csv",
+            line=row.line,
+            column="type",
+        )
+    await _write_district(run, cells, districts[0] if districts else None)
+    for row_, sourced_id in deleted:
+        if run.id("district", sourced_id) == run.district_id:
+            run.warnings.add(
+                "district",
+                f"orgs.csv, line {row_.line}: the district '{sourced_id}' is marked tobedeleted; "
+                "a source always keeps its one district, so it was kept",
+            )
+    for start in range(0, len(schools), run.batch_size):
+        batch_rows = schools[start : start + run.batch_size]
+        values = [{**v, "district_id": run.district_id} for _, v in batch_rows]
+        existing = await run.store.fetch(SCHOOLS, [v["id"] for v in values])
+        await run.store.write(SCHOOLS, values, existing)
+        await run.store.mark_seen("school", [(v["id"], line, True) for line, v in batch_rows])
+    await run.store.delete(SCHOOLS, [run.id("school", sid) for _, sid in deleted])
+    await _placeholder_school(run, real_schools=len(schools))
+    if mode != "bulk":
+        rows = await run.conn.execute(
+            sa.select(SCHOOLS.c.id).where(SCHOOLS.c.source_id == run.source_id)
+        )
+        run.db_schools = set(rows.scalars())
+
+
+def _school(run: Run, cells: Cells, row: Row, sourced_id: str, name: str) -> dict[str, Any]:
+    return {
+        "id": run.id("school", sourced_id),
+        "source_id": run.source_id,
+        "identifiers": identifiers(sourced_id, ("identifier", cells.text(row, "identifier"))),
+        "properties": dict(row.cells),
+        "district_id": "",
+        "name": name,
+        "grade_levels": [],
+        "locale": None,
+        "time_zone": None,
+        "address": None,
+    }
+
+
+async def _write_district(run: Run, cells: Cells | None, found: tuple[Row, str] | None) -> None:
+    line = 0
+    if found is not None and cells is not None:
+        row, sourced_id = found
+        line = row.line
+        values: dict[str, Any] = {
+            "id": run.id("district", sourced_id),
+            "source_id": run.source_id,
+            "identifiers": identifiers(sourced_id, ("identifier", cells.text(row, "identifier"))),
+            "properties": dict(row.cells),
+            "name": cells.required(row, "name"),
+        }
+    else:
+        existing = None
+        if run.mode("orgs") != "bulk":
+            existing = (
+                await run.conn.execute(
+                    sa.select(DISTRICTS.c.id)
+                    .where(DISTRICTS.c.source_id == run.source_id)
+                    .order_by(DISTRICTS.c.created_date, DISTRICTS.c.id)
+                    .limit(1)
+                )
+            ).scalar()
+        if existing is not None:
+            run.district_id = existing
+            await run.store.mark_seen("district", [(existing, 0, True)])
+            return
+        values = {
+            "id": run.id("district", PLACEHOLDER),
+            "source_id": run.source_id,
+            "identifiers": [],
+            "properties": None,
+            "name": run.source_name,
+        }
+    values.update(locale=None, time_zone=None, address=None)
+    run.district_id = values["id"]
+    await run.store.write(DISTRICTS, [values], await run.store.fetch(DISTRICTS, [values["id"]]))
+    await run.store.mark_seen("district", [(values["id"], line, True)])
+
+
+async def _placeholder_school(run: Run, *, real_schools: int) -> None:
+    """A school-less source gets one placeholder school, so that classes have a school."""
+    placeholder = run.id("school", PLACEHOLDER)
+    if run.mode("orgs") != "bulk":
+        query = sa.select(sa.func.count()).where(
+            SCHOOLS.c.source_id == run.source_id, SCHOOLS.c.id != placeholder
+        )
+        real_schools = int((await run.conn.execute(query)).scalar_one())
+    if real_schools:
+        return
+    values: dict[str, Any] = {
+        "id": placeholder,
+        "source_id": run.source_id,
+        "identifiers": [],
+        "properties": None,
+        "district_id": run.district_id,
+        "name": run.source_name,
+        "grade_levels": [],
+        "locale": None,
+        "time_zone": None,
+        "address": None,
+    }
+    await run.store.write(SCHOOLS, [values], await run.store.fetch(SCHOOLS, [placeholder]))
+    await run.store.mark_seen("school", [(placeholder, 0, True)])
+    run.placeholder_school = placeholder

@@ -1,0 +1,256 @@
+"""Reading a OneRoster CSV folder or zip: the files, streamed rows with their line numbers, and
+the errors and warnings that name the file, line and column they are about."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from gateway.errors import ValidationFailed
+
+# A OneRoster cell may hold a long list of sourcedIds; the csv module's default limit is 128 KiB.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class OneRosterError(ValidationFailed):
+    """A folder that cannot be imported; the message names the file, line and column."""
+
+    def __init__(
+        self, message: str, *, file: str, line: int | None = None, column: str | None = None
+    ) -> None:
+        where = file
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+        self.file = file
+        self.line = line
+        self.column = column
+        self.reason = message
+
+
+class Warnings:
+    """Tolerable oddities, at most `limit` messages per category plus a count of the rest."""
+
+    def __init__(self, limit: int = 10) -> None:
+        self.limit = limit
+        self._messages: list[str] = []
+        self._counts: dict[str, int] = {}
+        self._keys: set[tuple[str, object]] = set()
+
+    def add(self, category: str, message: str, *, key: object = None) -> None:
+        """Record `message`; a repeated `key` within a category is recorded once."""
+        if key is not None:
+            if (category, key) in self._keys:
+                return
+            if len(self._keys) < 100_000:
+                self._keys.add((category, key))
+        count = self._counts.get(category, 0) + 1
+        self._counts[category] = count
+        if count <= self.limit:
+            self._messages.append(message)
+
+    def as_list(self) -> list[str]:
+        """The recorded messages, then one line per category that went past the limit."""
+        overflow = [
+            f"{count - self.limit} more warnings like the above ({category})"
+            for category, count in self._counts.items()
+            if count > self.limit
+        ]
+        return [*self._messages, *overflow]
+
+
+class Progress(Protocol):
+    """Receives how far the reading of each file has got (a terminal progress bar)."""
+
+    def start(self, name: str, total_bytes: int) -> None: ...
+
+    def advance(self, done_bytes: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class Folder:
+    """The CSV files of a OneRoster export: a directory, or a zip file (as exchanged)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_names: dict[str, zipfile.ZipInfo] = {}
+        if path.is_dir():
+            return
+        if path.is_file() and zipfile.is_zipfile(path):
+            self._zip = zipfile.ZipFile(path)
+            infos = [i for i in self._zip.infolist() if not i.is_dir()]
+            # Exports are zipped either flat or inside one folder; take the manifest's folder.
+            prefix = next(
+                (
+                    i.filename[: -len("manifest.csv")]
+                    for i in infos
+                    if i.filename.rsplit("/", 1)[-1] == "manifest.csv"
+                ),
+                "",
+            )
+            self._zip_names = {
+                i.filename[len(prefix) :]: i
+                for i in infos
+                if i.filename.startswith(prefix) and "/" not in i.filename[len(prefix) :]
+            }
+            return
+        if not path.exists():
+            raise ValidationFailed(f"{path} does not exist; pass a folder of OneRoster CSV files")
+        raise ValidationFailed(f"{path} is neither a folder nor a zip file of OneRoster CSV files")
+
+    def names(self) -> set[str]:
+        """The names of the files at the top of the folder."""
+        if self._zip is not None:
+            return set(self._zip_names)
+        return {p.name for p in self.path.iterdir() if p.is_file()}
+
+    def size(self, name: str) -> int:
+        """The size of file `name` in bytes (uncompressed)."""
+        if self._zip is not None:
+            return self._zip_names[name].file_size
+        return (self.path / name).stat().st_size
+
+    def open(self, name: str) -> IO[bytes]:
+        """File `name`, opened for binary reading."""
+        if self._zip is not None:
+            return self._zip.open(self._zip_names[name])
+        return (self.path / name).open("rb")
+
+    def close(self) -> None:
+        """Release the zip file, if any."""
+        if self._zip is not None:
+            self._zip.close()
+
+
+@dataclass(slots=True)
+class Row:
+    """One data row: its first physical line in the file and its cells by column name."""
+
+    line: int
+    cells: dict[str, str]
+
+
+class CsvFile:
+    """A CSV file of the folder, read as a stream of batches of rows."""
+
+    def __init__(
+        self,
+        folder: Folder,
+        name: str,
+        *,
+        required: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        self.name = name
+        self._folder = folder
+        self._progress = progress
+        with self._open() as (reader, _binary):
+            self.header = self._read_header(reader)
+        missing = [c for c in required if c not in self.header]
+        if missing:
+            raise OneRosterError(
+                f"missing required column '{missing[0]}' "
+                f"(the header has: {', '.join(self.header)})",
+                file=name,
+                line=1,
+                column=missing[0],
+            )
+
+    def has(self, column: str) -> bool:
+        """Whether the header has `column`."""
+        return column in self.header
+
+    def batches(self, size: int) -> Iterator[list[Row]]:
+        """The data rows, `size` at a time, read lazily (memory does not grow with the file)."""
+        progress = self._progress
+        if progress is not None:
+            progress.start(self.name, self._folder.size(self.name))
+        try:
+            with self._open() as (reader, binary):
+                header = self._read_header(reader)
+                width = len(header)
+                batch: list[Row] = []
+                line = reader.line_num + 1
+                try:
+                    for record in reader:
+                        start, line = line, reader.line_num + 1
+                        if len(record) != width:
+                            if not any(cell.strip() for cell in record):
+                                continue
+                            raise OneRosterError(
+                                f"the row has {len(record)} fields but the header has {width}",
+                                file=self.name,
+                                line=start,
+                            )
+                        batch.append(Row(start, dict(zip(header, record, strict=True))))
+                        if len(batch) >= size:
+                            yield batch
+                            batch = []
+                            if progress is not None:
+                                progress.advance(binary.tell())
+                except csv.Error as exc:
+                    raise OneRosterError(
+                        f"not valid CSV ({exc})", file=self.name, line=line
+                    ) from None
+                except UnicodeDecodeError as exc:
+                    raise OneRosterError(
+                        f"not UTF-8 text (byte {exc.start} of a chunk near line {line})",
+                        file=self.name,
+                    ) from None
+                if batch:
+                    yield batch
+        finally:
+            if progress is not None:
+                progress.finish()
+
+    def _read_header(self, reader: Iterator[list[str]]) -> list[str]:
+        try:
+            header = [cell.strip() for cell in next(reader)]
+        except StopIteration:
+            raise OneRosterError(
+                "the file is empty; it needs a header row", file=self.name
+            ) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise OneRosterError(f"unreadable header ({exc})", file=self.name, line=1) from None
+        seen: set[str] = set()
+        for column in header:
+            if column in seen:
+                raise OneRosterError(
+                    "the column appears twice in the header", file=self.name, line=1, column=column
+                )
+            seen.add(column)
+        return header
+
+    def _open(self) -> _Opened:
+        return _Opened(self._folder.open(self.name))
+
+
+class _Opened:
+    """A csv reader over a binary stream, closing the stream on exit."""
+
+    def __init__(self, binary: IO[bytes]) -> None:
+        self.binary = binary
+        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+    def __enter__(self) -> tuple[_CsvReader, IO[bytes]]:
+        return csv.reader(self.text), self.binary
+
+    def __exit__(self, *exc: object) -> None:
+        self.text.close()
+
+
+class _CsvReader(Protocol):
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...

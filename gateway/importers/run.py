@@ -1,0 +1,213 @@
+"""The state one import shares between its passes: ids, modes, the org directory, and the checks
+for duplicate sourcedIds and unknown references."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import models
+from gateway.importers.cells import Cells
+from gateway.importers.manifest import Manifest
+from gateway.importers.reading import CsvFile, Folder, OneRosterError, Progress, Warnings
+from gateway.importers.store import Store
+
+
+def table_of(model: Any) -> sa.Table:
+    """The Core table of a SQLModel class."""
+    table: sa.Table = model.__table__
+    return table
+
+
+DISTRICTS = table_of(models.District)
+SCHOOLS = table_of(models.School)
+SESSIONS = table_of(models.Session)
+COURSES = table_of(models.Course)
+CLASSES = table_of(models.Class)
+CLASS_SESSIONS = table_of(models.ClassSession)
+SECTIONS = table_of(models.Section)
+PEOPLE = table_of(models.Person)
+PERSON_SCHOOLS = table_of(models.PersonSchool)
+ENROLLMENTS = table_of(models.Enrollment)
+AGENTS = table_of(models.Agent)
+
+COUNTED = {
+    "districts": DISTRICTS,
+    "schools": SCHOOLS,
+    "sessions": SESSIONS,
+    "courses": COURSES,
+    "classes": CLASSES,
+    "sections": SECTIONS,
+    "people": PEOPLE,
+    "enrollments": ENROLLMENTS,
+    "agents": AGENTS,
+}
+"""The nine graph types, in the order of the `counts` object of DESIGN §7."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of graph row that a OneRoster file feeds."""
+
+    name: str
+    table: sa.Table
+    file: str
+    noun: str
+
+
+KINDS = {
+    k.name: k
+    for k in (
+        Kind("district", DISTRICTS, "orgs", "org"),
+        Kind("school", SCHOOLS, "orgs", "org"),
+        Kind("session", SESSIONS, "academicSessions", "academic session"),
+        Kind("course", COURSES, "courses", "course"),
+        Kind("class", CLASSES, "classes", "class"),
+        Kind("person", PEOPLE, "users", "user"),
+        Kind("enrollment", ENROLLMENTS, "enrollments", "enrollment"),
+        Kind("agent", AGENTS, "users", "agent"),
+    )
+}
+
+
+class Ref(NamedTuple):
+    """A reference from a cell to a row of another kind."""
+
+    kind: str
+    id: str
+    line: int
+    column: str
+    sourced_id: str
+
+
+@dataclass
+class Org:
+    """An org of orgs.csv, kept for resolving references (orgs are few)."""
+
+    type: str
+    parent: str | None
+
+
+@dataclass
+class Run:
+    """One import: its connection, store, manifest, warnings and shared lookups."""
+
+    conn: AsyncConnection
+    store: Store
+    folder: Folder
+    manifest: Manifest
+    warnings: Warnings
+    source_id: str
+    source_name: str
+    today: date
+    batch_size: int
+    progress: Progress | None
+    district_id: str = ""
+    placeholder_school: str | None = None
+    orgs: dict[str, Org] = field(default_factory=dict)
+    db_schools: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._namespace = uuid.UUID(self.source_id)
+
+    def id(self, kind: str, sourced_id: str) -> str:
+        """The stable id of the `kind` row for `sourced_id` in this source (a UUID v5)."""
+        return str(uuid.uuid5(self._namespace, f"{kind}:{sourced_id}"))
+
+    def mode(self, stem: str) -> str:
+        """`bulk`, `delta` or `absent` for file `stem`."""
+        return self.manifest.mode(stem)
+
+    def bulk(self, kind: str) -> bool:
+        """Whether rows of `kind` come from a bulk file in this import."""
+        return self.mode(KINDS[kind].file) == "bulk"
+
+    def open(self, stem: str, required: Sequence[str]) -> tuple[CsvFile, Cells]:
+        """File `stem`.csv with its required columns checked, and typed access to its cells."""
+        name = f"{stem}.csv"
+        columns = list(required)
+        if self.mode(stem) == "delta":
+            columns.append("status")
+        return (
+            CsvFile(self.folder, name, required=columns, progress=self.progress),
+            Cells(name, self.warnings),
+        )
+
+    def resolve_org(self, sourced_id: str, depth: int = 0) -> tuple[str, str | None] | None:
+        """`(type, graph id)` of an org: the school id for a school (and for a department, its
+        school's), the district id for the district, no id for other orgs; None when unknown."""
+        org = self.orgs.get(sourced_id)
+        if org is not None:
+            if org.type == "school":
+                return "school", self.id("school", sourced_id)
+            if org.type == "district":
+                return "district", self.district_id
+            if org.type == "department" and org.parent and depth < 8:
+                parent = self.resolve_org(org.parent, depth + 1)
+                if parent is not None and parent[0] == "school":
+                    return parent
+            return org.type, None
+        if self.mode("orgs") != "bulk":
+            school = self.id("school", sourced_id)
+            if school in self.db_schools:
+                return "school", school
+            if self.id("district", sourced_id) == self.district_id:
+                return "district", self.district_id
+        return None
+
+    def school_of(self, cells: Cells, row: Any, column: str, sourced_id: str) -> str | None:
+        """The school id an org reference stands for (None for a district or other org)."""
+        found = self.resolve_org(sourced_id)
+        if found is None:
+            raise cells.error(row, column, f"unknown org '{sourced_id}' (not in orgs.csv)")
+        return found[1] if found[0] == "school" else None
+
+    async def check_refs(self, file: str, refs: Sequence[Ref]) -> None:
+        """Raise for the first reference (by line) to a row that does not exist."""
+        by_kind: dict[str, set[str]] = {}
+        for ref in refs:
+            by_kind.setdefault(ref.kind, set()).add(ref.id)
+        missing: list[Ref] = []
+        for kind, ids in by_kind.items():
+            info = KINDS[kind]
+            known = await self.store.known(kind, info.table, ids, bulk=self.bulk(kind))
+            missing.extend(ref for ref in refs if ref.kind == kind and ref.id not in known)
+        if missing:
+            ref = min(missing, key=lambda r: r.line)
+            info = KINDS[ref.kind]
+            where = f"{info.file}.csv" if self.bulk(ref.kind) else f"{info.file}.csv or the source"
+            raise OneRosterError(
+                f"unknown {info.noun} '{ref.sourced_id}' (not in {where})",
+                file=file,
+                line=ref.line,
+                column=ref.column,
+            )
+
+    async def check_duplicates(
+        self, file: str, kind: str, rows: Sequence[tuple[str, int, str]]
+    ) -> None:
+        """Raise when a `(id, line, sourcedId)` row repeats a sourcedId of the file."""
+        first: dict[str, int] = {}
+        for row_id, line, sourced_id in rows:
+            if row_id in first:
+                raise _duplicate(file, line, sourced_id, first[row_id])
+            first[row_id] = line
+        earlier = await self.store.seen_lines(kind, first)
+        if earlier:
+            row_id, line, sourced_id = min((r for r in rows if r[0] in earlier), key=lambda r: r[1])
+            raise _duplicate(file, line, sourced_id, earlier[row_id])
+
+
+def _duplicate(file: str, line: int, sourced_id: str, first: int) -> OneRosterError:
+    return OneRosterError(
+        f"duplicate sourcedId '{sourced_id}' (first at line {first})",
+        file=file,
+        line=line,
+        column="sourcedId",
+    )

@@ -1,0 +1,291 @@
+"""academicSessions.csv, courses.csv, classes.csv and enrollments.csv → Sessions, Courses,
+Classes (with their terms) and Enrollments, one batch of rows at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.importers.cells import (
+    CLASS_TYPES,
+    ENROLLMENT_ROLES,
+    INACTIVE,
+    SESSION_TYPES,
+    TO_BE_DELETED,
+    Cells,
+)
+from gateway.importers.orgs import identifiers
+from gateway.importers.reading import Row
+from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
+
+
+@dataclass
+class Mapped:
+    """One row's graph values, the references to check, and kind-specific extras."""
+
+    values: dict[str, Any]
+    refs: list[Ref] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    line: int = 0
+    sourced_id: str = ""
+
+
+Mapper = Callable[[Run, Cells, Row, str, str], Mapped]
+"""(run, cells, row, sourcedId, status) → the row's mapping."""
+
+AfterBatch = Callable[[Run, Cells, list[Mapped]], Awaitable[None]]
+"""Runs once a batch is written (links, warnings that need the database)."""
+
+
+async def entity_pass(
+    run: Run,
+    stem: str,
+    kind: str,
+    required: Sequence[str],
+    mapper: Mapper,
+    after: AfterBatch | None = None,
+) -> None:
+    """Read file `stem` batch by batch: check, write, delete (delta) and remember its rows."""
+    mode = run.mode(stem)
+    if mode == "absent":
+        return
+    table = KINDS[kind].table
+    csv_file, cells = run.open(stem, ("sourcedId", *required))
+    for batch in csv_file.batches(run.batch_size):
+        seen: list[tuple[str, int, str]] = []
+        dead: set[str] = set()
+        live: list[Mapped] = []
+        for row in batch:
+            sourced_id = cells.required(row, "sourcedId")
+            row_id = run.id(kind, sourced_id)
+            seen.append((row_id, row.line, sourced_id))
+            status = cells.status(row, mode)
+            if status == TO_BE_DELETED:
+                dead.add(row_id)
+                continue
+            mapped = mapper(run, cells, row, sourced_id, status)
+            mapped.line, mapped.sourced_id = row.line, sourced_id
+            mapped.values["id"] = row_id
+            mapped.values["source_id"] = run.source_id
+            live.append(mapped)
+        await run.check_duplicates(cells.file, kind, seen)
+        await run.check_refs(cells.file, [ref for m in live for ref in m.refs])
+        values = [m.values for m in live]
+        await run.store.write(
+            table, values, await run.store.fetch(table, [v["id"] for v in values])
+        )
+        if after is not None:
+            await after(run, cells, live)
+        if mode == "delta":
+            await run.store.delete(table, dead)
+        await run.store.mark_seen(kind, [(i, line, i not in dead) for i, line, _ in seen])
+
+
+def _state_by_dates(today: date, start: date | None, end: date | None) -> str:
+    if start is not None and today < start:
+        return "UPCOMING"
+    if end is not None and today > end:
+        return "COMPLETED"
+    return "ACTIVE"
+
+
+# ---------------------------------------------------------------- academicSessions.csv
+
+
+def _session(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    start = cells.date(row, "startDate", required=True)
+    end = cells.date(row, "endDate", required=True)
+    if start is not None and end is not None and end < start:
+        run.warnings.add(
+            "session dates",
+            f"academicSessions.csv, line {row.line}: endDate {end} is before startDate {start}",
+        )
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id),
+            "properties": dict(row.cells),
+            "district_id": run.district_id,
+            "school_id": None,
+            "name": cells.required(row, "title"),
+            "start_date": start,
+            "end_date": end,
+            "state": _state_by_dates(run.today, start, end),
+            "type": cells.enum(row, "type", SESSION_TYPES, extension="TERM", required=True),
+        }
+    )
+
+
+async def import_sessions(run: Run) -> None:
+    """academicSessions.csv → Sessions (district-wide: the CSV binding gives them no org)."""
+    await entity_pass(
+        run, "academicSessions", "session", ("title", "type", "startDate", "endDate"), _session
+    )
+
+
+# ---------------------------------------------------------------- courses.csv
+
+
+def _course(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    refs: list[Ref] = []
+    session_id = None
+    year = cells.text(row, "schoolYearSourcedId")
+    if year is not None:
+        session_id = run.id("session", year)
+        refs.append(Ref("session", session_id, row.line, "schoolYearSourcedId", year))
+    org = cells.required(row, "orgSourcedId")
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id),
+            "properties": dict(row.cells),
+            "district_id": run.district_id,
+            "school_id": run.school_of(cells, row, "orgSourcedId", org),
+            "session_id": session_id,
+            "name": cells.required(row, "title"),
+            "code": cells.text(row, "courseCode"),
+            "grade_levels": cells.grades(row, "grades"),
+            "subjects": cells.items(row, "subjects"),
+        },
+        refs,
+    )
+
+
+async def import_courses(run: Run) -> None:
+    """courses.csv → Courses (school when orgSourcedId is a school, session from the year)."""
+    await entity_pass(run, "courses", "course", ("title", "orgSourcedId"), _course)
+
+
+# ---------------------------------------------------------------- classes.csv
+
+
+def _class(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    refs: list[Ref] = []
+    course_id = None
+    course = cells.text(row, "courseSourcedId")
+    if course is not None:
+        course_id = run.id("course", course)
+        refs.append(Ref("course", course_id, row.line, "courseSourcedId", course))
+    sessions: list[str] = []
+    for term in cells.items(row, "termSourcedIds"):
+        session_id = run.id("session", term)
+        refs.append(Ref("session", session_id, row.line, "termSourcedIds", term))
+        if session_id not in sessions:
+            sessions.append(session_id)
+    cells.enum(row, "classType", CLASS_TYPES, extension="other")
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id, ("classCode", cells.text(row, "classCode"))),
+            "properties": dict(row.cells),
+            "school_id": _class_school(run, cells, row),
+            "course_id": course_id,
+            "name": cells.required(row, "title"),
+            "description": None,
+            "state": "INACTIVE" if status == INACTIVE else "ACTIVE",
+            "grade_levels": cells.grades(row, "grades"),
+            "subjects": cells.items(row, "subjects"),
+            "periods": cells.items(row, "periods"),
+            "locale": None,
+            "time_zone": None,
+        },
+        refs,
+        sessions,
+    )
+
+
+def _class_school(run: Run, cells: Cells, row: Row) -> str:
+    org = cells.required(row, "schoolSourcedId")
+    found = run.resolve_org(org)
+    if found is None:
+        raise cells.error(row, "schoolSourcedId", f"unknown org '{org}' (not in orgs.csv)")
+    org_type, school_id = found
+    if org_type == "school" and school_id is not None:
+        return school_id
+    if run.placeholder_school is not None:
+        # A school-less source: its classes belong to the placeholder school.
+        return run.placeholder_school
+    raise cells.error(row, "schoolSourcedId", f"org '{org}' is a {org_type}, not a school")
+
+
+async def _class_terms(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
+    links = {m.values["id"]: m.links for m in mapped}
+    await run.store.replace_links(CLASS_SESSIONS, "class_id", "session_id", links)
+
+
+async def import_classes(run: Run) -> None:
+    """classes.csv → Classes and their sessions (termSourcedIds)."""
+    await entity_pass(
+        run,
+        "classes",
+        "class",
+        ("title", "courseSourcedId", "schoolSourcedId", "termSourcedIds"),
+        _class,
+        _class_terms,
+    )
+
+
+# ---------------------------------------------------------------- enrollments.csv
+
+
+def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    user = cells.required(row, "userSourcedId")
+    class_ = cells.required(row, "classSourcedId")
+    school = cells.required(row, "schoolSourcedId")
+    if run.resolve_org(school) is None:
+        raise cells.error(row, "schoolSourcedId", f"unknown org '{school}' (not in orgs.csv)")
+    person_id = run.id("person", user)
+    class_id = run.id("class", class_)
+    start = cells.date(row, "beginDate")
+    end = cells.date(row, "endDate")
+    role = cells.enum(row, "role", ENROLLMENT_ROLES, extension="MEMBER", required=True)
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id),
+            "properties": dict(row.cells),
+            "person_id": person_id,
+            "class_id": class_id,
+            "section_id": None,
+            "role": role,
+            "primary": bool(cells.boolean(row, "primary")),
+            "state": "INACTIVE" if status == INACTIVE else _state_by_dates(run.today, start, end),
+            "start_date": start,
+            "end_date": end,
+        },
+        [
+            Ref("person", person_id, row.line, "userSourcedId", user),
+            Ref("class", class_id, row.line, "classSourcedId", class_),
+        ],
+    )
+
+
+async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
+    """Warn when an enrollment's role is not among its user's roles (a tolerable oddity)."""
+    people = {m.values["person_id"] for m in mapped}
+    rows = await run.conn.execute(
+        sa.select(PEOPLE.c.id, PEOPLE.c.roles).where(PEOPLE.c.id.in_(people))
+    )
+    roles = {row.id: row.roles for row in rows}
+    for m in mapped:
+        have = roles.get(m.values["person_id"]) or []
+        if have and m.values["role"] not in have:
+            user = m.values["properties"]["userSourcedId"]
+            run.warnings.add(
+                "enrollment role",
+                f"enrollments.csv, line {m.line}: user '{user}' is {' and '.join(have)} in "
+                f"users.csv but enrolled as {m.values['role']}",
+                key=user,
+            )
+
+
+async def import_enrollments(run: Run) -> None:
+    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
+    await entity_pass(
+        run,
+        "enrollments",
+        "enrollment",
+        ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
+        _enrollment,
+        _role_mismatches,
+    )

@@ -1,0 +1,223 @@
+"""The database side of an import: batched writes that leave unchanged rows alone, deletions,
+and the temporary tables that remember what this import has seen and staged.
+
+Memory stays flat however large the files are: what the import must remember across batches
+(the sourcedIds it has seen, for duplicates and bulk deletion; the roles and demographics
+waiting for their users) lives in temporary tables of the import's own connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+UUID = sa.Uuid(as_uuid=False)
+
+_temp = sa.MetaData()
+
+SEEN = sa.Table(
+    "oneroster_import_seen",
+    _temp,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+"""Every row of a file this import has read: `live` when it was written, not when deleted."""
+
+STAGED_ROLES = sa.Table(
+    "oneroster_import_roles",
+    _temp,
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("person_id", UUID, nullable=False, index=True),
+    sa.Column("user_sid", sa.Text, nullable=False),
+    sa.Column("sourced_id", sa.Text, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("entry", sa.JSON, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+"""roles.csv rows (1.2), waiting for the users pass that folds them into Person.roles."""
+
+STAGED_DEMOGRAPHICS = sa.Table(
+    "oneroster_import_demographics",
+    _temp,
+    sa.Column("person_id", UUID, primary_key=True),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("user_sid", sa.Text, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("demographics", sa.JSON, nullable=True),
+    prefixes=["TEMPORARY"],
+)
+"""demographics.csv rows, waiting for the users pass that folds them into Person.demographics."""
+
+_SKIP_COMPARE = frozenset({"id", "source_id", "created_date", "updated_date"})
+
+
+class Store:
+    """Reads and writes of one import, inside its transaction."""
+
+    def __init__(self, conn: AsyncConnection, source_id: str, now: datetime) -> None:
+        self.conn = conn
+        self.source_id = source_id
+        self.now = now
+        self.inserted: dict[str, int] = {}
+        self.updated: dict[str, int] = {}
+        self.deleted: dict[str, int] = {}
+        self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    async def create_temp_tables(self) -> None:
+        """Create the import's temporary tables (dropping leftovers of a failed import)."""
+        for table in reversed(_temp.sorted_tables):
+            await self.conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
+        await self.conn.run_sync(_temp.create_all)
+
+    async def drop_temp_tables(self) -> None:
+        """Drop the import's temporary tables."""
+        await self.conn.run_sync(_temp.drop_all)
+
+    # ------------------------------------------------------------------ seen rows
+
+    async def seen_lines(self, kind: str, ids: Collection[str]) -> dict[str, int]:
+        """The line at which each of `ids` was seen before, for those that were."""
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(SEEN.c.id, SEEN.c.line).where(SEEN.c.kind == kind, SEEN.c.id.in_(ids))
+        )
+        return {row.id: row.line for row in rows}
+
+    async def mark_seen(self, kind: str, rows: Sequence[tuple[str, int, bool]]) -> None:
+        """Remember `(id, line, live)` rows of `kind`."""
+        if rows:
+            await self.conn.execute(
+                SEEN.insert(),
+                [{"kind": kind, "id": i, "line": line, "live": live} for i, line, live in rows],
+            )
+
+    async def known(
+        self, kind: str, table: sa.Table, ids: Collection[str], *, bulk: bool
+    ) -> set[str]:
+        """Which of `ids` exist after this import: in bulk mode, the rows its file had; else the
+        rows of the source's table (which already holds this import's earlier writes)."""
+        if not ids:
+            return set()
+        if bulk:
+            query = sa.select(SEEN.c.id).where(
+                SEEN.c.kind == kind, SEEN.c.live.is_(True), SEEN.c.id.in_(ids)
+            )
+        else:
+            query = sa.select(table.c.id).where(
+                table.c.source_id == self.source_id, table.c.id.in_(ids)
+            )
+        return set((await self.conn.execute(query)).scalars())
+
+    # ------------------------------------------------------------------ graph rows
+
+    async def fetch(self, table: sa.Table, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The current rows with `ids`, by id."""
+        if not ids:
+            return {}
+        rows = await self.conn.execute(sa.select(table).where(table.c.id.in_(ids)))
+        return {row["id"]: dict(row) for row in rows.mappings()}
+
+    async def write(
+        self,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        existing: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Insert new rows and update changed ones; an unchanged row keeps its updated date.
+
+        Every row has the same keys: `id`, `source_id` and the content columns.
+        """
+        if not rows:
+            return
+        columns = tuple(c for c in rows[0] if c not in _SKIP_COMPARE)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for row in rows:
+            current = existing.get(row["id"])
+            if current is None:
+                inserts.append({**row, "created_date": self.now, "updated_date": self.now})
+            elif any(row[c] != current[c] for c in columns):
+                values = {f"v_{c}": row[c] for c in columns}
+                updates.append({"v_id": row["id"], "v_updated_date": self.now, **values})
+        if inserts:
+            await self.conn.execute(table.insert(), inserts)
+            self.inserted[table.name] = self.inserted.get(table.name, 0) + len(inserts)
+        if updates:
+            await self.conn.execute(self._update(table, columns), updates)
+            self.updated[table.name] = self.updated.get(table.name, 0) + len(updates)
+
+    def _update(self, table: sa.Table, columns: tuple[str, ...]) -> Any:
+        key = (table.name, columns)
+        if key not in self._updates:
+            values = {c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
+            values["updated_date"] = sa.bindparam("v_updated_date", type_=table.c.updated_date.type)
+            self._updates[key] = (
+                table.update()
+                .where(table.c.id == sa.bindparam("v_id", type_=table.c.id.type))
+                .values(values)
+            )
+        return self._updates[key]
+
+    async def delete(self, table: sa.Table, ids: Collection[str]) -> int:
+        """Delete this source's rows with `ids` (foreign keys cascade); return how many."""
+        if not ids:
+            return 0
+        result = await self.conn.execute(
+            table.delete().where(table.c.source_id == self.source_id, table.c.id.in_(ids))
+        )
+        return self._count_deleted(table, result.rowcount)
+
+    async def delete_unseen(self, table: sa.Table, kind: str) -> int:
+        """Delete this source's rows that this import did not write (bulk mode)."""
+        seen = sa.select(SEEN.c.id).where(
+            SEEN.c.kind == kind, SEEN.c.live.is_(True), SEEN.c.id == table.c.id
+        )
+        result = await self.conn.execute(
+            table.delete().where(table.c.source_id == self.source_id, ~seen.exists())
+        )
+        return self._count_deleted(table, result.rowcount)
+
+    def _count_deleted(self, table: sa.Table, count: int) -> int:
+        if count:
+            self.deleted[table.name] = self.deleted.get(table.name, 0) + count
+        return count
+
+    async def replace_links(
+        self, table: sa.Table, owner: str, other: str, wanted: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Make the link rows `(owner, other)` of each owner in `wanted` exactly `wanted[owner]`
+        (class → sessions, person → schools); owners whose links are unchanged are not touched."""
+        if not wanted:
+            return
+        current: dict[str, set[str]] = {key: set() for key in wanted}
+        rows = await self.conn.execute(
+            sa.select(table.c[owner], table.c[other]).where(table.c[owner].in_(list(wanted)))
+        )
+        for owner_id, other_id in rows:
+            current[owner_id].add(other_id)
+        changed = [key for key, others in wanted.items() if set(others) != current[key]]
+        if not changed:
+            return
+        await self.conn.execute(table.delete().where(table.c[owner].in_(changed)))
+        inserts = [
+            {owner: key, other: other_id, "source_id": self.source_id}
+            for key in changed
+            for other_id in dict.fromkeys(wanted[key])
+        ]
+        if inserts:
+            await self.conn.execute(table.insert(), inserts)
+
+    async def count(self, table: sa.Table) -> int:
+        """How many rows of this source `table` holds."""
+        query = sa.select(sa.func.count()).select_from(table)
+        return int(
+            (await self.conn.execute(query.where(table.c.source_id == self.source_id))).scalar_one()
+        )
