@@ -1,14 +1,24 @@
-"""Deterministic rows for the administration tests: a source with a school, course and class."""
+"""Helpers for the administration tests: a source with a school, course and class, admin keys,
+and the live server with the admin API routed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.routing import Route
 
 from gateway import models
 from gateway.admin import service
+from gateway.admin.app import create_admin_app
+from gateway.admin.keys import CreatedAdminKey, create_admin_key
+from gateway.settings import Settings
+from tests.conftest import LiveServer, run_db
+
+ADMIN_PATH = "/admin/graphql"
 
 
 @dataclass(frozen=True)
@@ -53,3 +63,40 @@ async def make_orgs_in(engine: AsyncEngine, name: str = "Springfield") -> Orgs:
     """`make_orgs` in its own committed transaction."""
     async with engine.begin() as conn:
         return await make_orgs(conn, name)
+
+
+class AdminLiveServer(LiveServer):
+    """The gateway's live server with /admin/graphql routed to `create_admin_app`.
+
+    Until `gateway.app.create_app` routes the admin API itself, the route is added here.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        app = self.server.config.app
+        if not any(getattr(route, "path", None) == ADMIN_PATH for route in app.routes):
+            app.router.routes.append(
+                Route(
+                    ADMIN_PATH, create_admin_app(lambda: app.state.engine), methods=["GET", "POST"]
+                )
+            )
+
+
+def make_admin_key(db_url: str, name: str = "ops") -> CreatedAdminKey:
+    """A new admin key in the database at `db_url`."""
+
+    async def create(engine: AsyncEngine) -> CreatedAdminKey:
+        async with engine.begin() as conn:
+            return await create_admin_key(conn, name)
+
+    return run_db(db_url, create)
+
+
+def graphql(
+    client: httpx.Client,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    path: str = ADMIN_PATH,
+) -> httpx.Response:
+    """POST one GraphQL operation to `path`."""
+    return client.post(path, json={"query": query, "variables": variables or {}})

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from admin_factories import Orgs, make_orgs_in
-from conftest import run_db
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
@@ -19,6 +17,8 @@ from gateway.admin import audit, records, service
 from gateway.admin.service import KEEP, IntegrationChanges
 from gateway.authentication import load_grant
 from gateway.errors import ValidationFailed
+from tests.admin_factories import Orgs, make_orgs_in
+from tests.conftest import run_db
 
 NOW = datetime.now(UTC)
 PAST = NOW - timedelta(days=1)

@@ -1,0 +1,87 @@
+"""The ASGI app of /admin/graphql: admin-key authentication in front of `admin_schema`.
+
+Every operation needs `Authorization: Bearer <admin key>`; anything else (no header, a
+malformed one, an unknown key, an integration's access token) gets HTTP 401 with
+`WWW-Authenticate: Bearer` and code UNAUTHENTICATED before the schema sees the request. The key
+is looked up in the database on every request, so there is nothing to invalidate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from cross_web import HTTPException
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from gateway.access.tokens import parse_bearer
+from gateway.admin.keys import authenticate_admin_key
+from gateway.admin.schema import AdminContext, admin_schema
+from gateway.errors import ErrorCode
+
+_MISSING = (
+    "an admin key is required: send `Authorization: Bearer <admin key>` "
+    "(create one with `gateway admin-key create`)"
+)
+_UNKNOWN = "the bearer token is not an admin key (integration access tokens work on /graphql only)"
+
+
+def _unauthenticated(message: str, *, invalid: bool) -> Response:
+    challenge = 'Bearer realm="gateway-admin"' + (', error="invalid_token"' if invalid else "")
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": str(ErrorCode.UNAUTHENTICATED)}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+class AdminGraphQL(GraphQL[AdminContext, None]):
+    """Strawberry's ASGI view with the admin key checked before any operation runs."""
+
+    def __init__(self, engine: Callable[[], AsyncEngine], *, graphiql: bool = True) -> None:
+        super().__init__(admin_schema, graphql_ide="graphiql" if graphiql else None)
+        self._engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # No subscriptions here; refuse a websocket handshake without running anything.
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self._respond(request)
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            # The GraphiQL page is static and holds no data; the key goes in its headers pane.
+            if self.graphql_ide is None:
+                return PlainTextResponse("Not Found", status_code=404)
+            return await self.render_graphql_ide(request)
+        key = parse_bearer(request.headers.get("authorization"))
+        if key is None:
+            return _unauthenticated(_MISSING, invalid=False)
+        engine = self._engine()
+        async with engine.connect() as conn:
+            actor = await authenticate_admin_key(conn, key)
+        if actor is None:
+            return _unauthenticated(_UNKNOWN, invalid=True)
+        # The gateway's RequestIdMiddleware sets the id; the app also runs without it (tests).
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        context = AdminContext(engine=engine, actor=actor, request_id=request_id)
+        return await self.run(request, context=context)
+
+
+def create_admin_app(engine: Callable[[], AsyncEngine], *, graphiql: bool = True) -> AdminGraphQL:
+    """The ASGI app to route at /admin/graphql; `engine()` returns the app's database engine.
+
+    `engine` is called per request, so the engine may be created later (in a lifespan).
+    Mount it as `Route("/admin/graphql", create_admin_app(...))`.
+    """
+    return AdminGraphQL(engine, graphiql=graphiql)

@@ -1,0 +1,478 @@
+"""The admin API's Strawberry schema (`admin_schema`), served at /admin/graphql.
+
+Resolvers are thin: each opens a connection (a transaction for a mutation) and calls the
+service layer the CLI uses too, passing the calling admin key as the audit actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from strawberry.dataloader import DataLoader
+from strawberry.scalars import JSON
+
+from gateway.access import grant
+from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
+from gateway.admin import audit, records, service
+from gateway.admin.audit import Actor
+from gateway.admin.errors import AdminErrors
+from gateway.graph import enums
+from gateway.graph.pagination import PageInfo
+
+
+@dataclass
+class AdminContext:
+    """One admin request: the database, the admin key that called, per-request loaders."""
+
+    engine: AsyncEngine
+    actor: Actor
+    request_id: str
+    sources: DataLoader[str, records.Source | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        async def load(ids: list[str]) -> list[records.Source | None]:
+            async with self.engine.connect() as conn:
+                found = {s.id: s for s in await records.load_sources(conn, ids=ids)}
+            return [found.get(i) for i in ids]
+
+        self.sources = DataLoader(load_fn=load)
+
+
+Info = strawberry.Info[AdminContext, None]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# `@strawberry.field(description=...)` is typed as returning Any, which mypy --strict rejects
+# as an untyped decorator (strawberry issue #1929); these keep the resolver's own type.
+def resolver(description: str) -> Callable[[F], F]:
+    """`@strawberry.field(description=...)`, typed."""
+    decorator: Callable[[F], F] = strawberry.field(description=description)
+    return decorator
+
+
+def mutation(description: str) -> Callable[[F], F]:
+    """`@strawberry.mutation(description=...)`, typed."""
+    decorator: Callable[[F], F] = strawberry.mutation(description=description)
+    return decorator
+
+
+@asynccontextmanager
+async def _reading(info: Info) -> AsyncIterator[AsyncConnection]:
+    async with info.context.engine.connect() as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _changing(info: Info) -> AsyncIterator[AsyncConnection]:
+    # One transaction per mutation: the change and its audit entry commit together.
+    async with info.context.engine.begin() as conn:
+        yield conn
+
+
+# ---------------------------------------------------------------- types
+
+
+@strawberry.type(description="A permission an integration can be granted (the fixed catalog).")
+class Permission:
+    id: strawberry.ID = strawberry.field(description="The same UUID in every installation.")
+    slug: str = strawberry.field(description="E.g. `people:read`; accepted wherever the id is.")
+    name: str
+    description: str
+    gates: str = strawberry.field(description="The graph types and fields it unlocks.")
+
+    @staticmethod
+    def of(spec: PermissionSpec) -> Permission:
+        return Permission(
+            id=strawberry.ID(str(spec.id)),
+            slug=spec.slug,
+            name=spec.name,
+            description=spec.description,
+            gates=spec.gates,
+        )
+
+
+@strawberry.type(description="The system a source's data comes from (Canvas, OneRoster…).")
+class Provider:
+    id: strawberry.ID
+    name: str
+    application: str = strawberry.field(description="Machine name, e.g. `canvas`, `oneroster`.")
+    allows_data_sync: bool
+
+
+@strawberry.type(description="The organisation that owns a source.")
+class Team:
+    id: strawberry.ID
+    name: str
+    alias: str | None
+
+
+@strawberry.type(description="The real-world district or school behind a source.")
+class Entity:
+    id: strawberry.ID
+    name: str
+    type: enums.EntityType
+
+
+@strawberry.type(description="A connected SIS, LMS or OneRoster export.")
+class Source:
+    id: strawberry.ID
+    name: str
+    status: enums.SourceStatus
+    provider: Provider
+    team: Team
+    entity: Entity
+    created_date: datetime
+    updated_date: datetime
+
+    @staticmethod
+    def of(source: records.Source) -> Source:
+        p, t, e = source.provider, source.team, source.entity
+        return Source(
+            id=strawberry.ID(source.id),
+            name=source.name,
+            status=enums.SourceStatus(source.status),
+            provider=Provider(
+                id=strawberry.ID(p.id),
+                name=p.name,
+                application=p.application,
+                allows_data_sync=p.allows_data_sync,
+            ),
+            team=Team(id=strawberry.ID(t.id), name=t.name, alias=t.alias),
+            entity=Entity(id=strawberry.ID(e.id), name=e.name, type=enums.EntityType(e.type)),
+            created_date=source.created_date,
+            updated_date=source.updated_date,
+        )
+
+
+@strawberry.type(
+    description=(
+        "An application's access to one source. Its access token is shown only by "
+        "createIntegration; changing permissions, scope, targets or status never changes it."
+    )
+)
+class Integration:
+    record: strawberry.Private[records.Integration]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.record.id)
+
+    @resolver("A label for administrators; not shown to the application.")
+    def name(self) -> str | None:
+        return self.record.name
+
+    @resolver("The source it reads; fixed at creation.")
+    async def source(self, info: Info) -> Source:
+        found = await info.context.sources.load(self.record.source_id)
+        assert found is not None, "integrations.source_id is a foreign key"
+        return Source.of(found)
+
+    @resolver("The application it was granted to, when one was named.")
+    def application(self) -> str | None:
+        return self.record.application
+
+    @resolver("The permissions granted, in catalog order.")
+    def permissions(self) -> list[Permission]:
+        return [Permission.of(BY_SLUG[slug]) for slug in self.record.permissions]
+
+    @resolver("ALL: the whole source; SELECTED: the closure of `targets`.")
+    def scope(self) -> enums.Scope:
+        return enums.Scope(self.record.scope.value)
+
+    @resolver("Ids of the schools, courses and classes it is scoped to (SELECTED only).")
+    def targets(self) -> list[strawberry.ID]:
+        return [strawberry.ID(t) for t in self.record.targets]
+
+    @resolver(
+        "The status graph requests see now: DISABLED wins; otherwise a start date decides "
+        "(INACTIVE before it, ACTIVE from then on); otherwise the configured status."
+    )
+    def status(self) -> enums.IntegrationStatus:
+        return enums.IntegrationStatus(self.record.status().value)
+
+    @resolver("The status as set by an administrator.")
+    def configured_status(self) -> enums.IntegrationStatus:
+        return enums.IntegrationStatus(self.record.configured_status.value)
+
+    @resolver("While in the future the integration is INACTIVE.")
+    def start_date(self) -> datetime | None:
+        return self.record.start_date
+
+    @strawberry.field
+    def created_date(self) -> datetime:
+        return self.record.created_date
+
+    @strawberry.field
+    def updated_date(self) -> datetime:
+        return self.record.updated_date
+
+
+@strawberry.type(description="An admin key (the key itself is shown only when created).")
+class AdminKey:
+    id: strawberry.ID
+    name: str
+
+
+@strawberry.type(description="One administrative change.")
+class AuditEntry:
+    id: strawberry.ID
+    at: datetime = strawberry.field(description="When the change was committed.")
+    actor: str = strawberry.field(description="`admin_api` (with an admin key) or `cli`.")
+    admin_key: AdminKey | None = strawberry.field(
+        description="The admin key that made the change; null for the command line."
+    )
+    action: str = strawberry.field(description="E.g. `integration.update`.")
+    subject_type: str = strawberry.field(description="`integration`, `source` or `admin_key`.")
+    subject_id: strawberry.ID | None
+    before: JSON | None = strawberry.field(description="The subject before; null on creation.")
+    after: JSON | None = strawberry.field(description="The subject after; null on destruction.")
+
+    @staticmethod
+    def of(entry: audit.Entry) -> AuditEntry:
+        key = None
+        if entry.admin_key_id is not None:
+            key = AdminKey(id=strawberry.ID(entry.admin_key_id), name=entry.admin_key_name or "")
+        return AuditEntry(
+            id=strawberry.ID(entry.id),
+            at=entry.at,
+            actor=entry.actor,
+            admin_key=key,
+            action=entry.action,
+            subject_type=entry.subject_type,
+            subject_id=None if entry.subject_id is None else strawberry.ID(entry.subject_id),
+            before=JSON(entry.before),
+            after=JSON(entry.after),
+        )
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditLog:
+    entries: list[AuditEntry]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A new integration and its access token.")
+class CreateIntegrationPayload:
+    integration: Integration
+    access_token: str = strawberry.field(
+        description="The bearer token for /graphql. Shown only here: store it now."
+    )
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@strawberry.input(description="A new source.")
+class CreateSourceInput:
+    name: str
+    provider_name: str = "OneRoster"
+    provider_application: str = strawberry.field(
+        default="oneroster", description="Machine name of the provider, e.g. `canvas`."
+    )
+    team_name: str | None = strawberry.field(default=None, description="Defaults to `name`.")
+    entity_name: str | None = strawberry.field(default=None, description="Defaults to `name`.")
+    entity_type: enums.EntityType = enums.EntityType.DISTRICT
+
+
+@strawberry.input(description="A new integration. The source cannot be changed later.")
+class CreateIntegrationInput:
+    source_id: strawberry.ID
+    scope: enums.Scope
+    permissions: list[str] = strawberry.field(
+        default_factory=list, description="Slugs (`people:read`) or UUIDs of the catalog."
+    )
+    targets: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="Schools, courses or classes of the source; required by SELECTED only.",
+    )
+    status: enums.IntegrationStatus = enums.IntegrationStatus.ACTIVE
+    start_date: datetime | None = strawberry.field(
+        default=None, description="INACTIVE until then, ACTIVE from then on (UTC if no zone)."
+    )
+    name: str | None = None
+    application: str | None = strawberry.field(
+        default=None, description="The application's name, for Clever/ClassLink-style grants."
+    )
+
+
+@strawberry.input(
+    description=(
+        "Changes to an integration; an omitted (or null) field stays as it is, except that "
+        "`startDate: null` clears the start date and `name: null` clears the name. Lists "
+        "replace the whole set. Switching `scope` to ALL without `targets` clears the targets. "
+        "There is no source field: an integration's source never changes."
+    )
+)
+class UpdateIntegrationInput:
+    permissions: list[str] | None = None
+    scope: enums.Scope | None = None
+    targets: list[strawberry.ID] | None = None
+    status: enums.IntegrationStatus | None = None
+    start_date: datetime | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+
+    def changes(self) -> service.IntegrationChanges:
+        return service.IntegrationChanges(
+            permissions=self.permissions,
+            scope=None if self.scope is None else grant.Scope(self.scope.value),
+            targets=self.targets,
+            status=None if self.status is None else grant.IntegrationStatus(self.status.value),
+            start_date=service.KEEP if self.start_date is strawberry.UNSET else self.start_date,
+            name=service.KEEP if self.name is strawberry.UNSET else self.name,
+        )
+
+
+# ---------------------------------------------------------------- roots
+
+
+@strawberry.type
+class Query:
+    @resolver("The permission catalog.")
+    def permissions(self) -> list[Permission]:
+        return [Permission.of(spec) for spec in CATALOG]
+
+    @resolver("Every source, oldest first.")
+    async def sources(self, info: Info) -> list[Source]:
+        async with _reading(info) as conn:
+            return [Source.of(s) for s in await records.load_sources(conn)]
+
+    @resolver("One source, or null.")
+    async def source(self, info: Info, id: strawberry.ID) -> Source | None:
+        source_id = service.canonical_uuid(id, "source")
+        async with _reading(info) as conn:
+            found = await records.load_sources(conn, ids=[source_id])
+        return Source.of(found[0]) if found else None
+
+    @resolver("Every integration (or those of one source), oldest first.")
+    async def integrations(
+        self, info: Info, source_id: strawberry.ID | None = None
+    ) -> list[Integration]:
+        wanted = None if source_id is None else service.canonical_uuid(source_id, "source")
+        async with _reading(info) as conn:
+            found = await records.load_integrations(conn, source_id=wanted)
+        return [Integration(record=r) for r in found]
+
+    @resolver("One integration, or null.")
+    async def integration(self, info: Info, id: strawberry.ID) -> Integration | None:
+        integration_id = service.canonical_uuid(id, "integration")
+        async with _reading(info) as conn:
+            found = await records.load_integrations(conn, ids=[integration_id])
+        return Integration(record=found[0]) if found else None
+
+    @resolver(
+        "Administrative changes, newest first. `integrationId` keeps those about one "
+        "integration, `action` those of one kind (e.g. `integration.update`)."
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        integration_id: strawberry.ID | None = None,
+        action: str | None = None,
+        first: int = audit.DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> AuditLog:
+        subject = (
+            None
+            if integration_id is None
+            else service.canonical_uuid(integration_id, "integration")
+        )
+        async with _reading(info) as conn:
+            page = await audit.list_entries(
+                conn, subject_id=subject, action=action, first=first, after=after
+            )
+        return AuditLog(
+            entries=[AuditEntry.of(e) for e in page.entries],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=False,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+        )
+
+    @resolver("The admin key this request presented.")
+    def admin_key(self, info: Info) -> AdminKey:
+        actor = info.context.actor
+        assert actor.admin_key_id is not None, "the admin app authenticates every operation"
+        return AdminKey(id=strawberry.ID(actor.admin_key_id), name=actor.admin_key_name or "")
+
+
+@strawberry.type
+class Mutation:
+    @mutation("Create a source with its provider, team and entity.")
+    async def create_source(self, info: Info, input: CreateSourceInput) -> Source:
+        async with _changing(info) as conn:
+            created = await service.create_source(
+                conn,
+                input.name,
+                provider_name=input.provider_name,
+                provider_application=input.provider_application,
+                team_name=input.team_name,
+                entity_name=input.entity_name,
+                entity_type=input.entity_type.value,
+                actor=info.context.actor,
+            )
+            (source,) = await records.load_sources(conn, ids=[created.id])
+        return Source.of(source)
+
+    @mutation("Create an integration; its token is returned only here.")
+    async def create_integration(
+        self, info: Info, input: CreateIntegrationInput
+    ) -> CreateIntegrationPayload:
+        async with _changing(info) as conn:
+            created = await service.create_integration(
+                conn,
+                source_id=input.source_id,
+                scope=grant.Scope(input.scope.value),
+                permissions=input.permissions,
+                targets=input.targets,
+                status=grant.IntegrationStatus(input.status.value),
+                start_date=input.start_date,
+                name=input.name,
+                application_name=input.application,
+                actor=info.context.actor,
+            )
+        return CreateIntegrationPayload(
+            integration=Integration(record=created.integration), access_token=created.token
+        )
+
+    @mutation("Change permissions, scope, targets, status or start date; the token stays.")
+    async def update_integration(
+        self, info: Info, id: strawberry.ID, input: UpdateIntegrationInput
+    ) -> Integration:
+        async with _changing(info) as conn:
+            updated = await service.update_integration(
+                conn, id, input.changes(), actor=info.context.actor
+            )
+        return Integration(record=updated)
+
+    @mutation("Refuse its graph requests from the next request on.")
+    async def disable_integration(self, info: Info, id: strawberry.ID) -> Integration:
+        async with _changing(info) as conn:
+            updated = await service.disable_integration(conn, id, actor=info.context.actor)
+        return Integration(record=updated)
+
+    @mutation("Set the status to ACTIVE again (a future start date waits).")
+    async def enable_integration(self, info: Info, id: strawberry.ID) -> Integration:
+        async with _changing(info) as conn:
+            updated = await service.enable_integration(conn, id, actor=info.context.actor)
+        return Integration(record=updated)
+
+    @mutation(
+        "Delete an integration; its token stops working at once. Returns it as it was. "
+        "Creating it again gives a new token."
+    )
+    async def destroy_integration(self, info: Info, id: strawberry.ID) -> Integration:
+        async with _changing(info) as conn:
+            destroyed = await service.destroy_integration(conn, id, actor=info.context.actor)
+        return Integration(record=destroyed)
+
+
+admin_schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[AdminErrors])
