@@ -1,0 +1,321 @@
+"""The administration commands: admin-key, sources, integrations and audit (DESIGN §7).
+
+Each command runs one transaction through the same service layer as /admin/graphql; changes
+are audited with actor `cli` and no admin key. With `--json` a command prints exactly one JSON
+object on standard output; everything else goes to standard error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.admin import audit, keys, records, service
+from gateway.cli import emit_json, fail, run, with_engine
+
+T = TypeVar("T")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+IdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The integration's id.", show_default=False)
+]
+
+
+def _transaction(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `body(conn)` in one transaction on the configured database."""
+
+    async def in_engine(engine: AsyncEngine) -> T:
+        async with engine.begin() as conn:
+            return await body(conn)
+
+    return run(with_engine(in_engine))
+
+
+def _show(value: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(value)
+        return
+    for key, item in value.items():
+        if isinstance(item, list):
+            item = ", ".join(map(str, item)) or "-"
+        elif isinstance(item, dict):
+            item = " ".join(f"{k}={v}" for k, v in item.items())
+        typer.echo(f"{key:>16}: {'-' if item is None else item}")
+
+
+# ---------------------------------------------------------------- admin keys
+
+admin_keys = typer.Typer(help="Keys for the admin API at /admin/graphql.", no_args_is_help=True)
+
+
+@admin_keys.command("create")
+def create_admin_key(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "admin",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an admin key; it is printed only this once and stored as a SHA-256 digest."""
+    created = _transaction(lambda conn: keys.create_admin_key(conn, name))
+    if as_json:
+        emit_json({"id": created.id, "name": created.name, "key": created.key})
+        return
+    typer.echo("Store this admin key now; it cannot be shown again.", err=True)
+    typer.echo(created.key)
+
+
+# ---------------------------------------------------------------- sources
+
+sources = typer.Typer(help="Data sources (SIS, LMS, OneRoster exports).", no_args_is_help=True)
+
+
+@sources.command("create")
+def create_source(
+    name: Annotated[str, typer.Argument(help="The source's name.", show_default=False)],
+    provider_name: Annotated[str, typer.Option(help="E.g. Canvas.")] = "OneRoster",
+    provider_application: Annotated[
+        str, typer.Option(help="The provider's machine name, e.g. canvas.")
+    ] = "oneroster",
+    team_name: Annotated[str | None, typer.Option(help="Defaults to NAME.")] = None,
+    entity_name: Annotated[str | None, typer.Option(help="Defaults to NAME.")] = None,
+    entity_type: Annotated[str, typer.Option(help="DISTRICT or SCHOOL.")] = "DISTRICT",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a source with its provider, team and entity."""
+
+    async def body(conn: AsyncConnection) -> records.Source:
+        created = await service.create_source(
+            conn,
+            name,
+            provider_name=provider_name,
+            provider_application=provider_application,
+            team_name=team_name,
+            entity_name=entity_name,
+            entity_type=entity_type.strip().upper(),
+        )
+        (source,) = await records.load_sources(conn, ids=[created.id])
+        return source
+
+    _show(_transaction(body).as_json(), as_json)
+
+
+@sources.command("list")
+def list_sources(as_json: JsonOption = False) -> None:
+    """List every source, oldest first."""
+    found = _transaction(records.load_sources)
+    if as_json:
+        emit_json({"sources": [s.as_json() for s in found]})
+        return
+    for source in found:
+        typer.echo(f"{source.id}  {source.status:<8}  {source.name}")
+
+
+# ---------------------------------------------------------------- integrations
+
+integrations = typer.Typer(
+    help="Integrations: an application's scoped access to one source.", no_args_is_help=True
+)
+
+PermissionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--permission", help="A permission slug (people:read) or UUID; repeat for several."
+    ),
+]
+TargetOption = Annotated[
+    list[str] | None,
+    typer.Option("--target", help="A school, course or class id of the source; repeatable."),
+]
+StartDateOption = Annotated[
+    str | None,
+    typer.Option(help="ISO-8601; INACTIVE until then, ACTIVE from then on (UTC if no zone)."),
+]
+
+
+@integrations.command("create")
+def create_integration(
+    source: Annotated[str, typer.Option(help="The source's id.", show_default=False)],
+    scope: Annotated[str, typer.Option(help="all or selected.", show_default=False)],
+    permission: PermissionOption = None,
+    target: TargetOption = None,
+    start_date: StartDateOption = None,
+    status: Annotated[str, typer.Option(help="active, inactive or disabled.")] = "active",
+    name: Annotated[str | None, typer.Option(help="A label for administrators.")] = None,
+    application: Annotated[str | None, typer.Option(help="The application's name.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an integration and print it with its token (shown only this once)."""
+
+    async def body(conn: AsyncConnection) -> service.CreatedIntegration:
+        return await service.create_integration(
+            conn,
+            source_id=source,
+            scope=service.parse_scope(scope),
+            permissions=permission or (),
+            targets=target or (),
+            status=service.parse_status(status),
+            start_date=service.parse_start_date(start_date),
+            name=name,
+            application_name=application,
+        )
+
+    created = _transaction(body)
+    if not as_json:
+        typer.echo("Store the token now; it cannot be shown again.", err=True)
+    _show({**created.integration.as_json(), "token": created.token}, as_json)
+
+
+@integrations.command("update")
+def update_integration(
+    integration_id: IdArgument,
+    permission: Annotated[
+        list[str] | None,
+        typer.Option("--permission", help="Replace the permissions with these; repeatable."),
+    ] = None,
+    no_permissions: Annotated[
+        bool, typer.Option("--no-permissions", help="Remove every permission.")
+    ] = False,
+    scope: Annotated[str | None, typer.Option(help="all or selected.")] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Replace the targets with these; repeatable."),
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="active, inactive or disabled.")] = None,
+    start_date: StartDateOption = None,
+    clear_start_date: Annotated[
+        bool, typer.Option("--clear-start-date", help="Remove the start date.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A new label.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an integration; its token stays the same. Its source cannot be changed.
+
+    `--scope all` without `--target` clears the targets.
+    """
+    if permission and no_permissions:
+        fail("--permission and --no-permissions contradict each other; pass one")
+    if start_date is not None and clear_start_date:
+        fail("--start-date and --clear-start-date contradict each other; pass one")
+
+    async def body(conn: AsyncConnection) -> records.Integration:
+        changes = service.IntegrationChanges(
+            permissions=[] if no_permissions else permission,
+            scope=None if scope is None else service.parse_scope(scope),
+            targets=target,
+            status=None if status is None else service.parse_status(status),
+            start_date=(
+                None
+                if clear_start_date
+                else service.KEEP
+                if start_date is None
+                else service.parse_start_date(start_date)
+            ),
+            name=service.KEEP if name is None else name,
+        )
+        return await service.update_integration(conn, integration_id, changes)
+
+    _show(_transaction(body).as_json(), as_json)
+
+
+@integrations.command("disable")
+def disable_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Refuse the integration's graph requests from the next request on."""
+    _show(
+        _transaction(lambda conn: service.disable_integration(conn, integration_id)).as_json(),
+        as_json,
+    )
+
+
+@integrations.command("enable")
+def enable_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Set the status to ACTIVE again (a start date in the future still waits)."""
+    _show(
+        _transaction(lambda conn: service.enable_integration(conn, integration_id)).as_json(),
+        as_json,
+    )
+
+
+@integrations.command("destroy")
+def destroy_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Delete the integration; its token stops working at once. Prints it as it was."""
+    destroyed = _transaction(lambda conn: service.destroy_integration(conn, integration_id))
+    if not as_json:
+        typer.echo(f"Destroyed integration {destroyed.id}.", err=True)
+    _show(destroyed.as_json(), as_json)
+
+
+@integrations.command("list")
+def list_integrations(
+    source: Annotated[str | None, typer.Option(help="Only this source's integrations.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List integrations, oldest first."""
+
+    async def body(conn: AsyncConnection) -> list[records.Integration]:
+        wanted = None if source is None else await service.require_source(conn, source)
+        return await records.load_integrations(conn, source_id=wanted)
+
+    found = _transaction(body)
+    if as_json:
+        emit_json({"integrations": [i.as_json() for i in found]})
+        return
+    for item in found:
+        typer.echo(
+            f"{item.id}  {item.status().value:<8}  {item.scope.value:<8}  "
+            f"{len(item.permissions):>2} permissions  {item.name or ''}"
+        )
+
+
+@integrations.command("show")
+def show_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Show one integration (never its token)."""
+    found = _transaction(lambda conn: service.require_integration(conn, integration_id))
+    _show(found.as_json(), as_json)
+
+
+# ---------------------------------------------------------------- audit
+
+
+def show_audit_log(
+    integration: Annotated[
+        str | None, typer.Option(help="Only entries about this integration.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. integration.update.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(help=f"Entries per page (at most {audit.MAX_PAGE_SIZE}).")
+    ] = audit.DEFAULT_PAGE_SIZE,
+    after: Annotated[
+        str | None, typer.Option(help="Continue after this cursor (pageInfo.endCursor).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit log of administrative changes, newest first."""
+
+    async def body(conn: AsyncConnection) -> audit.Page:
+        subject = (
+            None if integration is None else service.canonical_uuid(integration, "integration")
+        )
+        return await audit.list_entries(
+            conn, subject_id=subject, action=action, first=limit, after=after
+        )
+
+    page = _transaction(body)
+    if as_json:
+        emit_json(page.as_json())
+        return
+    for entry in page.entries:
+        who = entry.admin_key_name or entry.actor
+        typer.echo(f"{entry.at.isoformat()}  {who:<12}  {entry.action:<20}  {entry.subject_id}")
+    if page.has_next_page:
+        typer.echo(f"more: --after {page.end_cursor}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the administration commands to the `gateway` command line."""
+    app.add_typer(admin_keys, name="admin-key")
+    app.add_typer(sources, name="sources")
+    app.add_typer(integrations, name="integrations")
+    app.command("audit")(show_audit_log)
