@@ -89,8 +89,8 @@ async def fetch_edge_pages(
         numbered = (
             sa.select(
                 table,
-                parent.label("_parent"),
-                sa.func.row_number().over(partition_by=parent, order_by=table.c.id).label("_rn"),
+                parent.label("page_parent"),
+                sa.func.row_number().over(partition_by=parent, order_by=table.c.id).label("page_rank"),
             )
             .select_from(source)
             .where(*conditions)
@@ -98,11 +98,11 @@ async def fetch_edge_pages(
         )
         stmt = (
             sa.select(numbered)
-            .where(numbered.c._rn <= first + 1)
-            .order_by(numbered.c._parent, numbered.c._rn)
+            .where(numbered.c.page_rank <= first + 1)
+            .order_by(numbered.c.page_parent, numbered.c.page_rank)
         )
         for row in await db.execute(stmt):
-            pages[row._parent].append(row)
+            pages[row.page_parent].append(row)
     return pages
 
 
@@ -145,14 +145,18 @@ async def find_types(
     db: Executor, grant: Grant, ids: Sequence[str], type_names: Iterable[str]
 ) -> dict[str, str]:
     """Which of `type_names` each visible id among `ids` belongs to (one UNION statement)."""
-    selects = [
-        sa.select(sa.literal(name).label("type_name"), table.c.id.label("id")).where(
-            table.c.id.in_(list(ids)), visible(grant, table)
+    found: dict[str, str] = {}
+    if not type_names:
+        return found
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        stmt = sa.union_all(
+            *(
+                sa.select(sa.literal(name).label("type_name"), table.c.id.label("id")).where(
+                    table.c.id.in_(chunk), visible(grant, table)
+                )
+                for name in type_names
+                for table in (TABLES[name],)
+            )
         )
-        for name in type_names
-        for table in (TABLES[name],)
-    ]
-    if not selects or not ids:
-        return {}
-    stmt = sa.union_all(*selects)
-    return {row.id: row.type_name for row in await db.execute(stmt)}
+        found.update((row.id, row.type_name) for row in await db.execute(stmt))
+    return found

@@ -51,8 +51,12 @@ class LiveServer:
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
@@ -70,6 +74,14 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def graphql(
+        self, query: str, token: str | None = None, variables: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST a GraphQL operation; return the HTTP status and the JSON body."""
+        with self.client(token) as http:
+            response = http.post("/graphql", json={"query": query, "variables": variables or {}})
+        return response.status_code, response.json()
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         """An HTTP client for this server, sending `token` as a Bearer token when given."""

@@ -63,6 +63,19 @@ class Loaders:
             loader = self._loaders[key] = DataLoader(load_fn=load)
         return loader
 
+    def node_types(self, type_names: tuple[str, ...]) -> DataLoader[str, str | None]:
+        """The GraphQL type name of each visible id (among `type_names`), one statement."""
+        key = ("node", type_names)
+        loader = self._loaders.get(key)
+        if loader is None:
+
+            async def load(ids: list[str]) -> list[str | None]:
+                found = await queries.find_types(self.db, self.grant, ids, type_names)
+                return [found.get(i) for i in ids]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader
+
     def by_id(self, table: sa.Table) -> DataLoader[str, Row[Any] | None]:
         """Visible rows of `table` by id (None for invisible or missing ids)."""
         key = ("id", table.name)

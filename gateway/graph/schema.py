@@ -265,9 +265,8 @@ class Query:
         ctx = info.context
         grant = ctx.require_grant()
         wanted = _uuid(id)
-        readable = [name for name, slug in TYPE_PERMISSIONS.items() if grant.allows(slug)]
-        found = await queries.find_types(ctx.db, grant, [wanted], readable)
-        type_name = found.get(wanted)
+        readable = tuple(name for name, slug in TYPE_PERMISSIONS.items() if grant.allows(slug))
+        type_name = await ctx.loaders.node_types(readable).load(wanted)
         if type_name is None:
             return None
         row = await ctx.loaders.by_id(TABLES[type_name]).load(wanted)
@@ -320,8 +319,8 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     extensions: list[Any] = [
         ErrorShaping,
         Guard,
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
