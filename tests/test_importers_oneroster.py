@@ -1,0 +1,1119 @@
+"""The OneRoster CSV import: both public samples, mapping, bulk and delta, idempotence, errors
+that name file, line and column and change nothing, and the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+import zipfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+from gateway import models
+from gateway.importers.cli import register
+from gateway.importers.oneroster import ImportResult, import_oneroster
+from gateway.importers.reading import OneRosterError
+from tests.conftest import run_db
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "oneroster"
+LEPO = SAMPLES / "lepo-roster-hub-en-v1p1"
+CATALYST = SAMPLES / "catalyst-moodle-v1p2-min"
+TODAY = date(2024, 10, 1)
+
+needs_samples = pytest.mark.skipif(
+    not SAMPLES.is_dir(),
+    reason=f"the public OneRoster samples are not at {SAMPLES} (a copy of shared/ beside the repo)",
+)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def import_folder(db_url: str, folder: Path, source: str = "Springfield") -> ImportResult:
+    """Import `folder` into the source named `source` of the database at `db_url`."""
+
+    async def body(engine: AsyncEngine) -> ImportResult:
+        return await import_oneroster(engine, folder, source_name=source, today=TODAY)
+
+    return run_db(db_url, body)
+
+
+def dump(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order."""
+
+    async def body(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+        async with engine.connect() as conn:
+            found = {}
+            for table in SQLModel.metadata.sorted_tables:
+                query = sa.select(table).order_by(*table.primary_key.columns)
+                found[table.name] = [tuple(row) for row in await conn.execute(query)]
+            return found
+
+    return run_db(db_url, body)
+
+
+def rows(db_url: str, model: Any, **where: Any) -> list[dict[str, Any]]:
+    """The rows of `model`'s table matching `where`, as dicts, ordered by their first column."""
+    table = model.__table__
+
+    async def body(engine: AsyncEngine) -> list[dict[str, Any]]:
+        async with engine.connect() as conn:
+            query = sa.select(table).where(*(table.c[k] == v for k, v in where.items()))
+            result = await conn.execute(query.order_by(*table.primary_key.columns))
+            return [dict(row) for row in result.mappings()]
+
+    return run_db(db_url, body)
+
+
+def stable_id(source_id: str, kind: str, sourced_id: str) -> str:
+    """The id the importer gives the `kind` row of `sourced_id` (documented: UUID v5)."""
+    return str(uuid.uuid5(uuid.UUID(source_id), f"{kind}:{sourced_id}"))
+
+
+Files = dict[str, list[dict[str, str]]]
+
+
+def write_folder(
+    path: Path, files: Files, *, version: str = "1.2", mode: str = "bulk", manifest: bool = True
+) -> Path:
+    """Write `files` (file stem → rows) as a OneRoster folder with its manifest."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stem, data in files.items():
+        with (path / f"{stem}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(data[0]) if data else ["sourcedId"])
+            writer.writeheader()
+            writer.writerows(data)
+    if manifest:
+        lines = [("manifest.version", "1.0"), ("oneroster.version", version)]
+        lines += [(f"file.{stem}", mode) for stem in files]
+        with (path / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer_ = csv.writer(handle)
+            writer_.writerow(["propertyName", "value"])
+            writer_.writerows(lines)
+    return path
+
+
+def _meta(status: str = "") -> dict[str, str]:
+    return {"status": status, "dateLastModified": ""}
+
+
+def district_files() -> Files:
+    """A small 1.2 bulk folder: a district with two schools, a year and a semester, a course,
+    two classes, a teacher, two students, a guardian, roles, demographics, four enrollments."""
+    user_columns = {
+        "enabledUser": "true",
+        "userIds": "",
+        "middleName": "",
+        "identifier": "",
+        "sms": "",
+        "phone": "",
+        "agentSourcedIds": "",
+        "grades": "",
+        "password": "",
+        "userMasterIdentifier": "",
+        "preferredGivenName": "",
+        "preferredMiddleName": "",
+        "preferredFamilyName": "",
+        "primaryOrgSourcedId": "",
+        "pronouns": "",
+    }
+
+    def user(sid: str, given: str, family: str, **extra: str) -> dict[str, str]:
+        row = {"sourcedId": sid, **_meta(), **user_columns, "username": sid.lower()}
+        row.update(givenName=given, familyName=family, email=f"{sid.lower()}@example.org")
+        row.update(extra)
+        return row
+
+    def role(
+        sid: str, user_sid: str, role_name: str, org: str, kind: str = "primary"
+    ) -> dict[str, str]:
+        return {
+            "sourcedId": sid,
+            **_meta(),
+            "userSourcedId": user_sid,
+            "roleType": kind,
+            "role": role_name,
+            "beginDate": "",
+            "endDate": "",
+            "orgSourcedId": org,
+            "userProfileSourcedId": "",
+        }
+
+    def enrollment(
+        sid: str, class_sid: str, user_sid: str, role_name: str, **extra: str
+    ) -> dict[str, str]:
+        row = {
+            "sourcedId": sid,
+            **_meta(),
+            "classSourcedId": class_sid,
+            "schoolSourcedId": "S1",
+            "userSourcedId": user_sid,
+            "role": role_name,
+            "primary": "false",
+            "beginDate": "",
+            "endDate": "",
+        }
+        row.update(extra)
+        return row
+
+    def org(sid: str, name: str, kind: str, parent: str = "") -> dict[str, str]:
+        return {
+            "sourcedId": sid,
+            **_meta(),
+            "name": name,
+            "type": kind,
+            "identifier": "",
+            "parentSourcedId": parent,
+        }
+
+    def klass(sid: str, title: str, school: str, **extra: str) -> dict[str, str]:
+        row = {
+            "sourcedId": sid,
+            **_meta(),
+            "title": title,
+            "grades": "09",
+            "courseSourcedId": "C1",
+            "classCode": f"{sid}-code",
+            "classType": "scheduled",
+            "location": "",
+            "schoolSourcedId": school,
+            "termSourcedIds": "T1",
+            "subjects": "Mathematics",
+            "subjectCodes": "",
+            "periods": "1,2",
+        }
+        row.update(extra)
+        return row
+
+    def session(
+        sid: str, title: str, kind: str, start: str, end: str, parent: str = ""
+    ) -> dict[str, str]:
+        return {
+            "sourcedId": sid,
+            **_meta(),
+            "title": title,
+            "type": kind,
+            "startDate": start,
+            "endDate": end,
+            "parentSourcedId": parent,
+            "schoolYear": "2025",
+        }
+
+    return {
+        "orgs": [
+            org("D1", "Springfield District", "district"),
+            org("S1", "Springfield High", "school", "D1"),
+            org("S2", "Shelbyville High", "school", "D1"),
+        ],
+        "academicSessions": [
+            session("Y1", "2024-2025", "schoolYear", "2024-08-15", "2025-06-15"),
+            session("T1", "Fall 2024", "semester", "2024-08-15", "2024-12-20", "Y1"),
+        ],
+        "courses": [
+            {
+                "sourcedId": "C1",
+                **_meta(),
+                "schoolYearSourcedId": "Y1",
+                "title": "Algebra I",
+                "courseCode": "ALG1",
+                "grades": "9,10",
+                "orgSourcedId": "S1",
+                "subjects": "Mathematics",
+                "subjectCodes": "",
+            }
+        ],
+        "classes": [
+            klass("K1", "Algebra I - P1", "S1"),
+            klass("K2", "Algebra I - P2", "S2", termSourcedIds="T1,Y1", periods="3"),
+        ],
+        "users": [
+            user(
+                "U1",
+                "Lisa",
+                "Simpson",
+                agentSourcedIds="G1",
+                grades="9",
+                userIds="{LDAP:lsimpson},{SIS:1001}",
+                identifier="1001",
+                primaryOrgSourcedId="S1",
+            ),
+            user("U2", "Bart", "Simpson", sms="555-0101", grades="10"),
+            user("TE", "Edna", "Krabappel", phone="555-0199", preferredGivenName="Mrs."),
+            user("G1", "Marge", "Simpson", password="secret"),
+        ],
+        "roles": [
+            role("R1", "U1", "student", "S1"),
+            role("R2", "U2", "student", "S1"),
+            role("R3", "TE", "teacher", "S1"),
+            role("R4", "TE", "teacher", "S2", "secondary"),
+            role("R5", "G1", "parent", "D1"),
+        ],
+        "demographics": [
+            {
+                "sourcedId": "U1",
+                **_meta(),
+                "birthDate": "2010-05-09",
+                "sex": "female",
+                "americanIndianOrAlaskaNative": "false",
+                "asian": "true",
+                "blackOrAfricanAmerican": "false",
+                "nativeHawaiianOrOtherPacificIslander": "",
+                "white": "true",
+                "demographicRaceTwoOrMoreRaces": "true",
+                "hispanicOrLatinoEthnicity": "false",
+                "countryOfBirthCode": "US",
+                "stateOfBirthAbbreviation": "OR",
+                "cityOfBirth": "Springfield",
+                "publicSchoolResidenceStatus": "",
+            }
+        ],
+        "enrollments": [
+            enrollment("E1", "K1", "U1", "student", beginDate="2024-08-15", endDate="2024-12-20"),
+            enrollment("E2", "K1", "U2", "student"),
+            enrollment("E3", "K1", "TE", "teacher", primary="true"),
+            enrollment("E4", "K2", "U2", "student", beginDate="2025-01-06"),
+        ],
+    }
+
+
+def without(files: Files, stem: str, *sourced_ids: str, column: str = "sourcedId") -> Files:
+    """`files` with the rows of `stem` whose `column` is one of `sourced_ids` left out."""
+    changed = dict(files)
+    changed[stem] = [row for row in files[stem] if row[column] not in sourced_ids]
+    return changed
+
+
+def edited(files: Files, stem: str, index: int, **cells: str) -> Files:
+    """`files` with row `index` of `stem` changed."""
+    changed = {k: [dict(r) for r in v] for k, v in files.items()}
+    changed[stem][index].update(cells)
+    return changed
+
+
+# ---------------------------------------------------------------- the public samples
+
+
+@needs_samples
+def test_lepo_sample_imports_with_its_quirks_as_warnings(db_url: str) -> None:
+    result = import_folder(db_url, LEPO, "Lepo")
+
+    assert result.counts == {
+        "districts": 1,
+        "schools": 1,
+        "sessions": 4,
+        "courses": 2,
+        "classes": 5,
+        "sections": 0,
+        "people": 20,
+        "enrollments": 30,
+        "agents": 0,
+    }
+    assert result.warnings == [
+        "manifest.csv, line 10: unknown key 'fiel.demographics', read as 'file.demographics'",
+        "enrollments.csv, line 2: user 'us0001' is STUDENT in users.csv but enrolled as TEACHER",
+        "enrollments.csv, line 6: user 'us0002' is STUDENT in users.csv but enrolled as TEACHER",
+    ]
+    assert (result.version, result.created_source) == ("1.1", True)
+    [district] = rows(db_url, models.District)
+    assert district["name"] == "Lepo"  # the sample has no district org
+    teacher = rows(db_url, models.Person, id=stable_id(result.source_id, "person", "us0001"))[0]
+    assert (teacher["first_name"], teacher["last_name"], teacher["roles"]) == (
+        "GN 01",
+        "FN 01",
+        ["STUDENT"],
+    )
+    assert teacher["properties"]["metadata.phoneticGivenName"] == "PGN 01"
+
+
+@needs_samples
+def test_catalyst_sample_imports_a_1_2_delta(db_url: str) -> None:
+    result = import_folder(db_url, CATALYST, "Catalyst")
+
+    assert result.counts == {
+        "districts": 1,
+        "schools": 1,
+        "sessions": 1,
+        "courses": 1,
+        "classes": 1,
+        "sections": 0,
+        "people": 1,
+        "enrollments": 1,
+        "agents": 0,
+    }
+    assert result.warnings == ["userProfiles.csv has no place in the Graph and was not imported"]
+    assert result.modes == dict.fromkeys(
+        (
+            "orgs",
+            "academicSessions",
+            "courses",
+            "classes",
+            "users",
+            "roles",
+            "demographics",
+            "enrollments",
+        ),
+        "delta",
+    )
+    [person] = rows(db_url, models.Person)
+    school = stable_id(result.source_id, "school", "ORG_1")
+    assert person["roles"] == ["STUDENT"]
+    assert person["demographics"]["birthday"] == "2010-04-17"
+    assert person["properties"]["roles"][0]["role"] == "student"
+    assert "password" not in person["properties"]
+    assert rows(db_url, models.PersonSchool) == [
+        {"person_id": person["id"], "school_id": school, "source_id": result.source_id}
+    ]
+    [session] = rows(db_url, models.Session)
+    assert (session["type"], session["state"], session["start_date"]) == (
+        "SEMESTER",
+        "COMPLETED",
+        date(2023, 9, 4),
+    )
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        pytest.param(LEPO, marks=needs_samples, id="lepo-1.1-bulk"),
+        pytest.param(CATALYST, marks=needs_samples, id="catalyst-1.2-delta"),
+        pytest.param(None, id="generated-1.2-bulk"),
+    ],
+)
+def test_importing_a_folder_twice_changes_nothing(
+    db_url: str, tmp_path: Path, sample: Path | None
+) -> None:
+    sample = sample or write_folder(tmp_path / "f", district_files())
+    first = import_folder(db_url, sample)
+    before = dump(db_url)
+
+    again = import_folder(db_url, sample)
+
+    assert dump(db_url) == before  # row contents and updated dates
+    assert (again.inserted, again.updated, again.deleted) == ({}, {}, {})
+    assert (again.source_id, again.counts, again.created_source) == (
+        first.source_id,
+        first.counts,
+        False,
+    )
+
+
+# ---------------------------------------------------------------- mapping
+
+
+def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
+    result = import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+    source = result.source_id
+
+    def sid(kind: str, sourced_id: str) -> str:
+        return stable_id(source, kind, sourced_id)
+
+    assert result.counts == {
+        "districts": 1,
+        "schools": 2,
+        "sessions": 2,
+        "courses": 1,
+        "classes": 2,
+        "sections": 0,
+        "people": 4,
+        "enrollments": 4,
+        "agents": 1,
+    }
+    assert result.warnings == []
+    [district] = rows(db_url, models.District)
+    assert (district["id"], district["name"]) == (sid("district", "D1"), "Springfield District")
+    lisa = rows(db_url, models.Person, id=sid("person", "U1"))[0]
+    assert {
+        k: lisa[k]
+        for k in (
+            "first_name",
+            "last_name",
+            "display_name",
+            "roles",
+            "email",
+            "phone",
+            "grade_levels",
+            "district_id",
+            "identifiers",
+        )
+    } == {
+        "first_name": "Lisa",
+        "last_name": "Simpson",
+        "display_name": "Lisa Simpson",
+        "roles": ["STUDENT"],
+        "email": "u1@example.org",
+        "phone": None,
+        "grade_levels": ["09"],
+        "district_id": sid("district", "D1"),
+        "identifiers": [
+            {"type": "sourcedId", "value": "U1"},
+            {"type": "username", "value": "u1"},
+            {"type": "identifier", "value": "1001"},
+            {"type": "LDAP", "value": "lsimpson"},
+            {"type": "SIS", "value": "1001"},
+        ],
+    }
+    assert lisa["demographics"] == {
+        "birthday": "2010-05-09",
+        "gender": "female",
+        "races": ["Asian", "White", "DemographicRaceTwoorMoreRaces"],
+        "hispanicOrLatinoEthnicity": False,
+        "englishLanguageLearner": None,
+        "individualizedEducationPlan": None,
+        "economicallyDisadvantaged": None,
+        "section504": None,
+        "giftedTalented": None,
+        "migrant": None,
+        "homeless": None,
+        "fosterCare": None,
+        "militaryConnected": None,
+        "primaryLanguage": None,
+        "countryOfBirth": "US",
+        "stateOfBirth": "OR",
+        "cityOfBirth": "Springfield",
+    }
+    teacher = rows(db_url, models.Person, id=sid("person", "TE"))[0]
+    assert (teacher["roles"], teacher["display_name"], teacher["phone"]) == (
+        ["TEACHER"],
+        "Mrs. Krabappel",
+        "555-0199",
+    )
+    assert rows(db_url, models.Person, id=sid("person", "U2"))[0]["phone"] == "555-0101"
+    marge = rows(db_url, models.Person, id=sid("person", "G1"))[0]
+    assert marge["roles"] == ["PARENT"]
+    assert "password" not in marge["properties"]
+    assert {(r["person_id"], r["school_id"]) for r in rows(db_url, models.PersonSchool)} == {
+        (sid("person", "U1"), sid("school", "S1")),
+        (sid("person", "U2"), sid("school", "S1")),
+        (sid("person", "TE"), sid("school", "S1")),
+        (sid("person", "TE"), sid("school", "S2")),
+    }
+    [agent] = rows(db_url, models.Agent)
+    assert (agent["observer_id"], agent["target_id"], agent["relationship"]) == (
+        sid("person", "G1"),
+        sid("person", "U1"),
+        "PARENT",
+    )
+    k2 = rows(db_url, models.Class, id=sid("class", "K2"))[0]
+    assert {
+        k: k2[k]
+        for k in (
+            "name",
+            "school_id",
+            "course_id",
+            "state",
+            "grade_levels",
+            "subjects",
+            "periods",
+            "identifiers",
+        )
+    } == {
+        "name": "Algebra I - P2",
+        "school_id": sid("school", "S2"),
+        "course_id": sid("course", "C1"),
+        "state": "ACTIVE",
+        "grade_levels": ["09"],
+        "subjects": ["Mathematics"],
+        "periods": ["3"],
+        "identifiers": [
+            {"type": "sourcedId", "value": "K2"},
+            {"type": "classCode", "value": "K2-code"},
+        ],
+    }
+    assert {(r["class_id"], r["session_id"]) for r in rows(db_url, models.ClassSession)} == {
+        (sid("class", "K1"), sid("session", "T1")),
+        (sid("class", "K2"), sid("session", "T1")),
+        (sid("class", "K2"), sid("session", "Y1")),
+    }
+    course = rows(db_url, models.Course)[0]
+    assert (course["school_id"], course["session_id"], course["code"], course["grade_levels"]) == (
+        sid("school", "S1"),
+        sid("session", "Y1"),
+        "ALG1",
+        ["09", "10"],
+    )
+    sessions = {s["name"]: (s["type"], s["state"]) for s in rows(db_url, models.Session)}
+    assert sessions == {"2024-2025": ("SCHOOL_YEAR", "ACTIVE"), "Fall 2024": ("SEMESTER", "ACTIVE")}
+    enrollments = {
+        e["properties"]["sourcedId"]: (
+            e["role"],
+            e["primary"],
+            e["state"],
+            e["start_date"],
+            e["end_date"],
+            e["section_id"],
+        )
+        for e in rows(db_url, models.Enrollment)
+    }
+    assert enrollments == {
+        "E1": ("STUDENT", False, "ACTIVE", date(2024, 8, 15), date(2024, 12, 20), None),
+        "E2": ("STUDENT", False, "ACTIVE", None, None, None),
+        "E3": ("TEACHER", True, "ACTIVE", None, None, None),
+        "E4": ("STUDENT", False, "UPCOMING", date(2025, 1, 6), None, None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("oneroster_role", "edlink_role", "relationship"),
+    [
+        ("student", "STUDENT", "OTHER"),
+        ("teacher", "TEACHER", "OTHER"),
+        ("aide", "AIDE", "AIDE"),
+        ("guardian", "GUARDIAN", "GUARDIAN"),
+        ("parent", "PARENT", "PARENT"),
+        ("relative", "GUARDIAN", "RELATIVE"),
+        ("proctor", "TA", "OTHER"),
+        ("districtAdministrator", "DISTRICT_ADMINISTRATOR", "OTHER"),
+        ("siteAdministrator", "ADMINISTRATOR", "OTHER"),
+        ("systemAdministrator", "ADMINISTRATOR", "OTHER"),
+        ("principal", "ADMINISTRATOR", "OTHER"),
+        ("counselor", "STAFF", "OTHER"),
+        ("ext:nurse", "MEMBER", "OTHER"),
+    ],
+)
+def test_roles_map_to_edlink_roles_and_agent_relationships(
+    db_url: str, tmp_path: Path, oneroster_role: str, edlink_role: str, relationship: str
+) -> None:
+    files = edited(district_files(), "roles", 4, role=oneroster_role)
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    observer = stable_id(result.source_id, "person", "G1")
+    assert rows(db_url, models.Person, id=observer)[0]["roles"] == [edlink_role]
+    assert rows(db_url, models.Agent)[0]["relationship"] == relationship
+
+
+def test_a_1_1_folder_takes_roles_and_orgs_from_users(db_url: str, tmp_path: Path) -> None:
+    files = district_files()
+    del files["roles"]
+    users = files["users"]
+    for row, (role, orgs) in zip(
+        users,
+        [("student", "S1"), ("student", "S1"), ("teacher", "S1,S2"), ("guardian", "D1")],
+        strict=True,
+    ):
+        row.update(role=role, orgSourcedIds=orgs)
+    result = import_folder(db_url, write_folder(tmp_path / "f", files, version="1.1"))
+
+    source = result.source_id
+    teacher = rows(db_url, models.Person, id=stable_id(source, "person", "TE"))[0]
+    assert teacher["roles"] == ["TEACHER"]
+    assert "roles" not in teacher["properties"]
+    schools = {r["school_id"] for r in rows(db_url, models.PersonSchool, person_id=teacher["id"])}
+    assert schools == {stable_id(source, "school", "S1"), stable_id(source, "school", "S2")}
+    assert rows(db_url, models.Agent)[0]["relationship"] == "GUARDIAN"
+
+
+def test_a_folder_without_schools_gets_a_placeholder_school(db_url: str, tmp_path: Path) -> None:
+    files = without(district_files(), "orgs", "S1", "S2")
+    files = {k: [dict(r) for r in v] for k, v in files.items()}
+    for stem, column in (
+        ("classes", "schoolSourcedId"),
+        ("courses", "orgSourcedId"),
+        ("enrollments", "schoolSourcedId"),
+        ("roles", "orgSourcedId"),
+    ):
+        for row in files[stem]:
+            row[column] = "D1"
+    files["users"][0]["primaryOrgSourcedId"] = ""
+    result = import_folder(db_url, write_folder(tmp_path / "f", files), "No Schools")
+
+    [school] = rows(db_url, models.School)
+    assert (school["name"], school["district_id"]) == (
+        "No Schools",
+        stable_id(result.source_id, "district", "D1"),
+    )
+    assert {c["school_id"] for c in rows(db_url, models.Class)} == {school["id"]}
+    assert rows(db_url, models.Course)[0]["school_id"] is None
+
+    # Once the source has a real school, the unused placeholder goes.
+    import_folder(db_url, write_folder(tmp_path / "g", district_files()), "No Schools")
+    names = sorted(s["name"] for s in rows(db_url, models.School))
+    assert names == ["Shelbyville High", "Springfield High"]
+
+
+def test_a_zip_file_imports_like_its_folder(db_url: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "f", district_files())
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in folder.iterdir():
+            zipped.write(path, f"export/{path.name}")
+
+    assert import_folder(db_url, archive).counts["enrollments"] == 4
+
+
+# ---------------------------------------------------------------- bulk, delta, idempotence
+
+
+def test_reimport_keeps_ids_and_touches_only_changed_rows(db_url: str, tmp_path: Path) -> None:
+    files = district_files()
+    first = import_folder(db_url, write_folder(tmp_path / "a", files))
+    before = {p["id"]: p for p in rows(db_url, models.Person)}
+
+    changed = edited(files, "users", 1, email="bart@example.org")
+    again = import_folder(db_url, write_folder(tmp_path / "b", changed))
+
+    after = {p["id"]: p for p in rows(db_url, models.Person)}
+    bart = stable_id(first.source_id, "person", "U2")
+    assert again.source_id == first.source_id
+    assert set(after) == set(before)
+    assert again.updated == {"people": 1}
+    assert after[bart]["email"] == "bart@example.org"
+    assert after[bart]["updated_date"] > before[bart]["updated_date"]
+    assert after[bart]["created_date"] == before[bart]["created_date"]
+    for person_id in set(after) - {bart}:
+        assert after[person_id] == before[person_id]
+
+
+def test_bulk_import_removes_rows_missing_from_the_files(db_url: str, tmp_path: Path) -> None:
+    files = district_files()
+    first = import_folder(db_url, write_folder(tmp_path / "a", files))
+
+    smaller = without(files, "users", "U2")
+    smaller = without(smaller, "roles", "U2", column="userSourcedId")
+    smaller = without(smaller, "enrollments", "E2", "E4")
+    smaller = without(smaller, "classes", "K2")
+    result = import_folder(db_url, write_folder(tmp_path / "b", smaller))
+
+    assert result.counts == {**first.counts, "people": 3, "enrollments": 2, "classes": 1}
+    assert rows(db_url, models.Person, id=stable_id(first.source_id, "person", "U2")) == []
+    assert result.deleted == {"people": 1, "enrollments": 2, "classes": 1}
+
+
+def test_delta_import_upserts_and_deletes_tobedeleted_rows(db_url: str, tmp_path: Path) -> None:
+    first = import_folder(db_url, write_folder(tmp_path / "a", district_files()))
+    base = district_files()
+    delta = {
+        "users": [dict(base["users"][1], status="tobedeleted")],
+        "enrollments": [
+            dict(base["enrollments"][0], status="active", role="teacher"),
+            dict(base["enrollments"][0], sourcedId="E5", classSourcedId="K2", status="active"),
+        ],
+        "classes": [dict(base["classes"][0], status="active", title="Algebra I - Period 1")],
+    }
+    result = import_folder(db_url, write_folder(tmp_path / "b", delta, mode="delta"))
+
+    source = first.source_id
+    assert result.counts == {**first.counts, "people": 3, "enrollments": 3}
+    assert rows(db_url, models.Person, id=stable_id(source, "person", "U2")) == []
+    e1 = rows(db_url, models.Enrollment, id=stable_id(source, "enrollment", "E1"))[0]
+    assert e1["role"] == "TEACHER"
+    k1 = rows(db_url, models.Class, id=stable_id(source, "class", "K1"))[0]
+    assert k1["name"] == "Algebra I - Period 1"
+    assert result.warnings == [
+        "classes.csv: rows with an empty dateLastModified (first at line 2)",
+        "users.csv: rows with an empty dateLastModified (first at line 2)",
+        "enrollments.csv: rows with an empty dateLastModified (first at line 2)",
+        "enrollments.csv, line 2: user 'U1' is STUDENT in users.csv but enrolled as TEACHER",
+    ]
+
+
+def test_delta_roles_and_demographics_update_people_not_in_users(
+    db_url: str, tmp_path: Path
+) -> None:
+    first = import_folder(db_url, write_folder(tmp_path / "a", district_files()))
+    base = district_files()
+    delta = {
+        "roles": [
+            {
+                **base["roles"][0],
+                "sourcedId": "R6",
+                "roleType": "secondary",
+                "role": "aide",
+                "orgSourcedId": "S2",
+                "status": "active",
+                "dateLastModified": "2024-09-01T00:00:00Z",
+            },
+            {
+                **base["roles"][3],
+                "status": "tobedeleted",
+                "dateLastModified": "2024-09-01T00:00:00Z",
+            },
+        ],
+        "demographics": [
+            {
+                **base["demographics"][0],
+                "status": "tobedeleted",
+                "dateLastModified": "2024-09-01T00:00:00Z",
+            },
+        ],
+    }
+    result = import_folder(db_url, write_folder(tmp_path / "b", delta, mode="delta"))
+
+    source = first.source_id
+    lisa = rows(db_url, models.Person, id=stable_id(source, "person", "U1"))[0]
+    assert (lisa["roles"], lisa["demographics"]) == (["STUDENT", "AIDE"], None)
+    teacher = stable_id(source, "person", "TE")
+    schools = {r["school_id"] for r in rows(db_url, models.PersonSchool, person_id=teacher)}
+    assert schools == {stable_id(source, "school", "S1")}
+    assert result.updated == {"people": 2}
+    assert result.warnings == []
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _bad_header(files: Files) -> Files:
+    return {
+        **files,
+        "users": [{k: v for k, v in r.items() if k != "givenName"} for r in files["users"]],
+    }
+
+
+ERRORS = [
+    pytest.param(
+        _bad_header,
+        "users.csv, line 1, column 'givenName': missing required column 'givenName'",
+        id="missing-required-column",
+    ),
+    pytest.param(
+        lambda f: edited(f, "enrollments", 2, beginDate="2024-13-01"),
+        "enrollments.csv, line 4, column 'beginDate': '2024-13-01' is not a date",
+        id="bad-date",
+    ),
+    pytest.param(
+        lambda f: edited(f, "academicSessions", 1, endDate="12/20/2024"),
+        "academicSessions.csv, line 3, column 'endDate': '12/20/2024' is not a date",
+        id="bad-date-format",
+    ),
+    pytest.param(
+        lambda f: edited(f, "users", 0, dateLastModified="yesterday"),
+        "users.csv, line 2, column 'dateLastModified': 'yesterday' is not an ISO 8601",
+        id="bad-timestamp",
+    ),
+    pytest.param(
+        lambda f: edited(f, "enrollments", 3, classSourcedId="NOPE"),
+        "enrollments.csv, line 5, column 'classSourcedId': unknown class 'NOPE' (not in classes",
+        id="unknown-class",
+    ),
+    pytest.param(
+        lambda f: edited(f, "enrollments", 0, userSourcedId="GHOST"),
+        "enrollments.csv, line 2, column 'userSourcedId': unknown user 'GHOST'",
+        id="unknown-user",
+    ),
+    pytest.param(
+        lambda f: edited(f, "classes", 1, termSourcedIds="T1,T9"),
+        "classes.csv, line 3, column 'termSourcedIds': unknown academic session 'T9'",
+        id="unknown-term",
+    ),
+    pytest.param(
+        lambda f: edited(f, "classes", 0, courseSourcedId="C9"),
+        "classes.csv, line 2, column 'courseSourcedId': unknown course 'C9'",
+        id="unknown-course",
+    ),
+    pytest.param(
+        lambda f: edited(f, "courses", 0, orgSourcedId="S9"),
+        "courses.csv, line 2, column 'orgSourcedId': unknown org 'S9'",
+        id="unknown-org",
+    ),
+    pytest.param(
+        lambda f: edited(f, "users", 0, agentSourcedIds="G9"),
+        "users.csv, line 2, column 'agentSourcedIds': unknown user 'G9'",
+        id="unknown-agent",
+    ),
+    pytest.param(
+        lambda f: edited(f, "roles", 2, userSourcedId="X"),
+        "roles.csv, line 4, column 'userSourcedId': unknown user 'X'",
+        id="roles-unknown-user",
+    ),
+    pytest.param(
+        lambda f: edited(f, "demographics", 0, sourcedId="X"),
+        "demographics.csv, line 2, column 'sourcedId': unknown user 'X'",
+        id="demographics-unknown-user",
+    ),
+    pytest.param(
+        lambda f: {**f, "users": [*f["users"], f["users"][1]]},
+        "users.csv, line 6, column 'sourcedId': duplicate sourcedId 'U2' (first at line 3)",
+        id="duplicate-sourcedId",
+    ),
+    pytest.param(
+        lambda f: edited(f, "orgs", 2, type="planet"),
+        "orgs.csv, line 4, column 'type': 'planet' is not one of",
+        id="unknown-org-type",
+    ),
+    pytest.param(
+        lambda f: edited(f, "academicSessions", 0, type="quarter"),
+        "academicSessions.csv, line 2, column 'type': 'quarter' is not one of",
+        id="unknown-session-type",
+    ),
+    pytest.param(
+        lambda f: edited(f, "enrollments", 1, role="janitor"),
+        "enrollments.csv, line 3, column 'role': 'janitor' is not one of",
+        id="unknown-enrollment-role",
+    ),
+    pytest.param(
+        lambda f: edited(f, "demographics", 0, sex="F"),
+        "demographics.csv, line 2, column 'sex': 'F' is not one of",
+        id="unknown-sex",
+    ),
+    pytest.param(
+        lambda f: edited(f, "courses", 0, status="archived"),
+        "courses.csv, line 2, column 'status': 'archived' is not one of",
+        id="unknown-status",
+    ),
+    pytest.param(
+        lambda f: edited(f, "enrollments", 0, primary="maybe"),
+        "enrollments.csv, line 2, column 'primary': 'maybe' is not a boolean",
+        id="bad-boolean",
+    ),
+    pytest.param(
+        lambda f: edited(f, "orgs", 2, type="district"),
+        "orgs.csv, line 4, column 'type': a second district org 'S2'",
+        id="second-district",
+    ),
+    pytest.param(
+        lambda f: edited(f, "classes", 0, schoolSourcedId="D1"),
+        "classes.csv, line 2, column 'schoolSourcedId': org 'D1' is a district, not a school",
+        id="class-at-a-district",
+    ),
+    pytest.param(
+        lambda f: edited(f, "classes", 0, title=""),
+        "classes.csv, line 2, column 'title': the value is required but the cell is empty",
+        id="empty-title",
+    ),
+]
+"""Each case spoils the good folder and names the message that must start the error."""
+
+
+@pytest.mark.parametrize(("spoil", "expected"), ERRORS)
+def test_a_bad_folder_names_file_line_column_and_changes_nothing(
+    db_url: str, tmp_path: Path, spoil: Callable[[Files], Files], expected: str
+) -> None:
+    import_folder(db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(db_url)
+
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(db_url, write_folder(tmp_path / "bad", spoil(district_files())))
+
+    error = raised.value
+    where = f"{error.file}, line {error.line}"
+    if error.column is not None:
+        where += f", column '{error.column}'"
+    assert expected.startswith(where + ": ")
+    assert str(error).startswith(expected)
+    assert dump(db_url) == before
+
+
+def test_a_row_with_too_many_fields_is_an_error(db_url: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "f", district_files())
+    with (folder / "courses.csv").open("a", newline="") as handle:
+        handle.write("C2,,,,Geometry,GEO,,S1,,,surplus\r\n")
+
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(db_url, folder)
+
+    assert str(raised.value) == "courses.csv, line 3: the row has 11 fields but the header has 10"
+
+
+def test_a_bad_first_import_creates_no_source(db_url: str, tmp_path: Path) -> None:
+    files = edited(district_files(), "enrollments", 0, classSourcedId="NOPE")
+    before = dump(db_url)
+
+    with pytest.raises(OneRosterError):
+        import_folder(db_url, write_folder(tmp_path / "bad", files))
+
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            [("oneroster.version", "1.2"), ("file.orgs", "sometimes")],
+            "manifest.csv, line 3, column 'value': 'sometimes' is not a file mode",
+        ),
+        (
+            [("oneroster.version", "1.2"), ("file.users", "bulk")],
+            "manifest.csv, line 3, column 'value': file.users is 'bulk' but users.csv is not",
+        ),
+        (
+            [("oneroster.version", "2.0"), ("file.orgs", "bulk")],
+            "manifest.csv, line 2, column 'value': '2.0' is not a OneRoster version",
+        ),
+        (
+            [("oneroster.version", "1.2"), ("file.orgs", "bulk"), ("file.orgs", "delta")],
+            "manifest.csv, line 4, column 'propertyName': key 'file.orgs' appears twice",
+        ),
+    ],
+    ids=["bad-mode", "missing-file", "unknown-version", "repeated-key"],
+)
+def test_manifest_errors(
+    db_url: str, tmp_path: Path, manifest: list[tuple[str, str]], message: str
+) -> None:
+    folder = write_folder(tmp_path / "f", {"orgs": district_files()["orgs"]}, manifest=False)
+    with (folder / "manifest.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([("propertyName", "value"), *manifest])
+    before = dump(db_url)
+
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(db_url, folder)
+
+    assert str(raised.value).startswith(message)
+    assert dump(db_url) == before
+
+
+def test_a_folder_without_manifest_is_read_as_bulk_with_a_warning(
+    db_url: str, tmp_path: Path
+) -> None:
+    result = import_folder(db_url, write_folder(tmp_path / "f", district_files(), manifest=False))
+
+    assert result.counts["people"] == 4
+    assert result.version == "1.2"
+    assert result.warnings == [
+        "manifest.csv is missing: every OneRoster file in the folder is read in bulk mode"
+    ]
+
+
+def test_warnings_are_capped_per_kind(db_url: str, tmp_path: Path) -> None:
+    files = district_files()
+    students = [
+        {**files["users"][1], "sourcedId": f"V{n:02d}", "username": f"v{n:02d}"} for n in range(12)
+    ]
+    files["users"] += students
+    files["roles"] += [
+        {**files["roles"][1], "sourcedId": f"RV{n:02d}", "userSourcedId": f"V{n:02d}"}
+        for n in range(12)
+    ]
+    files["enrollments"] += [
+        {
+            **files["enrollments"][1],
+            "sourcedId": f"EV{n:02d}",
+            "userSourcedId": f"V{n:02d}",
+            "role": "teacher",
+        }
+        for n in range(12)
+    ]
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    assert result.warnings == [
+        *(
+            f"enrollments.csv, line {n + 6}: user 'V{n:02d}' is STUDENT in users.csv but "
+            "enrolled as TEACHER"
+            for n in range(10)
+        ),
+        "2 more warnings like the above (enrollment role)",
+    ]
+
+
+class RecordingProgress:
+    """A Progress that records what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def start(self, name: str, total_bytes: int) -> None:
+        self.events.append(("start", name))
+
+    def advance(self, done_bytes: int) -> None:
+        self.events.append(("advance", done_bytes))
+
+    def finish(self) -> None:
+        self.events.append(("finish", None))
+
+
+def test_progress_follows_each_file_in_batches(db_url: str, tmp_path: Path) -> None:
+    files = district_files()
+    folder = write_folder(tmp_path / "f", files)
+    progress = RecordingProgress()
+
+    async def body(engine: AsyncEngine) -> ImportResult:
+        return await import_oneroster(
+            engine, folder, source_name="S", progress=progress, batch_size=2, today=TODAY
+        )
+
+    run_db(db_url, body)
+
+    started = [name for event, name in progress.events if event == "start"]
+    assert started == [
+        "orgs.csv",
+        "academicSessions.csv",
+        "courses.csv",
+        "classes.csv",
+        "roles.csv",
+        "demographics.csv",
+        "users.csv",
+        "users.csv",  # agentSourcedIds, read again once every user exists
+        "enrollments.csv",
+    ]
+    assert progress.events.count(("finish", None)) == len(started)
+    advanced = [n for event, n in progress.events if event == "advance"]
+    assert advanced
+    assert all(n > 0 for n in advanced)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """The gateway command line, with only the import commands registered."""
+
+    register(app)
+    return app
+
+
+def test_cli_prints_the_json_object_of_design_section_7(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    folder = write_folder(tmp_path / "f", district_files())
+
+    first = CliRunner().invoke(
+        _cli(), ["import", "oneroster", str(folder), "--source-name", "Springfield", "--json"]
+    )
+    again = CliRunner().invoke(
+        _cli(), ["import", "oneroster", str(folder), "--source-name", "Springfield", "--json"]
+    )
+
+    assert first.exit_code == 0, first.output
+    body = json.loads(first.stdout)
+    assert body == {
+        "source": {"id": body["source"]["id"], "name": "Springfield"},
+        "counts": {
+            "districts": 1,
+            "schools": 2,
+            "sessions": 2,
+            "courses": 1,
+            "classes": 2,
+            "sections": 0,
+            "people": 4,
+            "enrollments": 4,
+            "agents": 1,
+        },
+        "warnings": [],
+    }
+    uuid.UUID(body["source"]["id"])
+    assert "Created source 'Springfield'" in first.stderr
+    assert json.loads(again.stdout) == body
+    assert "already existed; the folder was imported into it" in again.stderr
+
+
+def test_cli_reports_a_bad_folder_with_exit_code_2(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    files = edited(district_files(), "enrollments", 2, endDate="soon")
+    folder = write_folder(tmp_path / "f", files)
+
+    result = CliRunner().invoke(
+        _cli(), ["import", "oneroster", str(folder), "--source-name", "S", "--json"]
+    )
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: enrollments.csv, line 4, column 'endDate': 'soon' is not a date "
+        "(expected YYYY-MM-DD)\n"
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)
