@@ -16,7 +16,7 @@ In each refusing case execution is skipped: no graph statement runs.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -208,19 +208,16 @@ class _Walker:
 
 
 def _replace_denied(document: DocumentNode, denied: Mapping[int, Denial]) -> DocumentNode:
-    """A deep copy of `document` where each denied field is `<key>: __typename`."""
-    memo: dict[int, Any] = {}
-    copied = copy.deepcopy(document, memo)
-    replaced_ids = {id(memo[node_id]) for node_id in denied if node_id in memo}
+    """A copy of `document` where each denied field is `<key>: __typename` (AST nodes are
+    immutable and cached across requests, so changed nodes are rebuilt, the rest shared)."""
 
-    def rewrite(selection_set: SelectionSetNode | None) -> None:
-        if selection_set is None:
-            return
-        new_selections = []
+    def rewrite(selection_set: SelectionSetNode) -> SelectionSetNode:
+        changed = False
+        selections: list[Any] = []
         for selection in selection_set.selections:
-            if isinstance(selection, FieldNode) and id(selection) in replaced_ids:
+            if isinstance(selection, FieldNode) and id(selection) in denied:
                 key = selection.alias.value if selection.alias else selection.name.value
-                new_selections.append(
+                selections.append(
                     FieldNode(
                         alias=NameNode(value=key),
                         name=NameNode(value="__typename"),
@@ -230,16 +227,29 @@ def _replace_denied(document: DocumentNode, denied: Mapping[int, Denial]) -> Doc
                         loc=selection.loc,
                     )
                 )
+                changed = True
                 continue
-            if isinstance(selection, (FieldNode, InlineFragmentNode)):
-                rewrite(selection.selection_set)
-            new_selections.append(selection)
-        selection_set.selections = tuple(new_selections)
+            if (
+                isinstance(selection, (FieldNode, InlineFragmentNode))
+                and selection.selection_set is not None
+            ):
+                inner = rewrite(selection.selection_set)
+                if inner is not selection.selection_set:
+                    selection = dataclasses.replace(selection, selection_set=inner)
+                    changed = True
+            selections.append(selection)
+        if not changed:
+            return selection_set
+        return dataclasses.replace(selection_set, selections=tuple(selections))
 
-    for definition in copied.definitions:
+    definitions = []
+    for definition in document.definitions:
         if isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode)):
-            rewrite(definition.selection_set)
-    return copied
+            definition = dataclasses.replace(
+                definition, selection_set=rewrite(definition.selection_set)
+            )
+        definitions.append(definition)
+    return dataclasses.replace(document, definitions=tuple(definitions))
 
 
 def _null_denied(data: Any, denial: Denial) -> None:

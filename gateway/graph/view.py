@@ -13,6 +13,7 @@ from gateway.access.tokens import parse_bearer
 from gateway.authentication import load_grant
 from gateway.db import RequestDB
 from gateway.graph.context import Context
+from gateway.graph.errors import shape_error
 from gateway.settings import Settings
 
 
@@ -51,3 +52,11 @@ class GraphView(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return await super().render_graphql_ide(request)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        # Errors raised outside the operation (an extension that fails) skip ErrorShaping;
+        # shape them here too so nothing unmasked reaches the client.
+        if result.errors:
+            request_id = request.state.request_id
+            result.errors = [shape_error(error, request_id) for error in result.errors]
+        return await super().process_result(request, result)
