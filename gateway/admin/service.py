@@ -139,6 +139,8 @@ async def resolve_targets(
             "scope SELECTED needs at least one target (a school, course or class id)"
         )
     kinds: dict[str, str] = {}
+    if not ids:
+        return kinds
     for kind, table in _TARGET_TABLES:
         rows = await conn.execute(
             sa.select(table.c.id).where(table.c.id.in_(ids), table.c.source_id == source_id)
