@@ -38,9 +38,8 @@ async def _insert(conn: AsyncConnection, row: models.SQLModel) -> str:
     return str(row.model_dump()["id"])
 
 
-async def make_orgs(conn: AsyncConnection, name: str = "Springfield") -> Orgs:
-    """A source named `name` with a district, two schools, a course and a class."""
-    source = (await service.create_source(conn, name)).id
+async def add_orgs(conn: AsyncConnection, source: str, name: str = "Springfield") -> Orgs:
+    """A district, two schools, a course and a class in the existing source `source`."""
     district = await _insert(conn, models.District(source_id=source, name=f"{name} District"))
     school = await _insert(
         conn, models.School(source_id=source, district_id=district, name=f"{name} High")
@@ -57,6 +56,11 @@ async def make_orgs(conn: AsyncConnection, name: str = "Springfield") -> Orgs:
         models.Class(source_id=source, school_id=school, course_id=course, name="Algebra 1A"),
     )
     return Orgs(source, district, school, course, class_, other)
+
+
+async def make_orgs(conn: AsyncConnection, name: str = "Springfield") -> Orgs:
+    """A source named `name` with a district, two schools, a course and a class."""
+    return await add_orgs(conn, (await service.create_source(conn, name)).id, name)
 
 
 async def make_orgs_in(engine: AsyncEngine, name: str = "Springfield") -> Orgs:
