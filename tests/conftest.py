@@ -104,3 +104,11 @@ def server(live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
     """A running server on this test's database with default settings."""
     with live_server() as running:
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print what the property and fuzz tests measured."""
+    from tests.reporting import SUMMARY
+
+    for line in SUMMARY:
+        terminalreporter.write_line(line)

@@ -71,36 +71,65 @@ def generate(
     several schools or none, guardians known only through agents."""
     sid = source.id
     g = Graph(source)
-    district = {**_common(rng, sid), "name": f"District {rng.randrange(100)}", "locale": "en-US",
-                "time_zone": "America/Chicago", "address": {"city": "Springfield"}}  # fmt: skip
+    district = {
+        **_common(rng, sid),
+        "name": f"District {rng.randrange(100)}",
+        "locale": "en-US",
+        "time_zone": "America/Chicago",
+        "address": {"city": "Springfield"},
+    }
     g.rows["districts"] = [district]
     did = district["id"]
     g.rows["schools"] = [
-        {**_common(rng, sid), "district_id": did, "name": f"School {i}", "grade_levels": ["01"],
-         "address": {"street": f"{i} Main St", "postalCode": "62701"}}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "district_id": did,
+            "name": f"School {i}",
+            "grade_levels": ["01"],
+            "address": {"street": f"{i} Main St", "postalCode": "62701"},
+        }
         for i in range(schools)
     ]
     school_ids = g.ids("schools")
     g.rows["sessions"] = [
-        {**_common(rng, sid), "district_id": did,
-         "school_id": rng.choice([None, *school_ids]), "name": f"Term {i}",
-         "start_date": date(2026, 1 + i % 12, 1), "end_date": date(2026, 1 + i % 12, 28),
-         "state": rng.choice(["ACTIVE", "UPCOMING", "COMPLETED"]),
-         "type": rng.choice(["TERM", "SEMESTER", "SCHOOL_YEAR", "GRADING_PERIOD"])}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "district_id": did,
+            "school_id": rng.choice([None, *school_ids]),
+            "name": f"Term {i}",
+            "start_date": date(2026, 1 + i % 12, 1),
+            "end_date": date(2026, 1 + i % 12, 28),
+            "state": rng.choice(["ACTIVE", "UPCOMING", "COMPLETED"]),
+            "type": rng.choice(["TERM", "SEMESTER", "SCHOOL_YEAR", "GRADING_PERIOD"]),
+        }
         for i in range(sessions)
     ]
     session_ids = g.ids("sessions")
     g.rows["courses"] = [
-        {**_common(rng, sid), "district_id": did, "school_id": rng.choice([None, *school_ids]),
-         "session_id": rng.choice([None, *session_ids]), "name": f"Course {i}",
-         "code": f"C{i}", "grade_levels": ["01", "02"], "subjects": ["Math"]}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "district_id": did,
+            "school_id": rng.choice([None, *school_ids]),
+            "session_id": rng.choice([None, *session_ids]),
+            "name": f"Course {i}",
+            "code": f"C{i}",
+            "grade_levels": ["01", "02"],
+            "subjects": ["Math"],
+        }
         for i in range(courses)
     ]
     course_ids = g.ids("courses")
     g.rows["classes"] = [
-        {**_common(rng, sid), "school_id": rng.choice(school_ids),
-         "course_id": rng.choice([None, *course_ids]), "name": f"Class {i}",
-         "state": "ACTIVE", "grade_levels": ["01"], "subjects": [], "periods": ["1"]}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "school_id": rng.choice(school_ids),
+            "course_id": rng.choice([None, *course_ids]),
+            "name": f"Class {i}",
+            "state": "ACTIVE",
+            "grade_levels": ["01"],
+            "subjects": [],
+            "periods": ["1"],
+        }
         for i in range(classes)
     ]
     class_ids = g.ids("classes")
@@ -110,20 +139,35 @@ def generate(
         for s in rng.sample(session_ids, rng.randrange(0, 3))
     ]
     g.rows["sections"] = [
-        {**_common(rng, sid), "class_id": rng.choice(class_ids), "name": f"Section {i}",
-         "state": "ACTIVE", "periods": []}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "class_id": rng.choice(class_ids),
+            "name": f"Section {i}",
+            "state": "ACTIVE",
+            "periods": [],
+        }
         for i in range(max(1, classes // 2))
     ]
     g.rows["people"] = [
-        {**_common(rng, sid), "district_id": did, "first_name": f"First{i}",
-         "last_name": f"Last{i}", "display_name": f"First{i} Last{i}",
-         "roles": [rng.choice(ROLES)], "email": f"p{i}@example.org", "phone": f"555-{i:04d}",
-         "grade_levels": [], "demographics": {"gender": "female", "birthday": "2010-01-01"},
-         "address": {"street": f"{i} Elm", "phone": f"555-9{i:03d}"}}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "district_id": did,
+            "first_name": f"First{i}",
+            "last_name": f"Last{i}",
+            "display_name": f"First{i} Last{i}",
+            "roles": [rng.choice(ROLES)],
+            "email": f"p{i}@example.org",
+            "phone": f"555-{i:04d}",
+            "grade_levels": [],
+            "demographics": {"gender": "female", "birthday": "2010-01-01"},
+            "address": {"street": f"{i} Elm", "phone": f"555-9{i:03d}"},
+        }
         for i in range(people)
     ]
     people_ids = g.ids("people")
-    memberships = {(p, s) for p in people_ids for s in rng.sample(school_ids, rng.choice([0, 1, 1, 2]))}
+    memberships = {
+        (p, s) for p in people_ids for s in rng.sample(school_ids, rng.choice([0, 1, 1, 2]))
+    }
     g.rows["person_schools"] = [
         {"person_id": p, "school_id": s, "source_id": sid} for p, s in sorted(memberships)
     ]
@@ -134,24 +178,42 @@ def generate(
     for _ in range(enrollments):
         class_id = rng.choice(class_ids)
         g.rows["enrollments"].append(
-            {**_common(rng, sid), "person_id": rng.choice(people_ids), "class_id": class_id,
-             "section_id": rng.choice([None, *sections_by_class.get(class_id, [])]),
-             "role": rng.choice(["STUDENT", "TEACHER"]), "primary": rng.random() < 0.2,
-             "state": "ACTIVE"}  # fmt: skip
+            {
+                **_common(rng, sid),
+                "person_id": rng.choice(people_ids),
+                "class_id": class_id,
+                "section_id": rng.choice([None, *sections_by_class.get(class_id, [])]),
+                "role": rng.choice(["STUDENT", "TEACHER"]),
+                "primary": rng.random() < 0.2,
+                "state": "ACTIVE",
+            }
         )
     g.rows["agents"] = [
-        {**_common(rng, sid), "observer_id": rng.choice(people_ids),
-         "target_id": rng.choice(people_ids), "relationship": rng.choice(["PARENT", "GUARDIAN"]),
-         "flags": []}  # fmt: skip
+        {
+            **_common(rng, sid),
+            "observer_id": rng.choice(people_ids),
+            "target_id": rng.choice(people_ids),
+            "relationship": rng.choice(["PARENT", "GUARDIAN"]),
+            "flags": [],
+        }
         for _ in range(agents)
     ]
     return g
 
 
 INSERT_ORDER = (
-    "districts", "schools", "sessions", "courses", "classes", "class_sessions", "sections",
-    "people", "person_schools", "enrollments", "agents",
-)  # fmt: skip
+    "districts",
+    "schools",
+    "sessions",
+    "courses",
+    "classes",
+    "class_sessions",
+    "sections",
+    "people",
+    "person_schools",
+    "enrollments",
+    "agents",
+)
 
 
 async def insert(conn: AsyncConnection, graph: Graph) -> None:

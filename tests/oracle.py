@@ -25,19 +25,26 @@ def visible(graph: Graph, targets: set[str] | None) -> Visible:
     """What an integration with these targets sees (None: scope ALL)."""
     rows = graph.rows
     by_type = {
-        "District": "districts", "School": "schools", "Session": "sessions",
-        "Course": "courses", "Class": "classes", "Section": "sections", "Person": "people",
-        "Enrollment": "enrollments", "Agent": "agents",
-    }  # fmt: skip
+        "District": "districts",
+        "School": "schools",
+        "Session": "sessions",
+        "Course": "courses",
+        "Class": "classes",
+        "Section": "sections",
+        "Person": "people",
+        "Enrollment": "enrollments",
+        "Agent": "agents",
+    }
     if targets is None:
         return Visible({t: {r["id"] for r in rows[table]} for t, table in by_type.items()})
     ts = targets & set(graph.ids("schools"))
     tc = targets & set(graph.ids("courses"))
     tk = targets & set(graph.ids("classes"))
     classes = {
-        c["id"] for c in rows["classes"]
+        c["id"]
+        for c in rows["classes"]
         if c["school_id"] in ts or c["course_id"] in tc or c["id"] in tk
-    }  # fmt: skip
+    }
     sections = {s["id"] for s in rows["sections"] if s["class_id"] in classes}
     enrollments = {e["id"] for e in rows["enrollments"] if e["class_id"] in classes}
     direct = {e["person_id"] for e in rows["enrollments"] if e["class_id"] in classes}

@@ -1,4 +1,4 @@
-"""The token gate (DESIGN §4 steps 1–2) over real HTTP against a real SQLite file."""
+"""The token gate (DESIGN §4 steps 1-2) over real HTTP against a real SQLite file."""
 
 from __future__ import annotations
 
@@ -42,18 +42,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "inactive": await make_integration(engine, sid, status=IntegrationStatus.INACTIVE),
             "disabled": await make_integration(engine, sid, status=IntegrationStatus.DISABLED),
             "scheduled-future": await make_integration(
-                engine, sid, status=IntegrationStatus.INACTIVE,
+                engine,
+                sid,
+                status=IntegrationStatus.INACTIVE,
                 start_date=NOW + timedelta(days=365),
             ),
             "scheduled-past": await make_integration(
-                engine, sid, status=IntegrationStatus.INACTIVE,
+                engine,
+                sid,
+                status=IntegrationStatus.INACTIVE,
                 start_date=NOW + timedelta(days=1),
             ),
             "active-but-future-start": await make_integration(
                 engine, sid, start_date=NOW + timedelta(days=1)
             ),
             "disabled-past-start": await make_integration(
-                engine, sid, status=IntegrationStatus.DISABLED,
+                engine,
+                sid,
+                status=IntegrationStatus.DISABLED,
                 start_date=NOW + timedelta(days=1),
             ),
         }
@@ -105,7 +111,9 @@ def test_no_valid_token_is_401_with_bearer_challenge(world: World, case: str, qu
 
 def test_the_token_of_another_integration_digest_is_not_a_token(world: World) -> None:
     # A stored digest presented as a token must not authenticate (tokens are hashed first).
-    status, _, _ = _post(world, GRAPH, {"Authorization": f"Bearer {digest(world.tokens['active'])}"})
+    status, _, _ = _post(
+        world, GRAPH, {"Authorization": f"Bearer {digest(world.tokens['active'])}"}
+    )
     assert status == 401
 
 
@@ -172,7 +180,9 @@ def test_introspection_needs_no_token(world: World) -> None:
 
 def test_access_token_is_returned_only_to_its_own_bearer(world: World) -> None:
     token = world.tokens["active"]
-    _, _, body = _post(world, "{ integration { accessToken } }", {"Authorization": f"Bearer {token}"})
+    _, _, body = _post(
+        world, "{ integration { accessToken } }", {"Authorization": f"Bearer {token}"}
+    )
     assert body["data"]["integration"]["accessToken"] == token
 
 

@@ -23,16 +23,31 @@ from tests.factories import Graph, make_integration, make_source
 from tests.oracle import visible
 
 ROOTS = {
-    "District": "districts", "School": "schools", "Session": "sessions", "Course": "courses",
-    "Class": "classes", "Section": "sections", "Person": "people",
-    "Enrollment": "enrollments", "Agent": "agents",
-}  # fmt: skip
+    "District": "districts",
+    "School": "schools",
+    "Session": "sessions",
+    "Course": "courses",
+    "Class": "classes",
+    "Section": "sections",
+    "Person": "people",
+    "Enrollment": "enrollments",
+    "Agent": "agents",
+}
 TYPE_SLUGS = sorted(set(TYPE_PERMISSIONS.values()))
 STATUSES = [IntegrationStatus.ACTIVE, IntegrationStatus.INACTIVE, IntegrationStatus.DISABLED]
 GRAPH_TABLES = (
-    "districts", "schools", "sessions", "courses", "classes", "class_sessions", "sections",
-    "people", "person_schools", "enrollments", "agents",
-)  # fmt: skip
+    "districts",
+    "schools",
+    "sessions",
+    "courses",
+    "classes",
+    "class_sessions",
+    "sections",
+    "people",
+    "person_schools",
+    "enrollments",
+    "agents",
+)
 
 
 def _scopes(graph: Graph) -> dict[str, set[str] | None]:
@@ -78,8 +93,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             graph.source.id,
             permissions=sorted(
                 ALL_SLUGS
-                - {"emails:read", "phones:read", "demographics:read", "identifiers:read",
-                   "properties:read", "enrollments:read"}  # fmt: skip
+                - {
+                    "emails:read",
+                    "phones:read",
+                    "demographics:read",
+                    "identifiers:read",
+                    "properties:read",
+                    "enrollments:read",
+                }
             ),
         )
         return graph, tokens, partial
@@ -111,7 +132,9 @@ def test_root_field_matrix(
     missing = "" if permission == "granted" else slug
     token = world.tokens[(scope_name, status, missing)]
     root = ROOTS[type_name]
-    code, body = world.server.graphql(f"{{ {root}(first: 1000) {{ totalCount nodes {{ id }} }} }}", token)
+    code, body = world.server.graphql(
+        f"{{ {root}(first: 1000) {{ totalCount nodes {{ id }} }} }}", token
+    )
     if status != "ACTIVE":
         assert code == 403
         assert body == {
@@ -176,14 +199,22 @@ def test_each_denied_field_is_null_with_one_error(world: World) -> None:
     nodes = body["data"]["people"]["nodes"]
     assert len(nodes) == 50
     for node in nodes:
-        for field in ("email", "phone", "demographics", "identifiers", "properties",
-                      "enrollments", "classes"):  # fmt: skip
+        for field in (
+            "email",
+            "phone",
+            "demographics",
+            "identifiers",
+            "properties",
+            "enrollments",
+            "classes",
+        ):
             assert node[field] is None
         assert node["firstName"]
         assert node["address"]["street"]
         assert node["address"]["phone"] is None
         for school in node["schools"]["nodes"]:
-            assert school["name"] and school["properties"] is None
+            assert school["name"]
+            assert school["properties"] is None
 
 
 def test_denied_field_through_fragments_reports_each_path_once(world: World) -> None:
@@ -193,13 +224,18 @@ def test_denied_field_through_fragments_reports_each_path_once(world: World) -> 
     """
     code, body = world.server.graphql(query, world.partial)
     assert code == 200
-    assert _errors_by_path(body) == {"people/nodes/email": "emails:read", "a/nodes/email": "emails:read"}
+    assert _errors_by_path(body) == {
+        "people/nodes/email": "emails:read",
+        "a/nodes/email": "emails:read",
+    }
     assert len(body["errors"]) == 2
     assert all(n["email"] is None and n["id"] for n in body["data"]["people"]["nodes"])
 
 
 def test_an_alias_does_not_unlock_a_denied_field(world: World) -> None:
-    code, body = world.server.graphql("{ people(first: 2) { nodes { mail: email } } }", world.partial)
+    _, body = world.server.graphql(
+        "{ people(first: 2) { nodes { mail: email } } }", world.partial
+    )
     assert _errors_by_path(body) == {"people/nodes/mail": "emails:read"}
     assert all(n["mail"] is None for n in body["data"]["people"]["nodes"])
 
@@ -208,11 +244,15 @@ def test_an_alias_does_not_unlock_a_denied_field(world: World) -> None:
     ("query", "variables"),
     [
         ('{ people(filter: {email: {contains: "@"}}) { totalCount } }', None),
-        ("query($f: PersonFilter) { people(filter: $f) { totalCount } }",
-         {"f": {"email": {"contains": "@"}}}),
-        ("query($s: StringFilter) { people(filter: {email: $s}) { totalCount } }",
-         {"s": {"startsWith": "p"}}),
-    ],  # fmt: skip
+        (
+            "query($f: PersonFilter) { people(filter: $f) { totalCount } }",
+            {"f": {"email": {"contains": "@"}}},
+        ),
+        (
+            "query($s: StringFilter) { people(filter: {email: $s}) { totalCount } }",
+            {"s": {"startsWith": "p"}},
+        ),
+    ],
     ids=["literal", "variable", "nested-variable"],
 )
 def test_filtering_by_a_denied_field_is_denied(
@@ -234,7 +274,10 @@ def test_node_does_not_return_objects_of_ungranted_types(world: World) -> None:
     token = world.tokens[("all", "ACTIVE", "people:read")]
     person = world.graph.ids("people")[0]
     school = world.graph.ids("schools")[0]
-    query = f'{{ p: node(id: "{person}") {{ id ... on Person {{ firstName }} }} s: node(id: "{school}") {{ id }} }}'
+    query = (
+        f'{{ p: node(id: "{person}") {{ id ... on Person {{ firstName }} }} '
+        f's: node(id: "{school}") {{ id }} }}'
+    )
     code, body = world.server.graphql(query, token)
     assert code == 200
     assert body["data"]["p"] is None

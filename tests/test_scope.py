@@ -22,15 +22,27 @@ from tests.factories import Graph, make_integration, make_source
 from tests.oracle import Visible, visible
 
 ROOTS = {
-    "District": "districts", "School": "schools", "Session": "sessions", "Course": "courses",
-    "Class": "classes", "Section": "sections", "Person": "people",
-    "Enrollment": "enrollments", "Agent": "agents",
-}  # fmt: skip
+    "District": "districts",
+    "School": "schools",
+    "Session": "sessions",
+    "Course": "courses",
+    "Class": "classes",
+    "Section": "sections",
+    "Person": "people",
+    "Enrollment": "enrollments",
+    "Agent": "agents",
+}
 LOOKUPS = {
-    "District": "district", "School": "school", "Session": "session", "Course": "course",
-    "Class": "class", "Section": "section", "Person": "person", "Enrollment": "enrollment",
+    "District": "district",
+    "School": "school",
+    "Session": "session",
+    "Course": "course",
+    "Class": "class",
+    "Section": "section",
+    "Person": "person",
+    "Enrollment": "enrollment",
     "Agent": "agent",
-}  # fmt: skip
+}
 
 Rows = dict[str, list[dict[str, Any]]]
 Related = Callable[[Rows, str], set[str]]
@@ -95,10 +107,16 @@ EDGES: dict[tuple[str, str], tuple[str, bool, Related]] = {
 }
 
 TABLE_OF = {
-    "District": "districts", "School": "schools", "Session": "sessions", "Course": "courses",
-    "Class": "classes", "Section": "sections", "Person": "people",
-    "Enrollment": "enrollments", "Agent": "agents",
-}  # fmt: skip
+    "District": "districts",
+    "School": "schools",
+    "Session": "sessions",
+    "Course": "courses",
+    "Class": "classes",
+    "Section": "sections",
+    "Person": "people",
+    "Enrollment": "enrollments",
+    "Agent": "agents",
+}
 
 
 @dataclass
@@ -155,7 +173,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(server, mine, other, cases)
 
 
-CASES = ["all", "one-school", "two-schools", "one-course", "courses", "one-class", "classes", "mixed"]
+CASES = [
+    "all",
+    "one-school",
+    "two-schools",
+    "one-course",
+    "courses",
+    "one-class",
+    "classes",
+    "mixed",
+]
 
 
 def _ok(server: LiveServer, query: str, token: str, variables: dict[str, Any] | None = None) -> Any:
@@ -261,9 +288,7 @@ def test_lookups_and_node_answer_only_for_visible_ids(world: World, case: str) -
 
 
 def test_no_row_of_another_source_is_reachable(world: World) -> None:
-    theirs = {
-        row_id for table in TABLE_OF.values() for row_id in world.other.ids(table)
-    }
+    theirs = {row_id for table in TABLE_OF.values() for row_id in world.other.ids(table)}
     for case in world.cases.values():
         assert not (case.expected.all() & theirs)
         for root in ROOTS.values():
