@@ -193,6 +193,7 @@ class CsvFile:
                             )
                         batch.append(Row(start, dict(zip(header, record, strict=True))))
                         if len(batch) >= size:
+                            self._check_utf8(batch)
                             yield batch
                             batch = []
                             if progress is not None:
@@ -201,12 +202,8 @@ class CsvFile:
                     raise OneRosterError(
                         f"not valid CSV ({exc})", file=self.name, line=line
                     ) from None
-                except UnicodeDecodeError as exc:
-                    raise OneRosterError(
-                        f"not UTF-8 text (byte {exc.start} of a chunk near line {line})",
-                        file=self.name,
-                    ) from None
                 if batch:
+                    self._check_utf8(batch)
                     yield batch
         finally:
             if progress is not None:
@@ -219,8 +216,9 @@ class CsvFile:
             raise OneRosterError(
                 "the file is empty; it needs a header row", file=self.name
             ) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise OneRosterError(f"unreadable header ({exc})", file=self.name, line=1) from None
+        self._check_utf8([Row(1, dict.fromkeys(header, ""))])
         seen: set[str] = set()
         for column in header:
             if column in seen:
@@ -229,6 +227,26 @@ class CsvFile:
                 )
             seen.add(column)
         return header
+
+    def _check_utf8(self, batch: list[Row]) -> None:
+        # Bytes that are not UTF-8 were decoded to lone surrogates; one encode per batch finds
+        # them cheaply, and only then is the row and column looked for.
+        try:
+            "".join(cell for row in batch for item in row.cells.items() for cell in item).encode()
+        except UnicodeEncodeError:
+            for row in batch:
+                for column, value in row.cells.items():
+                    for cell, where in ((column, None), (value, column)):
+                        try:
+                            cell.encode()
+                        except UnicodeEncodeError as exc:
+                            raise OneRosterError(
+                                f"not UTF-8 text (byte 0x{ord(cell[exc.start]) - 0xDC00:02x} at "
+                                f"character {exc.start + 1} of the cell)",
+                                file=self.name,
+                                line=row.line,
+                                column=where,
+                            ) from None
 
     def _open(self) -> _Opened:
         return _Opened(self._folder.open(self.name))
@@ -239,7 +257,9 @@ class _Opened:
 
     def __init__(self, binary: IO[bytes]) -> None:
         self.binary = binary
-        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        self.text = io.TextIOWrapper(
+            binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
 
     def __enter__(self) -> tuple[_CsvReader, IO[bytes]]:
         return csv.reader(self.text), self.binary
