@@ -20,10 +20,13 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from gateway import models
+from gateway.access.grant import Scope
+from gateway.admin.service import create_integration, create_source
+from gateway.errors import ValidationFailed
 from gateway.importers.cli import register
 from gateway.importers.oneroster import ImportResult, import_oneroster
 from gateway.importers.reading import OneRosterError
-from tests.conftest import run_db
+from tests.conftest import LiveServer, run_db
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "oneroster"
 LEPO = SAMPLES / "lepo-roster-hub-en-v1p1"
@@ -594,10 +597,19 @@ def test_roles_map_to_edlink_roles_and_agent_relationships(
 def test_a_1_1_folder_takes_roles_and_orgs_from_users(db_url: str, tmp_path: Path) -> None:
     files = district_files()
     del files["roles"]
+    files["orgs"].append(
+        {
+            **files["orgs"][1],
+            "sourcedId": "M2",
+            "type": "department",
+            "name": "Mathematics",
+            "parentSourcedId": "S2",
+        }
+    )
     users = files["users"]
     for row, (role, orgs) in zip(
         users,
-        [("student", "S1"), ("student", "S1"), ("teacher", "S1,S2"), ("guardian", "D1")],
+        [("student", "S1"), ("student", "S1"), ("teacher", "S1,M2"), ("guardian", "D1")],
         strict=True,
     ):
         row.update(role=role, orgSourcedIds=orgs)
@@ -913,6 +925,32 @@ def test_a_row_with_too_many_fields_is_an_error(db_url: str, tmp_path: Path) -> 
     assert str(raised.value) == "courses.csv, line 3: the row has 11 fields but the header has 10"
 
 
+def test_a_file_that_is_not_utf8_is_an_error(db_url: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "f", district_files())
+    users = folder / "users.csv"
+    users.write_bytes(users.read_bytes().replace(b"Edna", "Ednä".encode("latin-1")))
+
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(db_url, folder)
+
+    assert str(raised.value) == (
+        "users.csv, line 4, column 'givenName': not UTF-8 text (byte 0xe4 at character 4 of "
+        "the cell)"
+    )
+
+
+def test_two_sources_with_the_name_make_the_import_refuse(db_url: str, tmp_path: Path) -> None:
+    async def two(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await create_source(conn, "Twice")
+            await create_source(conn, "Twice")
+
+    run_db(db_url, two)
+
+    with pytest.raises(ValidationFailed, match="2 sources are named 'Twice'"):
+        import_folder(db_url, write_folder(tmp_path / "f", district_files()), "Twice")
+
+
 def test_a_bad_first_import_creates_no_source(db_url: str, tmp_path: Path) -> None:
     files = edited(district_files(), "enrollments", 0, classSourcedId="NOPE")
     before = dump(db_url)
@@ -1117,3 +1155,58 @@ def test_cli_reports_a_bad_folder_with_exit_code_2(
         "(expected YYYY-MM-DD)\n"
     )
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# ---------------------------------------------------------------- import → GraphQL
+
+
+def test_imported_people_are_served_by_the_graph_api(
+    db_url: str, tmp_path: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    result = import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+
+    async def grant(engine: AsyncEngine) -> str:
+        async with engine.begin() as conn:
+            created = await create_integration(
+                conn,
+                source_id=result.source_id,
+                scope=Scope.ALL,
+                permissions=["people:read", "demographics:read", "organizations:read"],
+            )
+        return created.token
+
+    token = run_db(db_url, grant)
+    lisa = stable_id(result.source_id, "person", "U1")
+    with live_server() as server, server.client(token) as http:
+        people = http.post(
+            "/graphql", json={"query": "{ people(first: 5) { nodes { id firstName } } }"}
+        )
+        person = http.post(
+            "/graphql",
+            json={
+                "query": "query($id: ID!) { person(id: $id) { displayName roles "
+                "demographics { birthday gender races countryOfBirth } "
+                "schools { nodes { name } } } }",
+                "variables": {"id": lisa},
+            },
+        )
+
+    assert people.status_code == 200
+    nodes = people.json()["data"]["people"]["nodes"]
+    assert sorted(n["firstName"] for n in nodes) == ["Bart", "Edna", "Lisa", "Marge"]
+    assert lisa in {n["id"] for n in nodes}
+    assert person.json() == {
+        "data": {
+            "person": {
+                "displayName": "Lisa Simpson",
+                "roles": ["STUDENT"],
+                "demographics": {
+                    "birthday": "2010-05-09",
+                    "gender": "female",
+                    "races": ["Asian", "White", "DemographicRaceTwoorMoreRaces"],
+                    "countryOfBirth": "US",
+                },
+                "schools": {"nodes": [{"name": "Springfield High"}]},
+            }
+        }
+    }
