@@ -30,9 +30,16 @@ class TagList(sa.types.TypeDecorator[list[str]]):
         return value.strip(",").split(",")
 
 
+def escape_like(value: str) -> str:
+    """`value` with the LIKE wildcards (and the escape character) escaped by a backslash."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def tag_contains_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """A predicate: the TagList column holds at least one of `values`."""
-    return sa.or_(*(column.like(f"%,{v},%", escape="\\") for v in values))
+    """A predicate: the TagList column holds at least one of `values` (matched literally)."""
+    text = sa.type_coerce(column, sa.Text)
+    matches = [text.like(f"%,{escape_like(v)},%", escape="\\") for v in values if "," not in v]
+    return sa.or_(*matches) if matches else sa.false()
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

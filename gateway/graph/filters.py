@@ -12,7 +12,7 @@ import strawberry
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import scope
-from gateway.coltypes import tag_contains_any
+from gateway.coltypes import escape_like, tag_contains_any
 from gateway.errors import BadUserInput
 from gateway.graph import enums
 from gateway.graph.directives import filter_gate
@@ -34,10 +34,6 @@ def _uuids(values: Sequence[strawberry.ID], argument: str) -> list[str]:
     return out
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @strawberry.input(description="Match a text field; give one or more operators (all must hold).")
 class StringFilter:
     equals: str | None = strawberry.field(default=None, description="Exactly this text.")
@@ -54,9 +50,9 @@ class StringFilter:
         if self.equals is not None:
             out.append(column == self.equals)
         if self.starts_with is not None:
-            out.append(column.ilike(_escape_like(self.starts_with) + "%", escape="\\"))
+            out.append(column.ilike(escape_like(self.starts_with) + "%", escape="\\"))
         if self.contains is not None:
-            out.append(column.ilike("%" + _escape_like(self.contains) + "%", escape="\\"))
+            out.append(column.ilike("%" + escape_like(self.contains) + "%", escape="\\"))
         return out
 
 

@@ -1,0 +1,256 @@
+"""The Graph API (DESIGN §3, §5): batched loading, pagination arguments, lookups, errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.settings import Settings
+from tests.conftest import LiveServer, run_db
+from tests.factories import Graph, make_integration, make_source
+
+
+@dataclass
+class World:
+    server: LiveServer
+    graph: Graph
+    token: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('graph') / 'gateway.db'}"
+
+    async def build(engine: AsyncEngine) -> tuple[Graph, str]:
+        graph = await make_source(
+            engine, 41, "Graph", schools=6, classes=40, people=300, enrollments=1500
+        )
+        return graph, await make_integration(engine, graph.source.id)
+
+    graph, token = run_db(url, build)
+    with LiveServer(Settings(database_url=url, max_cost=10**9)) as server:
+        yield World(server, graph, token)
+
+
+@pytest.fixture
+def statements(world: World) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = world.server.app.state.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+THREE_LEVELS = """query($n: Int) {
+  schools(first: $n) {
+    nodes { id name
+      classes(first: $n) {
+        totalCount
+        nodes { id course { id } school { id }
+          enrollments(first: $n) { totalCount nodes { id person { id } section { id } } }
+        }
+      }
+    }
+  }
+}"""
+
+
+def _count(world: World, statements: list[str], first: int) -> tuple[int, int]:
+    statements.clear()
+    status, body = world.server.graphql(THREE_LEVELS, world.token, {"n": first})
+    assert status == 200, body
+    assert "errors" not in body
+    rows = sum(
+        len(c["enrollments"]["nodes"])
+        for s in body["data"]["schools"]["nodes"]
+        for c in s["classes"]["nodes"]
+    )
+    return len(statements), rows
+
+
+def test_statement_count_depends_on_depth_not_rows(world: World, statements: list[str]) -> None:
+    small, small_rows = _count(world, statements, 5)
+    large, large_rows = _count(world, statements, 500)
+    assert large_rows > 10 * small_rows
+    assert small == large, (small, large)
+    # token lookup (3) + schools + classes page + classes count + course + school
+    # + enrollments page + enrollments count + person + section
+    assert large <= 14
+
+
+def test_nested_first_is_applied_per_parent_in_sql(world: World, statements: list[str]) -> None:
+    statements.clear()
+    query = "{ classes(first: 1000) { nodes { id enrollments(first: 2) { nodes { id } } } } }"
+    status, body = world.server.graphql(query, world.token)
+    assert status == 200
+    pages = [c["enrollments"]["nodes"] for c in body["data"]["classes"]["nodes"]]
+    assert max(len(p) for p in pages) == 2
+    window = [s for s in statements if "row_number() over" in s.lower()]
+    assert window, "nested pages are cut by ROW_NUMBER() in SQL"
+
+
+def test_nested_pages_continue_with_after(world: World) -> None:
+    school = world.graph.ids("schools")[0]
+    expected = sorted(c["id"] for c in world.graph.rows["classes"] if c["school_id"] == school)
+    seen: list[str] = []
+    after = None
+    query = """query($id: ID!, $after: String) { school(id: $id) {
+        classes(first: 2, after: $after) {
+            edges { cursor node { id } } pageInfo { hasNextPage endCursor }
+        }
+    } }"""
+    while True:
+        _, body = world.server.graphql(query, world.token, {"id": school, "after": after})
+        page = body["data"]["school"]["classes"]
+        seen.extend(e["node"]["id"] for e in page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == expected
+
+
+def _error(body: dict[str, Any]) -> dict[str, Any]:
+    [error] = body["errors"]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ("first: -1", "`first` must be between 0 and 1000"),
+        ("first: 1001", "`first` must be between 0 and 1000"),
+        ('after: "not-a-cursor"', "`after`"),
+        ('after: "azE6bm90LWEtdXVpZA"', "`after`"),
+    ],
+)
+def test_bad_page_arguments_are_bad_user_input(world: World, arguments: str, fragment: str) -> None:
+    status, body = world.server.graphql(
+        f"{{ people({arguments}) {{ nodes {{ id }} }} }}", world.token
+    )
+    assert status == 200
+    error = _error(body)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert fragment in error["message"]
+    assert body["data"] == {"people": None}
+
+
+def test_page_size_cap_is_configurable(
+    tmp_path_factory: pytest.TempPathFactory, world: World
+) -> None:
+    url = str(world.server.app.state.settings.database_url)
+    with LiveServer(Settings(database_url=url, max_page_size=10, default_page_size=3)) as small:
+        _, body = small.graphql("{ people { nodes { id } } }", world.token)
+        assert len(body["data"]["people"]["nodes"]) == 3
+        _, body = small.graphql("{ people(first: 11) { nodes { id } } }", world.token)
+        assert "between 0 and 10" in _error(body)["message"]
+
+
+def test_lookup_by_id(world: World) -> None:
+    person = world.graph.rows["people"][0]
+    query = "query($id: ID!) { person(id: $id) { id firstName lastName email roles } }"
+    _, body = world.server.graphql(query, world.token, {"id": person["id"]})
+    assert body["data"]["person"] == {
+        "id": person["id"],
+        "firstName": person["first_name"],
+        "lastName": person["last_name"],
+        "email": person["email"],
+        "roles": person["roles"],
+    }
+
+
+def test_lookup_of_a_random_uuid_is_null(world: World) -> None:
+    query = "query($id: ID!) { person(id: $id) { id } node(id: $id) { id } }"
+    _, body = world.server.graphql(query, world.token, {"id": str(uuid.uuid4())})
+    assert body == {"data": {"person": None, "node": None}}
+
+
+def test_lookup_accepts_uppercase_uuids(world: World) -> None:
+    school = world.graph.ids("schools")[0]
+    _, body = world.server.graphql(f'{{ school(id: "{school.upper()}") {{ id }} }}', world.token)
+    assert body["data"]["school"] == {"id": school}
+
+
+@pytest.mark.parametrize("field", ["person", "node", "school", "class"])
+def test_a_malformed_id_is_bad_user_input(world: World, field: str) -> None:
+    _, body = world.server.graphql(f'{{ {field}(id: "nope") {{ id }} }}', world.token)
+    error = _error(body)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not a UUID" in error["message"]
+    assert error["path"] == [field]
+
+
+def test_a_malformed_id_in_a_filter_is_bad_user_input(world: World) -> None:
+    _, body = world.server.graphql(
+        '{ classes(filter: {schoolIds: ["x"]}) { totalCount } }', world.token
+    )
+    error = _error(body)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "filter.schoolIds" in error["message"]
+
+
+def test_filters(world: World) -> None:
+    rows = world.graph.rows
+    teachers = {p["id"] for p in rows["people"] if "TEACHER" in p["roles"]}
+    _, body = world.server.graphql(
+        "{ people(first: 1000, filter: {roles: [TEACHER]}) { totalCount nodes { id roles } } }",
+        world.token,
+    )
+    assert {n["id"] for n in body["data"]["people"]["nodes"]} == teachers
+    assert body["data"]["people"]["totalCount"] == len(teachers)
+
+    name = rows["people"][7]["first_name"]
+    _, body = world.server.graphql(
+        "query($n: String) { people(filter: {firstName: {equals: $n}}) { nodes { firstName } } }",
+        world.token,
+        {"n": name},
+    )
+    assert {n["firstName"] for n in body["data"]["people"]["nodes"]} == {name}
+
+    _, body = world.server.graphql(
+        '{ schools(filter: {name: {startsWith: "school 1"}}) { nodes { name } } }', world.token
+    )
+    assert [n["name"] for n in body["data"]["schools"]["nodes"]] == ["School 1"]
+
+    # LIKE wildcards in user input are matched literally
+    _, body = world.server.graphql(
+        '{ schools(filter: {name: {contains: "%"}}) { totalCount } }', world.token
+    )
+    assert body["data"]["schools"]["totalCount"] == 0
+
+    cutoff = "2026-06-01T00:00:00+00:00"
+    expected = {e["id"] for e in rows["enrollments"] if e["updated_date"].isoformat() > cutoff}
+    _, body = world.server.graphql(
+        f'{{ enrollments(first: 1000, filter: {{updatedAfter: "{cutoff}"}}) {{ totalCount }} }}',
+        world.token,
+    )
+    assert body["data"]["enrollments"]["totalCount"] == len(expected)
+
+    primary = sum(1 for e in rows["enrollments"] if e["primary"])
+    _, body = world.server.graphql(
+        "{ enrollments(filter: {primary: true}) { totalCount } }", world.token
+    )
+    assert body["data"]["enrollments"]["totalCount"] == primary
+
+
+def test_values_are_served_as_stored(world: World) -> None:
+    school = world.graph.rows["schools"][2]
+    query = """query($id: ID!) { school(id: $id) { id name gradeLevels createdDate
+        identifiers { type value } properties address { street postalCode } } }"""
+    _, body = world.server.graphql(query, world.token, {"id": school["id"]})
+    got = body["data"]["school"]
+    assert got["name"] == school["name"]
+    assert got["gradeLevels"] == school["grade_levels"]
+    assert got["identifiers"] == school["identifiers"]
+    assert got["properties"] == school["properties"]
+    assert got["address"] == {"street": school["address"]["street"], "postalCode": "62701"}
+    assert got["createdDate"].startswith(school["created_date"].isoformat()[:19])
