@@ -9,10 +9,10 @@ from gateway import models
 from gateway.access.grant import Grant, IntegrationStatus, Scope, Targets, effective_status
 from gateway.access.tokens import digest, digests_equal
 
-_integrations = models.Integration.__table__
-_grants = models.IntegrationPermission.__table__
-_targets = models.IntegrationTarget.__table__
-_permissions = models.Permission.__table__
+_integrations = models.table_of(models.Integration)
+_grants = models.table_of(models.IntegrationPermission)
+_targets = models.table_of(models.IntegrationTarget)
+_permissions = models.table_of(models.Permission)
 
 
 async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:

@@ -48,7 +48,7 @@ async def create_schema(engine: AsyncEngine) -> None:
 
 async def seed_permissions(conn: AsyncConnection) -> None:
     """Insert or refresh the fixed permission catalog rows."""
-    table = models.Permission.__table__
+    table = models.table_of(models.Permission)
     existing = set((await conn.execute(sa.select(table.c.id))).scalars())
     for spec in CATALOG:
         values = {"slug": spec.slug, "name": spec.name, "description": spec.description}

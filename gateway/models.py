@@ -19,6 +19,13 @@ from gateway.coltypes import TagList, UTCDateTime, utcnow
 UUID = sa.Uuid(as_uuid=False)
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a SQLModel class (SQLModel sets `__table__` without a type)."""
+    table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
+    assert isinstance(table, sa.Table)
+    return table
+
+
 def new_id() -> str:
     """A random UUID as a canonical string."""
     return str(uuid.uuid4())

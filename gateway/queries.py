@@ -90,7 +90,9 @@ async def fetch_edge_pages(
             sa.select(
                 table,
                 parent.label("page_parent"),
-                sa.func.row_number().over(partition_by=parent, order_by=table.c.id).label("page_rank"),
+                sa.func.row_number()
+                .over(partition_by=parent, order_by=table.c.id)
+                .label("page_rank"),
             )
             .select_from(source)
             .where(*conditions)
@@ -124,7 +126,8 @@ async def count_edges(
             .where(parent.in_(chunk), visible(grant, table), *filters)
             .group_by(parent)
         )
-        for parent_id, count in await db.execute(stmt):
+        result: Any = await db.execute(stmt)
+        for parent_id, count in result:
             counts[parent_id] = int(count)
     return counts
 

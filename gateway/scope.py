@@ -6,23 +6,25 @@ grant's source and, under SELECTED, to the closure of its targets. Nothing is fi
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import models
 from gateway.access.grant import Grant, Scope
 
-districts = models.District.__table__
-schools = models.School.__table__
-sessions = models.Session.__table__
-courses = models.Course.__table__
-classes = models.Class.__table__
-class_sessions = models.ClassSession.__table__
-sections = models.Section.__table__
-people = models.Person.__table__
-person_schools = models.PersonSchool.__table__
-enrollments = models.Enrollment.__table__
-agents = models.Agent.__table__
+districts = models.table_of(models.District)
+schools = models.table_of(models.School)
+sessions = models.table_of(models.Session)
+courses = models.table_of(models.Course)
+classes = models.table_of(models.Class)
+class_sessions = models.table_of(models.ClassSession)
+sections = models.table_of(models.Section)
+people = models.table_of(models.Person)
+person_schools = models.table_of(models.PersonSchool)
+enrollments = models.table_of(models.Enrollment)
+agents = models.table_of(models.Agent)
 
 Predicate = ColumnElement[bool]
 
@@ -31,7 +33,7 @@ def _ids(values: frozenset[str]) -> list[str]:
     return sorted(values)
 
 
-def _class_rule(grant: Grant, table: sa.Table) -> Predicate:
+def _class_rule(grant: Grant, table: sa.FromClause) -> Predicate:
     t = grant.targets
     return sa.or_(
         table.c.school_id.in_(_ids(t.schools)),
@@ -40,7 +42,7 @@ def _class_rule(grant: Grant, table: sa.Table) -> Predicate:
     )
 
 
-def visible_class_ids(grant: Grant) -> sa.Select[tuple[str]]:
+def visible_class_ids(grant: Grant) -> sa.Select[Any]:
     """Ids of the classes the grant sees (SELECTED: school, course or class is a target)."""
     c = classes.alias("vc")
     return sa.select(c.c.id).where(c.c.source_id == grant.source_id, _class_rule(grant, c))
@@ -62,7 +64,7 @@ def _course_rule(grant: Grant, table: sa.FromClause) -> Predicate:
     )
 
 
-def _enrolled_or_member_ids(grant: Grant) -> sa.Select[tuple[str]]:
+def _enrolled_or_member_ids(grant: Grant) -> sa.CompoundSelect[Any]:
     """People visible by the first two Person rules: enrolled in a visible class or in a target
     school."""
     e = enrollments.alias("ve")

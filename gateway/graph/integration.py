@@ -122,12 +122,12 @@ def _pick(row: Any, prefix: str, names: list[str]) -> dict[str, Any]:
 
 async def load_integration(db: RequestDB, grant: Grant, token: str) -> Integration:
     """The caller's integration with its related objects (a fixed handful of statements)."""
-    i = models.Integration.__table__
-    s = models.Source.__table__
-    t = models.Team.__table__
-    p = models.Provider.__table__
-    e = models.Entity.__table__
-    a = models.Application.__table__
+    i = models.table_of(models.Integration)
+    s = models.table_of(models.Source)
+    t = models.table_of(models.Team)
+    p = models.table_of(models.Provider)
+    e = models.table_of(models.Entity)
+    a = models.table_of(models.Application)
     stmt = (
         sa.select(
             *_cols(i, "i"),
@@ -147,8 +147,8 @@ async def load_integration(db: RequestDB, grant: Grant, token: str) -> Integrati
         .where(i.c.id == grant.integration_id)
     )
     row = (await db.execute(stmt)).one()
-    perms = models.Permission.__table__
-    granted = models.IntegrationPermission.__table__
+    perms = models.table_of(models.Permission)
+    granted = models.table_of(models.IntegrationPermission)
     permission_rows = await db.execute(
         sa.select(perms)
         .join(granted, granted.c.permission_id == perms.c.id)

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from gateway import queries
 from gateway.access.gates import TYPE_PERMISSIONS
 from gateway.errors import BadUserInput
-from gateway.graph import filters as f
 from gateway.graph import types as t
 from gateway.graph.context import Context
 from gateway.graph.directives import gate
@@ -22,6 +21,8 @@ from gateway.graph.errors import ErrorShaping
 from gateway.graph.guard import Guard
 from gateway.graph.integration import Integration, load_integration
 from gateway.graph.pagination import Connection, connection, page_args
+from gateway.limits import Limits, RequestLimits
+from gateway.logs import OperationLog
 from gateway.relations import TABLES
 
 Ctx = Info[Context, Any]
@@ -64,10 +65,6 @@ async def _lookup(info: Ctx, type_name: str, id: str) -> Any:
     return await info.context.loaders.by_id(TABLES[type_name]).load(_uuid(id))
 
 
-def _filter_arg(kind: type) -> Any:
-    return Annotated[kind | None, strawberry.argument(description=t.FILTER)]
-
-
 IdArg = Annotated[strawberry.ID, strawberry.argument(description="The object's UUID.")]
 
 
@@ -97,7 +94,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.DistrictFilter) = None,
+        filter: t.DistrictFilterArg = None,
     ) -> Connection[t.District] | None:
         return await _root(info, "District", first, after, filter)
 
@@ -109,7 +106,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.SchoolFilter) = None,
+        filter: t.SchoolFilterArg = None,
     ) -> Connection[t.School] | None:
         return await _root(info, "School", first, after, filter)
 
@@ -121,7 +118,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.SessionFilter) = None,
+        filter: t.SessionFilterArg = None,
     ) -> Connection[t.Session] | None:
         return await _root(info, "Session", first, after, filter)
 
@@ -133,7 +130,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.CourseFilter) = None,
+        filter: t.CourseFilterArg = None,
     ) -> Connection[t.Course] | None:
         return await _root(info, "Course", first, after, filter)
 
@@ -145,7 +142,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.ClassFilter) = None,
+        filter: t.ClassFilterArg = None,
     ) -> Connection[t.Class] | None:
         return await _root(info, "Class", first, after, filter)
 
@@ -157,7 +154,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.SectionFilter) = None,
+        filter: t.SectionFilterArg = None,
     ) -> Connection[t.Section] | None:
         return await _root(info, "Section", first, after, filter)
 
@@ -169,7 +166,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.PersonFilter) = None,
+        filter: t.PersonFilterArg = None,
     ) -> Connection[t.Person] | None:
         return await _root(info, "Person", first, after, filter)
 
@@ -182,7 +179,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.EnrollmentFilter) = None,
+        filter: t.EnrollmentFilterArg = None,
     ) -> Connection[t.Enrollment] | None:
         return await _root(info, "Enrollment", first, after, filter)
 
@@ -194,7 +191,7 @@ class Query:
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: _filter_arg(f.AgentFilter) = None,
+        filter: t.AgentFilterArg = None,
     ) -> Connection[t.Agent] | None:
         return await _root(info, "Agent", first, after, filter)
 
@@ -270,7 +267,7 @@ class Query:
         if type_name is None:
             return None
         row = await ctx.loaders.by_id(TABLES[type_name]).load(wanted)
-        return _Typed(row, type_name) if row is not None else None
+        return _Typed(row, type_name) if row is not None else None  # type: ignore[return-value]  # a row stands in for the Node
 
 
 class _Typed:
@@ -312,15 +309,22 @@ class GatewaySchema(strawberry.Schema):
         return None
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    """The Graph API schema; the guard and error shaping run on every operation."""
+def build_schema(*, introspection: bool = True, limits: Limits | None = None) -> strawberry.Schema:
+    """The Graph API schema; the guard, the limits and error shaping run on every operation.
+
+    Extensions are factories, never shared instances (DESIGN §8). `RequestLimits` parses the
+    document (with its own cache, so `ParserCache` is not used) and adds the depth and alias
+    rules that `ValidationCache` then caches with the document.
+    """
     from strawberry.extensions import DisableIntrospection
 
+    request_limits = limits or Limits.defaults()
     extensions: list[Any] = [
         ErrorShaping,
         Guard,
-        lambda: ParserCache(maxsize=256),
+        lambda: RequestLimits(request_limits),
         lambda: ValidationCache(maxsize=256),
+        OperationLog,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

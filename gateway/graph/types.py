@@ -21,6 +21,7 @@ from gateway.graph.filters import (
     AgentFilter,
     ClassFilter,
     CourseFilter,
+    DistrictFilter,
     EnrollmentFilter,
     PersonFilter,
     SchoolFilter,
@@ -38,6 +39,15 @@ FILTER = "Only objects that match this filter."
 
 First = Annotated[int | None, strawberry.argument(description=FIRST)]
 After = Annotated[str | None, strawberry.argument(description=AFTER)]
+DistrictFilterArg = Annotated[DistrictFilter | None, strawberry.argument(description=FILTER)]
+SchoolFilterArg = Annotated[SchoolFilter | None, strawberry.argument(description=FILTER)]
+SessionFilterArg = Annotated[SessionFilter | None, strawberry.argument(description=FILTER)]
+CourseFilterArg = Annotated[CourseFilter | None, strawberry.argument(description=FILTER)]
+ClassFilterArg = Annotated[ClassFilter | None, strawberry.argument(description=FILTER)]
+SectionFilterArg = Annotated[SectionFilter | None, strawberry.argument(description=FILTER)]
+PersonFilterArg = Annotated[PersonFilter | None, strawberry.argument(description=FILTER)]
+EnrollmentFilterArg = Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)]
+AgentFilterArg = Annotated[AgentFilter | None, strawberry.argument(description=FILTER)]
 
 
 def _f(description: str, **kwargs: Any) -> Any:
@@ -157,7 +167,7 @@ class District(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SchoolFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SchoolFilterArg = None,
     ) -> Connection[School] | None:
         return await many(info, rel.DISTRICT_SCHOOLS, self.id, first, after, filter)
 
@@ -170,7 +180,7 @@ class District(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SessionFilterArg = None,
     ) -> Connection[Session] | None:
         return await many(info, rel.DISTRICT_SESSIONS, self.id, first, after, filter)
 
@@ -182,7 +192,7 @@ class District(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: PersonFilterArg = None,
     ) -> Connection[Person] | None:
         return await many(info, rel.DISTRICT_PEOPLE, self.id, first, after, filter)
 
@@ -217,7 +227,7 @@ class School(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SessionFilterArg = None,
     ) -> Connection[Session] | None:
         return await many(info, rel.SCHOOL_SESSIONS, self.id, first, after, filter)
 
@@ -229,7 +239,7 @@ class School(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[CourseFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: CourseFilterArg = None,
     ) -> Connection[Course] | None:
         return await many(info, rel.SCHOOL_COURSES, self.id, first, after, filter)
 
@@ -241,7 +251,7 @@ class School(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: ClassFilterArg = None,
     ) -> Connection[Class] | None:
         return await many(info, rel.SCHOOL_CLASSES, self.id, first, after, filter)
 
@@ -254,7 +264,7 @@ class School(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: PersonFilterArg = None,
     ) -> Connection[Person] | None:
         return await many(info, rel.SCHOOL_PEOPLE, self.id, first, after, filter)
 
@@ -335,7 +345,7 @@ class Course(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: ClassFilterArg = None,
     ) -> Connection[Class] | None:
         return await many(info, rel.COURSE_CLASSES, self.id, first, after, filter)
 
@@ -383,7 +393,7 @@ class Class(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SessionFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SessionFilterArg = None,
     ) -> Connection[Session] | None:
         return await many(info, rel.CLASS_SESSIONS, self.id, first, after, filter)
 
@@ -395,7 +405,7 @@ class Class(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SectionFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SectionFilterArg = None,
     ) -> Connection[Section] | None:
         return await many(info, rel.CLASS_SECTIONS, self.id, first, after, filter)
 
@@ -408,7 +418,7 @@ class Class(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: EnrollmentFilterArg = None,
     ) -> Connection[Enrollment] | None:
         return await many(info, rel.CLASS_ENROLLMENTS, self.id, first, after, filter)
 
@@ -424,7 +434,7 @@ class Class(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[PersonFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: PersonFilterArg = None,
     ) -> Connection[Person] | None:
         return await many(info, rel.CLASS_PEOPLE, self.id, first, after, filter)
 
@@ -461,7 +471,7 @@ class Section(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: EnrollmentFilterArg = None,
     ) -> Connection[Enrollment] | None:
         return await many(info, rel.SECTION_ENROLLMENTS, self.id, first, after, filter)
 
@@ -511,7 +521,7 @@ class Person(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[SchoolFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: SchoolFilterArg = None,
     ) -> Connection[School] | None:
         return await many(info, rel.PERSON_SCHOOLS, self.id, first, after, filter)
 
@@ -524,7 +534,7 @@ class Person(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[EnrollmentFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: EnrollmentFilterArg = None,
     ) -> Connection[Enrollment] | None:
         return await many(info, rel.PERSON_ENROLLMENTS, self.id, first, after, filter)
 
@@ -537,7 +547,7 @@ class Person(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[ClassFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: ClassFilterArg = None,
     ) -> Connection[Class] | None:
         return await many(info, rel.PERSON_CLASSES, self.id, first, after, filter)
 
@@ -550,7 +560,7 @@ class Person(Node):
         info: Ctx,
         first: First = None,
         after: After = None,
-        filter: Annotated[AgentFilter | None, strawberry.argument(description=FILTER)] = None,
+        filter: AgentFilterArg = None,
     ) -> Connection[Agent] | None:
         return await many(info, rel.PERSON_AGENTS, self.id, first, after, filter)
 
