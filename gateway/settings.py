@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -23,10 +26,13 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, description="The largest `first` accepted.")
     introspection: bool = Field(default=True, description="Allow schema introspection.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers.")
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS (JSON list or comma-separated)."
     )
-    max_depth: int = Field(default=12, ge=1, description="Deepest selection nesting allowed.")
+    # 15: district → school → class → enrollment → person → a field, in Relay `edges { node }`
+    # form, is 14 levels deep; deeper than that is a walk in circles, which costs more than it
+    # tells.
+    max_depth: int = Field(default=15, ge=1, description="Deepest selection nesting allowed.")
     max_aliases: int = Field(default=30, ge=1, description="Aliases allowed in one document.")
     max_tokens: int = Field(default=5000, ge=1, description="Lexer tokens allowed per document.")
     max_document_bytes: int = Field(
@@ -46,6 +52,16 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=200, ge=1, description="Bucket size: requests one token may send at once."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,154 @@
+"""Structured logs: one JSON object per line, and one access line per HTTP request.
+
+Every line carries the request id when there is one, so a client quoting the id of an
+INTERNAL_SERVER_ERROR leads to the stack. The access line adds the method, path (never the
+query string), status, duration, integration id and operation name and type. No token is ever
+put in a record; as a second line of defence anything shaped like `Bearer <token>` in a
+message or stack is replaced by `Bearer [redacted]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from graphql import get_operation_ast
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+access_log = logging.getLogger("gateway.access")
+
+# Extra attributes of a record that become fields of its JSON line, in this order.
+FIELDS = (
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "integration_id",
+    "operation_name",
+    "operation_type",
+    "client",
+)
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
+
+
+def redact(text: str) -> str:
+    """`text` with every bearer credential replaced."""
+    return _BEARER.sub(r"\1 [redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object: time, level, logger, message, known extras, stack."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["stack"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class _JsonHandler(logging.Handler):
+    """Writes JSON lines to whatever `sys.stderr` is when a record comes (test runners and
+    servers swap it), one write per line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(level: str) -> None:
+    """Write the `gateway.*` loggers' records to standard error as JSON lines, at `level`.
+
+    Idempotent: creating several apps in one process installs one handler.
+    """
+    logger = logging.getLogger("gateway")
+    logger.setLevel(level.upper())
+    if not any(isinstance(handler, _JsonHandler) for handler in logger.handlers):
+        logger.addHandler(_JsonHandler())
+
+
+class AccessLogMiddleware:
+    """Logs one line per HTTP request once its response has been sent (or has failed).
+
+    What the view learnt (integration id, operation) is read from the request's state.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            state = scope.get("state") or {}
+            client = scope.get("client")
+            access_log.log(
+                logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO,
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "request_id": state.get("request_id"),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "integration_id": state.get("integration_id"),
+                    "operation_name": state.get("operation_name"),
+                    "operation_type": state.get("operation_type"),
+                    "client": client[0] if client else None,
+                },
+            )
+
+
+class OperationLog(SchemaExtension):
+    """Notes the executed operation's name and type on the request, for its access line."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        request = getattr(execution.context, "request", None)
+        document = execution.graphql_document
+        if request is not None and document is not None:
+            operation = get_operation_ast(document, execution.operation_name)
+            if operation is not None:
+                request.state.operation_name = operation.name.value if operation.name else None
+                request.state.operation_type = operation.operation.value
+        yield
