@@ -8,16 +8,20 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.db import RequestDB, create_engine, create_schema, ping
 from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
+from gateway.limits import Limits
+from gateway.logs import AccessLogMiddleware, configure_logging
+from gateway.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
 from gateway.settings import Settings, load_settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -50,16 +54,18 @@ class RequestIdMiddleware:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The gateway's ASGI application for `settings` (read from the environment if omitted)."""
     settings = settings or load_settings()
+    configure_logging(settings.log_level)
     engine = create_engine(settings.database_url, echo=settings.sql_echo)
-    view = GraphView(build_schema(introspection=settings.introspection), settings)
+    schema = build_schema(
+        introspection=settings.introspection, limits=Limits.from_settings(settings)
+    )
+    view = GraphView(schema, settings)
 
     async def graphql(request: Request) -> Response:
         db = RequestDB(engine)
         request.state.db = db
         try:
-            return await view.run(request)
-        except HTTPException as exc:
-            return PlainTextResponse(exc.reason, status_code=exc.status_code)
+            return await view.handle(request)
         finally:
             await db.close()
 
@@ -83,7 +89,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, which answers 405 itself (as a GraphQL error body).
+            Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
@@ -91,5 +98,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.engine = engine
     app.state.settings = settings
+    # Listed innermost first (each `add_middleware` wraps what is there): the body cap and the
+    # rate limit run before the view, CORS answers preflights before the rate limit counts
+    # them, and every response (a 413 or 429 too) gets the security headers, the request id
+    # and its access-log line.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware,
+        buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,26 +1,37 @@
-"""The HTTP view of the Graph API: Strawberry's ASGI view with our context and token lookup."""
+"""The HTTP view of the Graph API: Strawberry's ASGI view with our context and token lookup,
+speaking GraphQL over HTTP (`gateway.graph.http`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from gateway.access.tokens import parse_bearer
 from gateway.authentication import load_grant
 from gateway.db import RequestDB
+from gateway.errors import ErrorCode
+from gateway.graph import http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.settings import Settings
+
+log = logging.getLogger("gateway.errors")
 
 
 class GraphView(GraphQL[Context, None]):
     """Builds each request's Context: its connection, request id and the caller's Grant.
 
     The token is only looked up here; the decision (401, 403, permissions) is the Guard's.
+    `handle` is the endpoint: every outcome, refusals included, is a GraphQL JSON body.
     """
 
     def __init__(self, schema: BaseSchema, settings: Settings) -> None:
@@ -32,6 +43,32 @@ class GraphView(GraphQL[Context, None]):
         )
         self.settings = settings
 
+    async def handle(self, request: Request) -> Response:
+        """Answer one HTTP request to the Graph API."""
+        media_type = http.negotiate(request.headers.get("accept"))
+        request.state.media_type = media_type
+        try:
+            return await self.run(request)
+        except http.HTTPError as exc:
+            return http.error_response(exc, media_type)
+        except HTTPException as exc:
+            return http.error_response(
+                http.status_code_error(exc.status_code, exc.reason), media_type
+            )
+        except Exception:
+            request_id = request.state.request_id
+            log.exception(
+                "unexpected error serving the request (request id %s)",
+                request_id,
+                extra={"request_id": request_id},
+            )
+            error = http.HTTPError(
+                500,
+                f"Internal server error. Quote request id {request_id} when reporting it.",
+                ErrorCode.INTERNAL_SERVER_ERROR,
+            )
+            return http.error_response(error, media_type, request_id)
+
     async def get_context(self, request: Any, response: Any) -> Context:
         db: RequestDB = request.state.db
         header = request.headers.get("authorization")
@@ -39,6 +76,10 @@ class GraphView(GraphQL[Context, None]):
         grant = None
         if token is not None:
             grant = await load_grant(await db.connection(), token)
+        if grant is not None:
+            request.state.integration_id = grant.integration_id
+        # The sub-response is never sent; `create_response` reads the negotiated type here.
+        response.media_type = request.state.media_type
         return Context(
             request=request,
             response=response,
@@ -53,10 +94,76 @@ class GraphView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         return await super().render_graphql_ide(request)
 
-    async def process_result(self, request: Any, result: Any) -> Any:
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            data: Any = http.query_parameters(request.query_params)
+        else:
+            http.require_json_body(request.content_type)
+            body = await request.get_body()
+            if not body.strip():
+                raise http.HTTPError(400, "The request body is empty: POST a JSON object.")
+            data = http.decode_json(body, "request body")
+        query, variables, operation_name, extensions = http.request_parameters(data)
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=operation_name,
+            extensions=extensions,
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        request.state.operation_name = request_data.operation_name
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise http.HTTPError(
+                    405,
+                    "Only queries can be sent with GET; POST other operations.",
+                    headers={"Allow": "POST"},
+                ) from exc
+            raise
+
+    async def process_result(self, request: Any, result: Any) -> GraphQLHTTPResponse:
         # Errors raised outside the operation (an extension that fails) skip ErrorShaping;
         # shape them here too so nothing unmasked reaches the client.
         if result.errors:
             request_id = request.state.request_id
             result.errors = [shape_error(error, request_id) for error in result.errors]
         return await super().process_result(request, result)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        if isinstance(response_data, list):  # pragma: no cover - batches are refused earlier
+            raise http.HTTPError(400, "Batched operations are not supported.")
+        media_type = sub_response.media_type or http.JSON
+        body: dict[str, Any] = dict(response_data)
+        if media_type == http.GRAPHQL_RESPONSE_JSON and http.is_request_error(body):
+            del body["data"]
+        response = Response(
+            self.encode_json(body),
+            status_code=sub_response.status_code or http.response_status(body, media_type),
+            media_type=http.content_type(media_type),
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response

@@ -1,0 +1,122 @@
+"""ASGI middleware that hardens every response: the request body's size cap (413) and the
+security headers."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import ErrorCode
+from gateway.graph import http
+
+# The API answers JSON only: nothing may be loaded, framed or run from its responses.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# GraphiQL is one page with inline scripts and styles, loading its bundles from unpkg.com.
+GRAPHIQL_CSP = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline' https://unpkg.com; "
+    "style-src 'self' 'unsafe-inline' https://unpkg.com; "
+    "img-src 'self' data: https://unpkg.com; "
+    "font-src 'self' data: https://unpkg.com; "
+    "connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000"),
+)
+
+
+class BodyLimitMiddleware:
+    """Refuses (413, QUERY_TOO_COMPLEX) a request body larger than `max_bytes`.
+
+    A declared `Content-Length` over the limit is refused before anything is read; otherwise
+    the body is read up to the limit and handed on in one piece.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, headers)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        first: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first = message  # a disconnect: let the app see it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, headers)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed, first
+            if not replayed:
+                replayed = True
+                if first is None:
+                    return {"type": "http.request", "body": body, "more_body": False}
+            if first is not None:
+                message, first = first, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
+        error = http.HTTPError(
+            413,
+            f"The request body is larger than {self.max_bytes:,} bytes, the limit "
+            f"(max_body_bytes).",
+            ErrorCode.QUERY_TOO_COMPLEX,
+            headers={"Connection": "close"},
+            extensions={"limit": "bodyBytes", "maximum": self.max_bytes},
+        )
+        media_type = http.negotiate(headers.get(b"accept", b"").decode("latin-1"))
+        await http.error_response(error, media_type)(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers, a Content-Security-Policy (GraphiQL's for HTML, none of
+    anything for the rest) and `Cache-Control: no-store` (answers hold private data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers.setdefault(name.decode(), value.decode())
+                is_html = headers.get("content-type", "").startswith("text/html")
+                headers.setdefault("content-security-policy", GRAPHIQL_CSP if is_html else API_CSP)
+                headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

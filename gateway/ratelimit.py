@@ -1,0 +1,125 @@
+"""Per-token rate limiting of the Graph API: a token bucket for each access token.
+
+Each caller has a bucket of `burst` requests that refills at `per_second` requests a second.
+A request takes one; with the bucket empty it is answered 429 RATE_LIMITED with `Retry-After`
+(whole seconds until a request is available again), before its body is read or its token is
+looked up, so a flood costs the server little and never touches another token's bucket.
+
+The key is the SHA-256 digest of the bearer token (the token itself is neither kept nor
+logged); a request without a well-formed bearer token is keyed on its client address. Buckets
+live in this process's memory: the least recently used are dropped past `max_keys` (a dropped
+bucket comes back full, as it would have been after `burst / per_second` seconds of quiet).
+
+Several worker processes (`gateway serve --workers N`) or machines each keep their own buckets,
+and the operating system spreads connections over the workers, so a token may get up to N
+times the configured rate and burst; set the rate to the wanted total divided by N when that
+matters. A keep-alive connection stays on one worker, so one client's burst usually meets one
+bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.access.tokens import digest, parse_bearer
+from gateway.errors import ErrorCode
+from gateway.graph import http
+
+DEFAULT_MAX_KEYS = 100_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """Token buckets by key; `take` spends one request from a key's bucket."""
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: int,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """0.0 when `key` may make a request now (and it is counted), else the seconds to wait
+        until it may."""
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+            if len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            elapsed = max(0.0, now - bucket.updated)
+            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.per_second)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.per_second
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def rate_key(scope: Scope) -> str:
+    """The bucket of a request: its bearer token's digest, else its client address."""
+    header = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            header = value.decode("latin-1")
+            break
+    token = parse_bearer(header)
+    if token is not None:
+        return "token:" + digest(token)
+    client = scope.get("client")
+    return "client:" + (client[0] if client else "unknown")
+
+
+class RateLimitMiddleware:
+    """Answers 429 to requests under `paths` whose bucket is empty; passes the rest on."""
+
+    def __init__(
+        self, app: ASGIApp, buckets: TokenBuckets, paths: frozenset[str] = frozenset({"/graphql"})
+    ) -> None:
+        self.app = app
+        self.buckets = buckets
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            wait = self.buckets.take(rate_key(scope))
+            if wait > 0:
+                retry_after = max(1, math.ceil(wait))
+                accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+                error = http.HTTPError(
+                    429,
+                    f"Rate limit exceeded: each access token may send {self.buckets.burst} "
+                    f"requests at once and {self.buckets.per_second:g} a second after that. "
+                    f"Retry in {retry_after} s.",
+                    ErrorCode.RATE_LIMITED,
+                    headers={"Retry-After": str(retry_after)},
+                    extensions={"retryAfter": retry_after},
+                )
+                response = http.error_response(error, http.negotiate(accept))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

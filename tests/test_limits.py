@@ -1,0 +1,342 @@
+"""The operation limits (gateway.limits): each one refused with QUERY_TOO_COMPLEX naming the
+limit and its value, each one let through at its boundary, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    get_introspection_query,
+    parse,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.graph.schema import build_schema
+from gateway.limits import (
+    Limits,
+    fragment_order,
+    operation_aliases,
+    operation_depth,
+    parse_document,
+)
+from gateway.settings import Settings
+from tests.conftest import LiveServer, run_db
+from tests.factories import make_integration, make_source
+
+LIMITS: dict[str, Any] = {
+    "max_depth": 6,
+    "max_aliases": 3,
+    "max_tokens": 300,
+    "max_document_bytes": 4000,
+    "max_cost": 1000,
+    "max_body_bytes": 8000,
+}
+
+
+@dataclass
+class Api:
+    server: LiveServer
+    token: str
+
+    def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, anonymous: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        with self.server.client(None if anonymous else self.token) as http:
+            response = http.post("/graphql", json={"query": query, "variables": variables})
+        return response.status_code, response.json()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('limits') / 'gateway.db'}"
+
+    async def build(engine: AsyncEngine) -> str:
+        graph = await make_source(engine, 3, "Limits", people=20, enrollments=30)
+        return await make_integration(engine, graph.source.id)
+
+    token = run_db(url, build)
+    settings = Settings(database_url=url, rate_limit_burst=10_000, **LIMITS)
+    with LiveServer(settings) as server:
+        yield Api(server, token)
+
+
+DEEP_7 = "{ schools { nodes { classes { nodes { enrollments { nodes { id } } } } } } }"
+DEEP_6 = "{ schools(first: 2) { nodes { classes(first: 2) { nodes { school { id } } } } } }"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    query: str
+    limit: str
+    maximum: int
+    actual: int | None
+    setting: str
+    variables: dict[str, Any] | None = None
+
+
+REFUSED = [
+    Case("depth", DEEP_7, "depth", 6, 7, "max_depth"),
+    Case(
+        "depth-through-fragments",
+        "{ ...S } fragment S on Query { schools { nodes { ...C } } }"
+        " fragment C on School { classes { nodes { enrollments { nodes { id } } } } }",
+        "depth",
+        6,
+        7,
+        "max_depth",
+    ),
+    Case(
+        "depth-in-a-fragment-named-__schema",
+        "{ ...__schema } fragment __schema on Query"
+        " { schools { nodes { classes { nodes { enrollments { nodes { id } } } } } } }",
+        "depth",
+        6,
+        7,
+        "max_depth",
+    ),
+    Case(
+        "depth-beside-introspection",
+        "{ __schema { queryType { name } } schools { nodes { classes { nodes"
+        " { enrollments { nodes { id } } } } } } }",
+        "depth",
+        6,
+        7,
+        "max_depth",
+    ),
+    Case(
+        "aliases",
+        "{ a: __typename b: __typename c: __typename d: __typename }",
+        "aliases",
+        3,
+        4,
+        "max_aliases",
+    ),
+    Case(
+        "aliases-counted-at-each-spread",
+        "{ schools { nodes { ...F } } districts { nodes { schools { nodes { ...F } } } } }"
+        " fragment F on School { x: id y: name }",
+        "aliases",
+        3,
+        4,
+        "max_aliases",
+    ),
+    Case("tokens", "{ " + "__typename " * 299 + "}", "tokens", 300, None, "max_tokens"),
+    Case(
+        "document-bytes",
+        "# " + "padding " * 500 + "\n{ __typename }",
+        "documentBytes",
+        4000,
+        4017,
+        "max_document_bytes",
+    ),
+    Case(
+        "cost-default-page-size",
+        "{ schools { nodes { classes(first: 10) { nodes { id } } } } }",
+        "cost",
+        1000,
+        100 * (1 + 10),
+        "max_cost",
+    ),
+    Case(
+        "cost-from-variables",
+        "query($a: Int, $b: Int) { schools(first: $a) { nodes { classes(first: $b)"
+        " { nodes { id } } } } }",
+        "cost",
+        1000,
+        10 * (1 + 200),
+        "max_cost",
+        {"a": 10, "b": 200},
+    ),
+    Case(
+        "cost-counts-object-rows",
+        "{ enrollments(first: 400) { nodes { person { id } class { id } } } }",
+        "cost",
+        1000,
+        400 * (1 + 2),
+        "max_cost",
+    ),
+    Case(
+        "cost-counts-edges",
+        "{ enrollments(first: 600) { edges { node { person { id } } } } }",
+        "cost",
+        1000,
+        600 * (1 + 1),
+        "max_cost",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.id for c in REFUSED])
+def test_each_limit_refuses_with_its_name_and_value(api: Api, case: Case) -> None:
+    status, body = api.post(case.query, case.variables)
+    assert status == 400, body
+    assert body.get("data") is None
+    (error,) = body["errors"]
+    expected: dict[str, Any] = {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": case.limit,
+        "maximum": case.maximum,
+    }
+    if case.actual is not None:
+        expected["actual"] = case.actual
+    assert error["extensions"] == expected
+    assert f"({case.setting}) is {case.maximum:,}" in error["message"]
+
+
+ALLOWED = [
+    ("depth-at-the-limit", DEEP_6, None),
+    ("three-aliases", "{ a: __typename b: __typename c: __typename }", None),
+    (
+        "fragment-aliases-once",
+        "{ schools { nodes { ...F } } } fragment F on School { x: id }",
+        None,
+    ),
+    ("tokens-at-the-limit", "{ " + "__typename " * 298 + "}", None),
+    ("cost-at-the-limit", "{ schools { nodes { classes(first: 9) { nodes { id } } } } }", None),
+    (
+        "cost-first-clamped-to-max-page",
+        "query($n: Int) { people(first: $n) { totalCount } }",
+        {"n": 10**9},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"), [c[1:] for c in ALLOWED], ids=[c[0] for c in ALLOWED]
+)
+def test_queries_within_the_limits_pass(
+    api: Api, query: str, variables: dict[str, Any] | None
+) -> None:
+    status, body = api.post(query, variables)
+    codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+    assert "QUERY_TOO_COMPLEX" not in codes, body
+    assert status == 200, body
+
+
+def test_a_too_large_first_is_the_fields_own_error_not_a_cost_error(api: Api) -> None:
+    status, body = api.post("{ people(first: 5000) { nodes { id } } }")
+    assert status == 200
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+def test_the_full_introspection_query_is_exempt_from_the_depth_limit(api: Api) -> None:
+    query = get_introspection_query(descriptions=True, directive_is_repeatable=True)
+    assert operation_depth(*_operation(query)) == 0
+    status, body = api.post(query, anonymous=True)
+    assert status == 200, body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_introspection_that_nests_lists_deeply_is_refused(api: Api) -> None:
+    query = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    status, body = api.post(query, anonymous=True)
+    assert status == 400
+    assert body["errors"][0]["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "introspectionDepth",
+        "maximum": 2,
+    }
+
+
+def test_a_too_costly_operation_reads_nothing(api: Api) -> None:
+    """The cost check sets the result before execution: the connection's resolver never runs,
+    so a filter that would fail inside it (a bad UUID) is never looked at."""
+    query = '{ schools(filter: {ids: ["not-a-uuid"]}) { nodes { classes { nodes { id } } } } }'
+    status, body = api.post(query)
+    assert status == 400
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TOO_COMPLEX"]
+
+
+def test_the_cost_is_checked_after_the_token(api: Api) -> None:
+    status, body = api.post("{ schools { nodes { classes { nodes { id } } } } }", anonymous=True)
+    assert status == 401
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+
+
+def test_a_body_over_max_body_bytes_is_413(api: Api) -> None:
+    query = "{ __typename }" + " " * 9000
+    with api.server.client(api.token) as http:
+        declared = http.post("/graphql", json={"query": query})
+        streamed = http.post(
+            "/graphql",
+            content=iter([b'{"query": "{ __typename }', b" " * 9000, b'"}']),
+            headers={"content-type": "application/json"},
+        )
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["errors"][0]["extensions"] == {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "bodyBytes",
+            "maximum": 8000,
+        }
+        assert "(max_body_bytes)" in response.json()["errors"][0]["message"]
+
+
+# ---------------------------------------------------------------- the walks themselves
+
+
+def _operation(text: str) -> tuple[DocumentNode, OperationDefinitionNode]:
+    document = parse(text)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    return document, operation
+
+
+def test_a_long_fragment_chain_is_walked_without_recursion() -> None:
+    chain = 3000
+    text = "{ ...F0 } " + " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(chain)
+    )
+    text += f" fragment F{chain} on Query {{ schools {{ nodes {{ id }} }} }}"
+    document, operation = _operation(text)
+    assert operation_depth(document, operation) == 3
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    assert len(fragment_order(fragments)) == chain + 1
+
+
+def test_fragments_spread_exponentially_are_counted_in_linear_time() -> None:
+    levels = 40
+    text = "{ ...F0 } " + " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    text += f" fragment F{levels} on Query {{ a: __typename }}"
+    started = time.perf_counter()
+    assert operation_aliases(*_operation(text)) == 2**levels
+    assert time.perf_counter() - started < 1
+
+
+def test_fragment_cycles_do_not_hang_the_walks() -> None:
+    text = "{ ...A } fragment A on Query { ...B x: __typename } fragment B on Query { ...A }"
+    assert operation_aliases(*_operation(text)) == 1
+    assert operation_depth(*_operation(text)) == 1
+
+
+def test_a_syntax_error_is_bad_user_input_and_a_token_flood_is_too_complex() -> None:
+    limits = Limits.defaults()
+    with pytest.raises(GraphQLError, match="Syntax Error") as syntax:
+        parse_document("{ a b", limits)
+    assert syntax.value.extensions == {"code": "BAD_USER_INPUT"}
+    with pytest.raises(GraphQLError, match="tokens") as flood:
+        parse_document("{" + " a" * (limits.max_tokens + 5) + " }", limits)
+    assert (flood.value.extensions or {})["limit"] == "tokens"
+
+
+@pytest.mark.asyncio
+async def test_the_schema_applies_the_limits_it_was_built_with() -> None:
+    schema = build_schema(limits=Limits(100, 50, 2, 1, 10, 100, 1000))
+    result = await schema.execute("{ __typename x: __typename y: __typename }")
+    assert result.errors is not None
+    assert [e.extensions for e in result.errors] == [
+        {"code": "QUERY_TOO_COMPLEX", "limit": "aliases", "maximum": 1, "actual": 2}
+    ]
