@@ -34,7 +34,7 @@ class Orgs:
 
 
 async def _insert(conn: AsyncConnection, row: models.SQLModel) -> str:
-    await conn.execute(sa.insert(type(row).__table__).values(row.model_dump()))
+    await conn.execute(sa.insert(models.table_of(type(row))).values(row.model_dump()))
     return str(row.model_dump()["id"])
 
 

@@ -58,8 +58,8 @@ def test_admin_key_create_prints_the_key_once_and_stores_its_digest(
 
     async def stored(engine: Any) -> list[Any]:
         async with engine.connect() as conn:
-            keys = (await conn.execute(sa.select(models.AdminKey.__table__))).all()
-            log = (await conn.execute(sa.select(models.AuditEntry.__table__))).all()
+            keys = (await conn.execute(sa.select(models.table_of(models.AdminKey)))).all()
+            log = (await conn.execute(sa.select(models.table_of(models.AuditEntry)))).all()
         return [keys, log]
 
     keys, log = run_db(db_url, stored)

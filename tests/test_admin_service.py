@@ -44,7 +44,9 @@ async def audit_actions(conn: AsyncConnection) -> list[str]:
 
 async def count(conn: AsyncConnection, model: Any) -> int:
     return int(
-        (await conn.execute(sa.select(sa.func.count()).select_from(model.__table__))).scalar_one()
+        (
+            await conn.execute(sa.select(sa.func.count()).select_from(models.table_of(model)))
+        ).scalar_one()
     )
 
 
@@ -134,7 +136,7 @@ def test_create_stores_permissions_targets_and_kinds_and_audits(db_url: str) -> 
             kinds = dict(
                 (
                     await conn.execute(
-                        sa.select(models.IntegrationTarget.__table__.c["target_id", "kind"])
+                        sa.select(models.table_of(models.IntegrationTarget).c["target_id", "kind"])
                     )
                 ).all()
             )
@@ -349,7 +351,9 @@ def test_disable_enable_destroy_and_create_again(db_url: str) -> None:
         assert (await grant(second.token)).integration_id == second.id
         async with engine.connect() as conn:
             for model in (models.IntegrationPermission, models.IntegrationTarget):
-                rows = await conn.execute(sa.select(model.__table__.c.integration_id).distinct())
+                rows = await conn.execute(
+                    sa.select(models.table_of(model).c.integration_id).distinct()
+                )
                 assert rows.scalars().all() == [second.id]
             page = await audit.list_entries(conn, subject_id=first.id)
         assert [(e.action, e.before is None, e.after is None) for e in reversed(page.entries)] == [

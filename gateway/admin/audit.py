@@ -22,7 +22,7 @@ from gateway.errors import ValidationFailed
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
-_log = models.AuditEntry.__table__
+_log = models.table_of(models.AuditEntry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from gateway.admin import audit
 from gateway.admin.audit import Actor
 from gateway.errors import ValidationFailed
 
-_keys = models.AdminKey.__table__
+_keys = models.table_of(models.AdminKey)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,15 +19,15 @@ from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope, effective_status
 from gateway.access.permissions import CATALOG
 
-_integrations = models.Integration.__table__
-_applications = models.Application.__table__
-_granted = models.IntegrationPermission.__table__
-_permissions = models.Permission.__table__
-_targets = models.IntegrationTarget.__table__
-_sources = models.Source.__table__
-_providers = models.Provider.__table__
-_teams = models.Team.__table__
-_entities = models.Entity.__table__
+_integrations = models.table_of(models.Integration)
+_applications = models.table_of(models.Application)
+_granted = models.table_of(models.IntegrationPermission)
+_permissions = models.table_of(models.Permission)
+_targets = models.table_of(models.IntegrationTarget)
+_sources = models.table_of(models.Source)
+_providers = models.table_of(models.Provider)
+_teams = models.table_of(models.Team)
+_entities = models.table_of(models.Entity)
 
 _CATALOG_ORDER = {spec.slug: i for i, spec in enumerate(CATALOG)}
 

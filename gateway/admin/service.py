@@ -72,12 +72,12 @@ async def create_source(
     team = models.Team(name=team_name or name, created_date=now, updated_date=now)
     provider = await _provider(conn, provider_name, provider_application)
     entity = models.Entity(name=entity_name or name, type=entity_type)
-    await conn.execute(sa.insert(models.Team.__table__).values(team.model_dump()))
-    await conn.execute(sa.insert(models.Entity.__table__).values(entity.model_dump()))
+    await conn.execute(sa.insert(models.table_of(models.Team)).values(team.model_dump()))
+    await conn.execute(sa.insert(models.table_of(models.Entity)).values(entity.model_dump()))
     source = models.Source(
         name=name, provider_id=provider, team_id=team.id, entity_id=entity.id, status="ACTIVE"
     )
-    await conn.execute(sa.insert(models.Source.__table__).values(source.model_dump()))
+    await conn.execute(sa.insert(models.table_of(models.Source)).values(source.model_dump()))
     (created,) = await records.load_sources(conn, ids=[source.id])
     await audit.record(
         conn, actor, "source.create", "source", source.id, before=None, after=created.as_json()
@@ -86,7 +86,7 @@ async def create_source(
 
 
 async def _provider(conn: AsyncConnection, name: str, application: str) -> str:
-    table = models.Provider.__table__
+    table = models.table_of(models.Provider)
     found = (
         await conn.execute(sa.select(table.c.id).where(table.c.application == application))
     ).scalar()
@@ -100,7 +100,7 @@ async def _provider(conn: AsyncConnection, name: str, application: str) -> str:
 async def require_source(conn: AsyncConnection, source_id: str) -> str:
     """The canonical id of an existing source, or ValidationFailed."""
     source_id = canonical_uuid(source_id, "source")
-    table = models.Source.__table__
+    table = models.table_of(models.Source)
     if (await conn.execute(sa.select(table.c.id).where(table.c.id == source_id))).first() is None:
         raise ValidationFailed(
             f"source {source_id} does not exist; `gateway sources list` shows them"
@@ -121,9 +121,9 @@ def resolve_permissions(values: Iterable[str]) -> list[PermissionSpec]:
 
 
 _TARGET_TABLES: tuple[tuple[str, Any], ...] = (
-    ("SCHOOL", models.School.__table__),
-    ("COURSE", models.Course.__table__),
-    ("CLASS", models.Class.__table__),
+    ("SCHOOL", models.table_of(models.School)),
+    ("COURSE", models.table_of(models.Course)),
+    ("CLASS", models.table_of(models.Class)),
 )
 
 
@@ -232,7 +232,9 @@ async def create_integration(
     application_id = None
     if application_name:
         application = models.Application(name=application_name)
-        await conn.execute(sa.insert(models.Application.__table__).values(application.model_dump()))
+        await conn.execute(
+            sa.insert(models.table_of(models.Application)).values(application.model_dump())
+        )
         application_id = application.id
     token = new_token()
     integration = models.Integration(
@@ -244,7 +246,9 @@ async def create_integration(
         start_date=start_date,
         token_digest=digest(token),
     )
-    await conn.execute(sa.insert(models.Integration.__table__).values(integration.model_dump()))
+    await conn.execute(
+        sa.insert(models.table_of(models.Integration)).values(integration.model_dump())
+    )
     await _write_permissions(conn, integration.id, specs)
     await _write_targets(conn, integration.id, kinds)
     created = await require_integration(conn, integration.id)
@@ -332,7 +336,7 @@ async def update_integration(
     )
     if unchanged:
         return before
-    table = models.Integration.__table__
+    table = models.table_of(models.Integration)
     await conn.execute(
         table.update()
         .where(table.c.id == before.id)
@@ -395,9 +399,12 @@ async def destroy_integration(
     Returns the integration as it was. Creating it again gives a new id and a new token.
     """
     before = await require_integration(conn, integration_id, for_update=True)
-    for table in (models.IntegrationTarget.__table__, models.IntegrationPermission.__table__):
+    for table in (
+        models.table_of(models.IntegrationTarget),
+        models.table_of(models.IntegrationPermission),
+    ):
         await conn.execute(table.delete().where(table.c.integration_id == before.id))
-    table = models.Integration.__table__
+    table = models.table_of(models.Integration)
     await conn.execute(table.delete().where(table.c.id == before.id))
     await audit.record(
         conn,
@@ -414,7 +421,7 @@ async def destroy_integration(
 async def _write_permissions(
     conn: AsyncConnection, integration_id: str, specs: Sequence[PermissionSpec]
 ) -> None:
-    table = models.IntegrationPermission.__table__
+    table = models.table_of(models.IntegrationPermission)
     await conn.execute(table.delete().where(table.c.integration_id == integration_id))
     if specs:
         await conn.execute(
@@ -424,7 +431,7 @@ async def _write_permissions(
 
 
 async def _write_targets(conn: AsyncConnection, integration_id: str, kinds: dict[str, str]) -> None:
-    table = models.IntegrationTarget.__table__
+    table = models.table_of(models.IntegrationTarget)
     await conn.execute(table.delete().where(table.c.integration_id == integration_id))
     if kinds:
         await conn.execute(
