@@ -79,6 +79,9 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._buckets
+
 
 def rate_key(scope: Scope) -> str:
     """The bucket of a request: its bearer token's digest, else its client address."""

@@ -35,7 +35,9 @@ def shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
             path=error.path,
             extensions=original.extensions,
         )
-    if original is None:
+    # graphql-core wraps its own client errors, variable coercion ones among them, around
+    # another GraphQLError; outside field execution (no path) they are the client's to fix.
+    if original is None or (isinstance(original, GraphQLError) and not error.path):
         code = (error.extensions or {}).get("code")
         if code in ALLOWED_CODES:
             return error

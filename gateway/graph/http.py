@@ -182,6 +182,8 @@ def request_parameters(data: Any) -> tuple[str, dict[str, Any] | None, str | Non
     if variables is not None and not isinstance(variables, dict):
         raise HTTPError(400, f"`variables` must be an object or null, not {_json_type(variables)}.")
     operation_name = data.get("operationName")
+    if operation_name == "":  # GraphiQL and some clients send an empty name for "the only one"
+        operation_name = None
     if operation_name is not None and not isinstance(operation_name, str):
         raise HTTPError(
             400, f"`operationName` must be a string or null, not {_json_type(operation_name)}."
