@@ -115,6 +115,7 @@ def test_only_an_admin_key_is_let_in(
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer ")
     assert ("invalid_token" in challenge) is (error is not None)
+    assert response.headers["Content-Type"].startswith("application/json")
     (problem,) = response.json()["errors"]
     assert problem["extensions"] == {"code": "UNAUTHENTICATED"}
     assert "admin key" in problem["message"]
@@ -127,6 +128,22 @@ def test_an_admin_key_is_not_an_integration_token(server: AdminLiveServer, db_ur
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_malformed_request_gets_a_json_error(admin: httpx.Client) -> None:
+    response = admin.post(
+        ADMIN_PATH, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Unable to parse request body as JSON",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
 
 
 def test_the_graphiql_page_needs_no_key(server: AdminLiveServer) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -22,6 +22,7 @@ from gateway.access.tokens import parse_bearer
 from gateway.admin.keys import authenticate_admin_key
 from gateway.admin.schema import AdminContext, admin_schema
 from gateway.errors import ErrorCode
+from gateway.graph import http
 
 _MISSING = (
     "an admin key is required: send `Authorization: Bearer <admin key>` "
@@ -30,12 +31,10 @@ _MISSING = (
 _UNKNOWN = "the bearer token is not an admin key (integration access tokens work on /graphql only)"
 
 
-def _unauthenticated(message: str, *, invalid: bool) -> Response:
+def _unauthenticated(message: str, *, invalid: bool) -> http.HTTPError:
     challenge = 'Bearer realm="gateway-admin"' + (', error="invalid_token"' if invalid else "")
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": str(ErrorCode.UNAUTHENTICATED)}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": challenge},
+    return http.HTTPError(
+        401, message, ErrorCode.UNAUTHENTICATED, headers={"WWW-Authenticate": challenge}
     )
 
 
@@ -52,26 +51,32 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
             return
         request = Request(scope, receive)
+        # Refusals share the Graph API's JSON error body, in the media type the client accepts.
+        media_type = http.negotiate(request.headers.get("accept"))
         try:
             response = await self._respond(request)
+        except http.HTTPError as exc:
+            response = http.error_response(exc, media_type)
         except HTTPException as exc:
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+            response = http.error_response(
+                http.status_code_error(exc.status_code, exc.reason), media_type
+            )
         await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             # The GraphiQL page is static and holds no data; the key goes in its headers pane.
             if self.graphql_ide is None:
-                return PlainTextResponse("Not Found", status_code=404)
+                raise http.status_code_error(404, "Not Found")
             return await self.render_graphql_ide(request)
         key = parse_bearer(request.headers.get("authorization"))
         if key is None:
-            return _unauthenticated(_MISSING, invalid=False)
+            raise _unauthenticated(_MISSING, invalid=False)
         engine = self._engine()
         async with engine.connect() as conn:
             actor = await authenticate_admin_key(conn, key)
         if actor is None:
-            return _unauthenticated(_UNKNOWN, invalid=True)
+            raise _unauthenticated(_UNKNOWN, invalid=True)
         # The gateway's RequestIdMiddleware sets the id; the app also runs without it (tests).
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
         context = AdminContext(engine=engine, actor=actor, request_id=request_id)
