@@ -42,6 +42,53 @@ def tag_contains_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return sa.or_(*matches) if matches else sa.false()
 
 
+class UUIDString(sa.types.TypeDecorator[str]):
+    """A UUID kept as its canonical string: native `uuid` on PostgreSQL, the 36-character
+    text on other engines (no conversion per value, and text order equals UUID order)."""
+
+    impl = sa.String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Uuid(as_uuid=False))
+        return dialect.type_descriptor(sa.String(36))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None or dialect.name == "postgresql":
+            return value  # type: ignore[no-any-return]  # the Uuid impl converts it
+        return str(value).lower()
+
+
+class JSONText(str):
+    """JSON text read from the database and not decoded yet (see `LazyJSON`)."""
+
+    __slots__ = ()
+
+
+class LazyJSON(sa.types.TypeDecorator[Any]):
+    """Reads a JSON column as `JSONText`, so rows whose JSON is never served are not decoded;
+    the graph's field resolver decodes it on first use."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        return JSONText(value)
+
+
+def lazy_columns(table: sa.Table) -> list[Any]:
+    """`table`'s columns for a SELECT whose JSON columns arrive undecoded (`JSONText`)."""
+    return [
+        sa.type_coerce(column, LazyJSON).label(column.name)
+        if isinstance(column.type, sa.JSON)
+        else column
+        for column in table.columns
+    ]
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp, also on SQLite (which stores it naive)."""
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.access.grant import Grant
+from gateway.coltypes import lazy_columns
 from gateway.relations import TABLES, ManyEdge
 from gateway.scope import visible
 
@@ -45,7 +46,7 @@ async def fetch_page(
     after: str | None,
 ) -> list[Row[Any]]:
     """Up to `first + 1` visible rows of `table` after id `after`, ordered by id."""
-    stmt = sa.select(table).where(visible(grant, table), *filters)
+    stmt = sa.select(*lazy_columns(table)).where(visible(grant, table), *filters)
     if after is not None:
         stmt = stmt.where(table.c.id > after)
     stmt = stmt.order_by(table.c.id).limit(first + 1)
@@ -88,7 +89,7 @@ async def fetch_edge_pages(
             conditions.append(table.c.id > after)
         numbered = (
             sa.select(
-                table,
+                *lazy_columns(table),
                 parent.label("page_parent"),
                 sa.func.row_number()
                 .over(partition_by=parent, order_by=table.c.id)
@@ -138,7 +139,7 @@ async def fetch_by_ids(
     """The visible rows of `table` among `ids`, by id (invisible and missing ids are absent)."""
     found: dict[str, Row[Any]] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        stmt = sa.select(table).where(table.c.id.in_(chunk), visible(grant, table))
+        stmt = sa.select(*lazy_columns(table)).where(table.c.id.in_(chunk), visible(grant, table))
         for row in await db.execute(stmt):
             found[row.id] = row
     return found
