@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from gateway.coltypes import TagList, UTCDateTime, utcnow
+from gateway.coltypes import TagList, UTCDateTime, UUIDString, utcnow
 
-UUID = sa.Uuid(as_uuid=False)
+UUID = UUIDString()
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import orjson
 import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -13,6 +14,7 @@ from strawberry.types import Info
 
 from gateway import queries
 from gateway.access.gates import TYPE_PERMISSIONS
+from gateway.coltypes import JSONText
 from gateway.errors import BadUserInput
 from gateway.graph import types as t
 from gateway.graph.context import Context
@@ -295,10 +297,14 @@ def _camel(name: str) -> str:
 
 
 def resolve_attribute(source: Any, name: str) -> Any:
-    """Default field resolver: row attributes, or camelCase keys of JSON objects."""
+    """Default field resolver: row attributes (JSON decoded on first use), or camelCase keys
+    of JSON objects."""
     if type(source) is dict:
         return source.get(_camel(name))
-    return getattr(source, name)
+    value = getattr(source, name)
+    if type(value) is JSONText:
+        return orjson.loads(str(value))  # orjson takes only exact str
+    return value
 
 
 class GatewaySchema(strawberry.Schema):
