@@ -1,22 +1,23 @@
 """How the admin API reports errors: the Graph API's shaping, plus two admin-specific rules.
 
-ValidationFailed (service layer)     → BAD_USER_INPUT, its message as is
-a request error (syntax, unknown
-  field, bad variable; no path)      → BAD_USER_INPUT, graphql-core's message, and a
-                                       reason when it names a source on updateIntegration
-everything else                      → `gateway.graph.errors.shape_error` (GatewayError
-                                       codes pass, anything unexpected is masked and logged)
+ValidationFailed (service layer)  → BAD_USER_INPUT, its message as is
+everything else                   → `gateway.graph.errors.shape_error`: GatewayError codes
+                                    pass, request errors are BAD_USER_INPUT, anything
+                                    unexpected is masked and logged with the request id
+a request error that names a
+  source on updateIntegration     → also says why the source cannot change
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import ErrorCode, GatewayError, ValidationFailed
+from gateway.errors import ErrorCode, ValidationFailed
 from gateway.graph.errors import shape_error
 
 # graphql-core's wording when a request names a source on updateIntegration (an inline field,
@@ -31,30 +32,25 @@ SOURCE_IS_FIXED = (
 )
 
 
-def _bad_user_input(error: GraphQLError, message: str) -> GraphQLError:
+def _with_message(error: GraphQLError, message: str, **extensions: Any) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={**(error.extensions or {}), "code": ErrorCode.BAD_USER_INPUT.value},
+        extensions={**(error.extensions or {}), **extensions},
     )
 
 
 def shape_admin_error(error: GraphQLError, request_id: str) -> GraphQLError:
     """The error as an admin client may see it."""
-    original = error.original_error
-    if isinstance(original, ValidationFailed):
-        return _bad_user_input(error, str(original))
-    if error.path is None and not isinstance(original, GatewayError):
-        # Raised before execution, so the request itself is wrong; a variable's coercion error
-        # carries an original error too, which must not be mistaken for a server fault.
-        message = error.message
-        if _SOURCE_CHANGE.search(message):
-            message = f"{message} {SOURCE_IS_FIXED}"
-        return _bad_user_input(error, message)
-    return shape_error(error, request_id)
+    if isinstance(error.original_error, ValidationFailed):
+        return _with_message(error, str(error.original_error), code=ErrorCode.BAD_USER_INPUT.value)
+    shaped = shape_error(error, request_id)
+    if error.path is None and _SOURCE_CHANGE.search(shaped.message):
+        return _with_message(shaped, f"{shaped.message} {SOURCE_IS_FIXED}")
+    return shaped
 
 
 class AdminErrors(SchemaExtension):
