@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.admin.app import create_admin_app
 from gateway.db import RequestDB, create_engine, create_schema, ping
 from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
@@ -91,6 +92,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             # Every method reaches the view, which answers 405 itself (as a GraphQL error body).
             Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route(
+                "/admin/graphql",
+                create_admin_app(lambda: engine, graphiql=settings.graphiql),
+                methods=["GET", "POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -9,14 +9,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from starlette.routing import Route
 
 from gateway import models
 from gateway.admin import service
-from gateway.admin.app import create_admin_app
 from gateway.admin.keys import CreatedAdminKey, create_admin_key
-from gateway.settings import Settings
-from tests.conftest import LiveServer, run_db
+from tests.conftest import run_db
 
 ADMIN_PATH = "/admin/graphql"
 
@@ -67,23 +64,6 @@ async def make_orgs_in(engine: AsyncEngine, name: str = "Springfield") -> Orgs:
     """`make_orgs` in its own committed transaction."""
     async with engine.begin() as conn:
         return await make_orgs(conn, name)
-
-
-class AdminLiveServer(LiveServer):
-    """The gateway's live server with /admin/graphql routed to `create_admin_app`.
-
-    Until `gateway.app.create_app` routes the admin API itself, the route is added here.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        app = self.server.config.app
-        if not any(getattr(route, "path", None) == ADMIN_PATH for route in app.routes):
-            app.router.routes.append(
-                Route(
-                    ADMIN_PATH, create_admin_app(lambda: app.state.engine), methods=["GET", "POST"]
-                )
-            )
 
 
 def make_admin_key(db_url: str, name: str = "ops") -> CreatedAdminKey:

@@ -14,13 +14,12 @@ from gateway.admin.errors import SOURCE_IS_FIXED
 from gateway.settings import Settings
 from tests.admin_factories import (
     ADMIN_PATH,
-    AdminLiveServer,
     Orgs,
     graphql,
     make_admin_key,
     make_orgs_in,
 )
-from tests.conftest import run_db
+from tests.conftest import LiveServer, run_db
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -31,8 +30,8 @@ INTEGRATION_FIELDS = """
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[AdminLiveServer]:
-    with AdminLiveServer(Settings(database_url=db_url)) as running:
+def server(db_url: str) -> Iterator[LiveServer]:
+    with LiveServer(Settings(database_url=db_url)) as running:
         yield running
 
 
@@ -42,7 +41,7 @@ def orgs(db_url: str) -> Orgs:
 
 
 @pytest.fixture
-def admin(server: AdminLiveServer, db_url: str) -> Iterator[httpx.Client]:
+def admin(server: LiveServer, db_url: str) -> Iterator[httpx.Client]:
     key = make_admin_key(db_url)
     with server.client(key.key) as client:
         yield client
@@ -99,7 +98,7 @@ def _integration_token(db_url: str, orgs: Orgs) -> str:
     ],
 )
 def test_only_an_admin_key_is_let_in(
-    server: AdminLiveServer,
+    server: LiveServer,
     db_url: str,
     orgs: Orgs,
     authorization: str | None,
@@ -121,7 +120,7 @@ def test_only_an_admin_key_is_let_in(
     assert "admin key" in problem["message"]
 
 
-def test_an_admin_key_is_not_an_integration_token(server: AdminLiveServer, db_url: str) -> None:
+def test_an_admin_key_is_not_an_integration_token(server: LiveServer, db_url: str) -> None:
     key = make_admin_key(db_url)
     with server.client(key.key) as client:
         response = graphql(client, "{ integration { id } }", path="/graphql")
@@ -146,7 +145,7 @@ def test_a_malformed_request_gets_a_json_error(admin: httpx.Client) -> None:
     }
 
 
-def test_the_graphiql_page_needs_no_key(server: AdminLiveServer) -> None:
+def test_the_graphiql_page_needs_no_key(server: LiveServer) -> None:
     with server.client() as client:
         response = client.get(ADMIN_PATH, headers={"Accept": "text/html"})
     assert response.status_code == 200

@@ -10,15 +10,15 @@ import httpx
 import pytest
 
 from gateway.settings import Settings
-from tests.admin_factories import AdminLiveServer, add_orgs, graphql, make_admin_key
-from tests.conftest import run_db
+from tests.admin_factories import add_orgs, graphql, make_admin_key
+from tests.conftest import LiveServer, run_db
 
 SCHOOLS = "{ schools { nodes { id } } }"
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[AdminLiveServer]:
-    with AdminLiveServer(Settings(database_url=db_url)) as running:
+def server(db_url: str) -> Iterator[LiveServer]:
+    with LiveServer(Settings(database_url=db_url)) as running:
         yield running
 
 
@@ -28,7 +28,7 @@ def admin_call(admin: httpx.Client, query: str, variables: dict[str, Any] | None
     return body["data"]
 
 
-def graph(server: AdminLiveServer, token: str, query: str = SCHOOLS) -> httpx.Response:
+def graph(server: LiveServer, token: str, query: str = SCHOOLS) -> httpx.Response:
     with server.client(token) as client:
         return graphql(client, query, path="/graphql")
 
@@ -40,9 +40,7 @@ def school_ids(response: httpx.Response) -> list[str]:
     return sorted(node["id"] for node in body["data"]["schools"]["nodes"])
 
 
-def test_create_use_update_disable_enable_destroy_recreate(
-    server: AdminLiveServer, db_url: str
-) -> None:
+def test_create_use_update_disable_enable_destroy_recreate(server: LiveServer, db_url: str) -> None:
     key = make_admin_key(db_url, "e2e")
     with server.client(key.key) as admin:
         source = admin_call(admin, 'mutation { createSource(input: {name: "Springfield"}) { id } }')
