@@ -93,7 +93,8 @@ def configure_logging(level: str) -> None:
 
 
 class AccessLogMiddleware:
-    """Logs one line per HTTP request once its response has been sent (or has failed).
+    """Logs one line per HTTP request, just before the last byte of its response is sent (or
+    when the request failed without one).
 
     What the view learnt (integration id, operation) is read from the request's state.
     """
@@ -107,16 +108,13 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        logged = False
 
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
+        def log_once() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             state = scope.get("state") or {}
             client = scope.get("client")
             access_log.log(
@@ -137,6 +135,19 @@ class AccessLogMiddleware:
                     "client": client[0] if client else None,
                 },
             )
+
+        async def send_and_log(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log_once()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_log)
+        finally:
+            log_once()
 
 
 class OperationLog(SchemaExtension):
