@@ -102,7 +102,7 @@ async def import_oneroster(
         async with engine.begin() as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
-                cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar()
+                cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
                 await conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             try:
                 return await import_folder(

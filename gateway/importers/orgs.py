@@ -18,7 +18,9 @@ PLACEHOLDER = ""
 def identifiers(sourced_id: str, *extra: tuple[str, str | None]) -> list[dict[str, str]]:
     """Identifier objects: the OneRoster sourcedId first, then each non-empty `(type, value)`."""
     found = [{"type": "sourcedId", "value": sourced_id}]
-    found.extend({"type": kind, "value": value} for kind, value in extra if value)
+    for kind, value in extra:
+        if value:
+            found.append({"type": kind, "value": value})
     return found
 
 

@@ -173,7 +173,7 @@ async def _staged(
     if run.mode("roles") != "absent":
         rows = await run.conn.execute(
             sa.select(STAGED_ROLES.c.person_id, STAGED_ROLES.c.live, STAGED_ROLES.c.entry)
-            .where(STAGED_ROLES.c.person_id.in_(ids))
+            .where(run.store.among(STAGED_ROLES.c.person_id, ids))
             .order_by(STAGED_ROLES.c.line)
         )
         for person_id, live, entry in rows:
@@ -181,7 +181,7 @@ async def _staged(
     if run.mode("demographics") != "absent":
         found = await run.conn.execute(
             sa.select(STAGED_DEMOGRAPHICS.c.person_id, STAGED_DEMOGRAPHICS.c.demographics).where(
-                STAGED_DEMOGRAPHICS.c.person_id.in_(ids)
+                run.store.among(STAGED_DEMOGRAPHICS.c.person_id, ids)
             )
         )
         demographics = {row.person_id: row.demographics for row in found}
@@ -514,8 +514,8 @@ async def import_agents(run: Run) -> None:
             # A delta row lists all of the user's agents: the ones it no longer lists go.
             stale = AGENTS.delete().where(
                 AGENTS.c.source_id == run.source_id,
-                AGENTS.c.target_id.in_(targets),
-                AGENTS.c.id.not_in(ids),
+                run.store.among(AGENTS.c.target_id, targets),
+                ~run.store.among(AGENTS.c.id, ids),
             )
             await run.conn.execute(stale)
         await run.store.mark_seen(
@@ -529,7 +529,7 @@ async def _relationships(run: Run, observers: set[str]) -> dict[str, str]:
     if not observers:
         return {}
     rows = await run.conn.execute(
-        sa.select(PEOPLE.c.id, PEOPLE.c.properties).where(PEOPLE.c.id.in_(observers))
+        sa.select(PEOPLE.c.id, PEOPLE.c.properties).where(run.store.among(PEOPLE.c.id, observers))
     )
     found: dict[str, str] = {}
     for person_id, properties in rows:

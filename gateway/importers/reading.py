@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, NoReturn, Protocol
 
 from gateway.errors import ValidationFailed
 
@@ -193,7 +193,6 @@ class CsvFile:
                             )
                         batch.append(Row(start, dict(zip(header, record, strict=True))))
                         if len(batch) >= size:
-                            self._check_utf8(batch)
                             yield batch
                             batch = []
                             if progress is not None:
@@ -202,8 +201,9 @@ class CsvFile:
                     raise OneRosterError(
                         f"not valid CSV ({exc})", file=self.name, line=line
                     ) from None
+                except UnicodeDecodeError:
+                    self._locate_bad_bytes()
                 if batch:
-                    self._check_utf8(batch)
                     yield batch
         finally:
             if progress is not None:
@@ -218,7 +218,8 @@ class CsvFile:
             ) from None
         except csv.Error as exc:
             raise OneRosterError(f"unreadable header ({exc})", file=self.name, line=1) from None
-        self._check_utf8([Row(1, dict.fromkeys(header, ""))])
+        except UnicodeDecodeError:
+            self._locate_bad_bytes()
         seen: set[str] = set()
         for column in header:
             if column in seen:
@@ -228,25 +229,30 @@ class CsvFile:
             seen.add(column)
         return header
 
-    def _check_utf8(self, batch: list[Row]) -> None:
-        # Bytes that are not UTF-8 were decoded to lone surrogates; one encode per batch finds
-        # them cheaply, and only then is the row and column looked for.
-        try:
-            "".join(cell for row in batch for item in row.cells.items() for cell in item).encode()
-        except UnicodeEncodeError:
-            for row in batch:
-                for column, value in row.cells.items():
-                    for cell, where in ((column, None), (value, column)):
-                        try:
-                            cell.encode()
-                        except UnicodeEncodeError as exc:
-                            raise OneRosterError(
-                                f"not UTF-8 text (byte 0x{ord(cell[exc.start]) - 0xDC00:02x} at "
-                                f"character {exc.start + 1} of the cell)",
-                                file=self.name,
-                                line=row.line,
-                                column=where,
-                            ) from None
+    def _locate_bad_bytes(self) -> NoReturn:
+        """Raise for the first cell holding bytes that are not UTF-8 (read again, leniently)."""
+        with self._folder.open(self.name) as binary:
+            text = io.TextIOWrapper(
+                binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
+            reader = csv.reader(text)
+            header: list[str] = []
+            line = 1
+            for record in reader:
+                for index, cell in enumerate(record):
+                    try:
+                        cell.encode()
+                    except UnicodeEncodeError as exc:
+                        raise OneRosterError(
+                            f"not UTF-8 text (byte 0x{ord(cell[exc.start]) - 0xDC00:02x} at "
+                            f"character {exc.start + 1} of the cell)",
+                            file=self.name,
+                            line=line,
+                            column=header[index].strip() if index < len(header) else None,
+                        ) from None
+                header = header or record
+                line = reader.line_num + 1
+        raise OneRosterError("not UTF-8 text", file=self.name)
 
     def _open(self) -> _Opened:
         return _Opened(self._folder.open(self.name))
@@ -257,9 +263,7 @@ class _Opened:
 
     def __init__(self, binary: IO[bytes]) -> None:
         self.binary = binary
-        self.text = io.TextIOWrapper(
-            binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
-        )
+        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
     def __enter__(self) -> tuple[_CsvReader, IO[bytes]]:
         return csv.reader(self.text), self.binary

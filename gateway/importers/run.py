@@ -95,6 +95,10 @@ class Org:
     parent: str | None
 
 
+_ID_CACHE = 100_000
+"""How many derived ids a run remembers (about 15 MiB at most)."""
+
+
 @dataclass
 class Run:
     """One import: its connection, store, manifest, warnings and shared lookups."""
@@ -116,17 +120,27 @@ class Run:
 
     def __post_init__(self) -> None:
         self._namespace = uuid.UUID(self.source_id).bytes
+        self._ids: dict[str, str] = {}
 
     def id(self, kind: str, sourced_id: str) -> str:
         """The stable id of the `kind` row for `sourced_id` in this source: the UUID v5 of
         `kind:sourcedId` in the source id's namespace, i.e. `uuid.uuid5(UUID(source_id),
-        f"{kind}:{sourced_id}")`, computed without building UUID objects (a hot path)."""
-        name = self._namespace + f"{kind}:{sourced_id}".encode()
-        digest = bytearray(hashlib.sha1(name).digest()[:16])  # noqa: S324 (v5 is SHA-1 by definition)
+        f"{kind}:{sourced_id}")`, computed without building UUID objects (a hot path) and
+        remembered for a while (enrollments name the same users and classes again and again)."""
+        name = f"{kind}:{sourced_id}"
+        found = self._ids.get(name)
+        if found is not None:
+            return found
+        sha1 = hashlib.sha1(self._namespace + name.encode())  # noqa: S324 (v5 is SHA-1 by definition)
+        digest = bytearray(sha1.digest()[:16])
         digest[6] = (digest[6] & 0x0F) | 0x50
         digest[8] = (digest[8] & 0x3F) | 0x80
         h = digest.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if len(self._ids) >= _ID_CACHE:
+            self._ids.clear()
+        self._ids[name] = found
+        return found
 
     def mode(self, stem: str) -> str:
         """`bulk`, `delta` or `absent` for file `stem`."""
@@ -184,8 +198,8 @@ class Run:
         missing: list[Ref] = []
         for kind, ids in by_kind.items():
             info = KINDS[kind]
-            known = await self.store.known(kind, info.table, ids, bulk=self.bulk(kind))
-            missing.extend(ref for ref in refs if ref.kind == kind and ref.id not in known)
+            absent = await self.store.missing(kind, info.table, ids, bulk=self.bulk(kind))
+            missing.extend(ref for ref in refs if ref.kind == kind and ref.id in absent)
         if missing:
             ref = min(missing, key=lambda r: r.line)
             info = KINDS[ref.kind]
