@@ -22,16 +22,10 @@ from gateway import models
 from gateway.admin.service import CreatedSource, create_source
 from gateway.coltypes import utcnow
 from gateway.errors import ValidationFailed
+from gateway.importers.agents import import_agents
 from gateway.importers.manifest import read_manifest
 from gateway.importers.orgs import PLACEHOLDER, import_orgs
-from gateway.importers.people import (
-    check_staged_users,
-    import_agents,
-    import_users,
-    stage_demographics,
-    stage_roles,
-    update_other_people,
-)
+from gateway.importers.people import import_users, update_other_people
 from gateway.importers.reading import Folder, Progress, Warnings
 from gateway.importers.run import (
     CLASSES,
@@ -51,6 +45,7 @@ from gateway.importers.schedule import (
     import_enrollments,
     import_sessions,
 )
+from gateway.importers.staging import check_staged_users, stage_demographics, stage_roles
 from gateway.importers.store import Store
 
 BATCH_SIZE = 2000

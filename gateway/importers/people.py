@@ -1,68 +1,29 @@
-"""users.csv, roles.csv (1.2) and demographics.csv → People with their roles, schools and
-demographics, and users' agentSourcedIds → Agents.
+"""users.csv → People: names, contacts, grades and identifiers from the user row; roles from the
+1.1 role column or the staged 1.2 roles.csv; schools from their orgs; demographics from the
+staged demographics.csv.
 
-roles.csv and demographics.csv are staged first, so that each Person row is written once, whole:
-an unchanged person keeps its updated date. A person's 1.2 role rows are kept in
-`properties.roles`, so that a delta roles.csv can be merged into them later.
+A person's 1.2 role rows are kept in `properties.roles`, so that a later delta roles.csv can be
+merged into them, also for people whom that delta's users.csv does not list.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.importers.cells import (
-    AGENT_RELATIONSHIPS,
-    RACE_FLAGS,
-    ROLE_TYPES,
-    SEXES,
-    TO_BE_DELETED,
-    USER_ROLES,
-    Cells,
-)
+from gateway.importers.cells import TO_BE_DELETED, USER_ROLES, Cells
 from gateway.importers.orgs import identifiers
-from gateway.importers.reading import OneRosterError, Row
-from gateway.importers.run import AGENTS, PEOPLE, PERSON_SCHOOLS, Ref, Run
+from gateway.importers.reading import Row
+from gateway.importers.run import PEOPLE, PERSON_SCHOOLS, Run
+from gateway.importers.staging import staged
 from gateway.importers.store import SEEN, STAGED_DEMOGRAPHICS, STAGED_ROLES
 
 _USER_IDS = re.compile(r"\{([^:{}]*):([^{}]*)\}")
 _PRIVATE = ("password",)
 """Columns left out of `properties`: a password must not be served to applications."""
-
-_ROLE_COLUMNS = (
-    "sourcedId",
-    "roleType",
-    "role",
-    "orgSourcedId",
-    "beginDate",
-    "endDate",
-    "userProfileSourcedId",
-)
-
-EMPTY_DEMOGRAPHICS: dict[str, Any] = {
-    "birthday": None,
-    "gender": None,
-    "races": [],
-    "hispanicOrLatinoEthnicity": None,
-    "englishLanguageLearner": None,
-    "individualizedEducationPlan": None,
-    "economicallyDisadvantaged": None,
-    "section504": None,
-    "giftedTalented": None,
-    "migrant": None,
-    "homeless": None,
-    "fosterCare": None,
-    "militaryConnected": None,
-    "primaryLanguage": None,
-    "countryOfBirth": None,
-    "stateOfBirth": None,
-    "cityOfBirth": None,
-}
-"""The shape of Person.demographics (DESIGN §3), camelCase; OneRoster fills some of it."""
 
 
 def _role(value: str | None) -> str | None:
@@ -70,122 +31,6 @@ def _role(value: str | None) -> str | None:
         return None
     lowered = value.lower()
     return USER_ROLES.get(lowered, "MEMBER" if lowered.startswith("ext:") else None)
-
-
-# ---------------------------------------------------------------- staging
-
-
-async def stage_roles(run: Run) -> None:
-    """roles.csv → the staging table (checked: enums, dates, orgs, duplicate sourcedIds)."""
-    mode = run.mode("roles")
-    if mode == "absent":
-        return
-    csv_file, cells = run.open(
-        "roles", ("sourcedId", "userSourcedId", "roleType", "role", "orgSourcedId")
-    )
-    for batch in csv_file.batches(run.batch_size):
-        seen: list[tuple[str, int, str]] = []
-        staged: list[dict[str, Any]] = []
-        for row in batch:
-            sourced_id = cells.required(row, "sourcedId")
-            seen.append((run.id("role", sourced_id), row.line, sourced_id))
-            live = cells.status(row, mode) != TO_BE_DELETED
-            if not live and mode == "bulk":
-                continue
-            user = cells.required(row, "userSourcedId")
-            entry = {"sourcedId": sourced_id}
-            if live:
-                cells.enum(row, "roleType", ROLE_TYPES, required=True)
-                cells.enum(row, "role", USER_ROLES, extension="MEMBER", required=True)
-                run.school_of(cells, row, "orgSourcedId", cells.required(row, "orgSourcedId"))
-                cells.date(row, "beginDate")
-                cells.date(row, "endDate")
-                entry.update({c: row.cells[c].strip() for c in _ROLE_COLUMNS if c in row.cells})
-            staged.append(
-                {
-                    "line": row.line,
-                    "person_id": run.id("person", user),
-                    "user_sid": user,
-                    "sourced_id": sourced_id,
-                    "live": live,
-                    "entry": entry,
-                }
-            )
-        await run.check_duplicates(cells.file, "role", seen)
-        await run.store.mark_seen("role", [(i, line, True) for i, line, _ in seen])
-        if staged:
-            await run.conn.execute(STAGED_ROLES.insert(), staged)
-
-
-def demographics_of(cells: Cells, row: Row) -> dict[str, Any]:
-    """A demographics.csv row as Person.demographics."""
-    birthday = cells.date(row, "birthDate")
-    races = [code for flag, code in RACE_FLAGS if cells.boolean(row, flag)]
-    return {
-        **EMPTY_DEMOGRAPHICS,
-        "birthday": birthday.isoformat() if birthday else None,
-        "gender": cells.enum(row, "sex", SEXES, extension="other"),
-        "races": races,
-        "hispanicOrLatinoEthnicity": cells.boolean(row, "hispanicOrLatinoEthnicity"),
-        "countryOfBirth": cells.text(row, "countryOfBirthCode"),
-        "stateOfBirth": cells.text(row, "stateOfBirthAbbreviation"),
-        "cityOfBirth": cells.text(row, "cityOfBirth"),
-    }
-
-
-async def stage_demographics(run: Run) -> None:
-    """demographics.csv → the staging table (one row per user; sourcedId is the user's)."""
-    mode = run.mode("demographics")
-    if mode == "absent":
-        return
-    csv_file, cells = run.open("demographics", ("sourcedId",))
-    for batch in csv_file.batches(run.batch_size):
-        seen: list[tuple[str, int, str]] = []
-        staged: list[dict[str, Any]] = []
-        for row in batch:
-            user = cells.required(row, "sourcedId")
-            person_id = run.id("person", user)
-            seen.append((person_id, row.line, user))
-            live = cells.status(row, mode) != TO_BE_DELETED
-            if not live and mode == "bulk":
-                continue
-            staged.append(
-                {
-                    "person_id": person_id,
-                    "line": row.line,
-                    "user_sid": user,
-                    "live": live,
-                    "demographics": demographics_of(cells, row) if live else None,
-                }
-            )
-        await run.check_duplicates(cells.file, "demographic", seen)
-        await run.store.mark_seen("demographic", [(i, line, True) for i, line, _ in seen])
-        if staged:
-            await run.conn.execute(STAGED_DEMOGRAPHICS.insert(), staged)
-
-
-async def _staged(
-    run: Run, ids: Sequence[str]
-) -> tuple[dict[str, list[tuple[bool, dict[str, Any]]]], dict[str, dict[str, Any] | None]]:
-    """The staged role rows (in file order) and demographics of the people `ids`."""
-    roles: dict[str, list[tuple[bool, dict[str, Any]]]] = {}
-    demographics: dict[str, dict[str, Any] | None] = {}
-    if run.mode("roles") != "absent":
-        rows = await run.conn.execute(
-            sa.select(STAGED_ROLES.c.person_id, STAGED_ROLES.c.live, STAGED_ROLES.c.entry)
-            .where(run.store.among(STAGED_ROLES.c.person_id, ids))
-            .order_by(STAGED_ROLES.c.line)
-        )
-        for person_id, live, entry in rows:
-            roles.setdefault(person_id, []).append((live, entry))
-    if run.mode("demographics") != "absent":
-        found = await run.conn.execute(
-            sa.select(STAGED_DEMOGRAPHICS.c.person_id, STAGED_DEMOGRAPHICS.c.demographics).where(
-                run.store.among(STAGED_DEMOGRAPHICS.c.person_id, ids)
-            )
-        )
-        demographics = {row.person_id: row.demographics for row in found}
-    return roles, demographics
 
 
 # ---------------------------------------------------------------- roles, schools, demographics
@@ -355,7 +200,7 @@ async def import_users(run: Run) -> None:
         await run.check_duplicates(cells.file, "person", seen)
         ids = [run.id("person", sid) for _, sid in live]
         existing = await run.store.fetch(PEOPLE, ids)
-        staged_roles, staged_demographics = await _staged(run, ids)
+        staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []
         schools: dict[str, list[str]] = {}
         for row, sourced_id in live:
@@ -376,36 +221,6 @@ async def import_users(run: Run) -> None:
         if mode == "delta":
             await run.store.delete(PEOPLE, dead)
         await run.store.mark_seen("person", [(i, line, i not in dead) for i, line, _ in seen])
-
-
-async def check_staged_users(run: Run) -> None:
-    """Raise for the first staged role or demographics row whose user does not exist."""
-    if run.bulk("person"):
-        known = sa.select(SEEN.c.id).where(SEEN.c.kind == "person", SEEN.c.live.is_(True))
-    else:
-        known = sa.select(PEOPLE.c.id).where(PEOPLE.c.source_id == run.source_id)
-    for stem, table, column in (
-        ("roles", STAGED_ROLES, "userSourcedId"),
-        ("demographics", STAGED_DEMOGRAPHICS, "sourcedId"),
-    ):
-        if run.mode(stem) == "absent":
-            continue
-        found = (
-            await run.conn.execute(
-                sa.select(table.c.line, table.c.user_sid)
-                .where(table.c.live.is_(True), table.c.person_id.not_in(known))
-                .order_by(table.c.line)
-                .limit(1)
-            )
-        ).first()
-        if found is not None:
-            where = "users.csv" if run.bulk("person") else "users.csv or the source"
-            raise OneRosterError(
-                f"unknown user '{found.user_sid}' (not in {where})",
-                file=f"{stem}.csv",
-                line=found.line,
-                column=column,
-            )
 
 
 async def update_other_people(run: Run) -> None:
@@ -435,7 +250,7 @@ async def update_other_people(run: Run) -> None:
             return
         after = ids[-1]
         existing = await run.store.fetch(PEOPLE, ids)
-        staged_roles, staged_demographics = await _staged(run, ids)
+        staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []
         schools: dict[str, list[str]] = {}
         for person_id, current in existing.items():
@@ -457,87 +272,3 @@ async def update_other_people(run: Run) -> None:
             schools[person_id] = _schools(run, orgs)
         await run.store.write(PEOPLE, people, existing)
         await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
-
-
-# ---------------------------------------------------------------- agents
-
-
-async def import_agents(run: Run) -> None:
-    """users.csv agentSourcedIds → Agents: observer = the agent, target = the user."""
-    mode = run.mode("users")
-    if mode == "absent":
-        return
-    csv_file, cells = run.open("users", ("sourcedId",))
-    if not csv_file.has("agentSourcedIds"):
-        return
-    for batch in csv_file.batches(run.batch_size):
-        refs: list[Ref] = []
-        pairs: list[tuple[Row, str, str]] = []
-        targets: list[str] = []
-        for row in batch:
-            target = cells.required(row, "sourcedId")
-            if cells.status(row, mode) == TO_BE_DELETED:
-                continue
-            targets.append(run.id("person", target))
-            for observer in dict.fromkeys(cells.items(row, "agentSourcedIds")):
-                if observer == target:
-                    run.warnings.add(
-                        "self agent",
-                        f"users.csv, line {row.line}: user '{target}' lists itself as an agent; "
-                        "left out",
-                    )
-                    continue
-                refs.append(
-                    Ref("person", run.id("person", observer), row.line, "agentSourcedIds", observer)
-                )
-                pairs.append((row, target, observer))
-        await run.check_refs(cells.file, refs)
-        relationships = await _relationships(run, {ref.id for ref in refs})
-        agents: list[dict[str, Any]] = []
-        for _row, target, observer in pairs:
-            observer_id = run.id("person", observer)
-            agents.append(
-                {
-                    "id": run.id("agent", json.dumps([target, observer])),
-                    "source_id": run.source_id,
-                    "identifiers": [],
-                    "properties": {"userSourcedId": target, "agentSourcedId": observer},
-                    "observer_id": observer_id,
-                    "target_id": run.id("person", target),
-                    "relationship": relationships.get(observer_id, "OTHER"),
-                    "flags": [],
-                }
-            )
-        ids = [a["id"] for a in agents]
-        await run.store.write(AGENTS, agents, await run.store.fetch(AGENTS, ids))
-        if mode == "delta" and targets:
-            # A delta row lists all of the user's agents: the ones it no longer lists go.
-            stale = AGENTS.delete().where(
-                AGENTS.c.source_id == run.source_id,
-                run.store.among(AGENTS.c.target_id, targets),
-                ~run.store.among(AGENTS.c.id, ids),
-            )
-            await run.conn.execute(stale)
-        await run.store.mark_seen(
-            "agent",
-            [(a["id"], row.line, True) for a, (row, _, _) in zip(agents, pairs, strict=True)],
-        )
-
-
-async def _relationships(run: Run, observers: set[str]) -> dict[str, str]:
-    """Agent.relationship from each observer's OneRoster role (parent, guardian, relative…)."""
-    if not observers:
-        return {}
-    rows = await run.conn.execute(
-        sa.select(PEOPLE.c.id, PEOPLE.c.properties).where(run.store.among(PEOPLE.c.id, observers))
-    )
-    found: dict[str, str] = {}
-    for person_id, properties in rows:
-        raw = [(properties or {}).get("role")]
-        raw += [e.get("role") for e in (properties or {}).get("roles", [])]
-        for role in raw:
-            relationship = AGENT_RELATIONSHIPS.get((role or "").lower())
-            if relationship is not None:
-                found[person_id] = relationship
-                break
-    return found

@@ -1,0 +1,188 @@
+"""roles.csv (1.2) and demographics.csv, checked and staged in temporary tables until the users
+pass folds them into People (so that each Person row is written once, whole)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.importers.cells import RACE_FLAGS, ROLE_TYPES, SEXES, TO_BE_DELETED, USER_ROLES, Cells
+from gateway.importers.reading import OneRosterError, Row
+from gateway.importers.run import PEOPLE, Run
+from gateway.importers.store import SEEN, STAGED_DEMOGRAPHICS, STAGED_ROLES
+
+_ROLE_COLUMNS = (
+    "sourcedId",
+    "roleType",
+    "role",
+    "orgSourcedId",
+    "beginDate",
+    "endDate",
+    "userProfileSourcedId",
+)
+
+EMPTY_DEMOGRAPHICS: dict[str, Any] = {
+    "birthday": None,
+    "gender": None,
+    "races": [],
+    "hispanicOrLatinoEthnicity": None,
+    "englishLanguageLearner": None,
+    "individualizedEducationPlan": None,
+    "economicallyDisadvantaged": None,
+    "section504": None,
+    "giftedTalented": None,
+    "migrant": None,
+    "homeless": None,
+    "fosterCare": None,
+    "militaryConnected": None,
+    "primaryLanguage": None,
+    "countryOfBirth": None,
+    "stateOfBirth": None,
+    "cityOfBirth": None,
+}
+"""The shape of Person.demographics (DESIGN §3), camelCase; OneRoster fills some of it."""
+
+
+async def stage_roles(run: Run) -> None:
+    """roles.csv → the staging table (checked: enums, dates, orgs, duplicate sourcedIds)."""
+    mode = run.mode("roles")
+    if mode == "absent":
+        return
+    csv_file, cells = run.open(
+        "roles", ("sourcedId", "userSourcedId", "roleType", "role", "orgSourcedId")
+    )
+    for batch in csv_file.batches(run.batch_size):
+        seen: list[tuple[str, int, str]] = []
+        staged: list[dict[str, Any]] = []
+        for row in batch:
+            sourced_id = cells.required(row, "sourcedId")
+            seen.append((run.id("role", sourced_id), row.line, sourced_id))
+            live = cells.status(row, mode) != TO_BE_DELETED
+            if not live and mode == "bulk":
+                continue
+            user = cells.required(row, "userSourcedId")
+            entry = {"sourcedId": sourced_id}
+            if live:
+                cells.enum(row, "roleType", ROLE_TYPES, required=True)
+                cells.enum(row, "role", USER_ROLES, extension="MEMBER", required=True)
+                run.school_of(cells, row, "orgSourcedId", cells.required(row, "orgSourcedId"))
+                cells.date(row, "beginDate")
+                cells.date(row, "endDate")
+                entry.update({c: row.cells[c].strip() for c in _ROLE_COLUMNS if c in row.cells})
+            staged.append(
+                {
+                    "line": row.line,
+                    "person_id": run.id("person", user),
+                    "user_sid": user,
+                    "sourced_id": sourced_id,
+                    "live": live,
+                    "entry": entry,
+                }
+            )
+        await run.check_duplicates(cells.file, "role", seen)
+        await run.store.mark_seen("role", [(i, line, True) for i, line, _ in seen])
+        if staged:
+            await run.conn.execute(STAGED_ROLES.insert(), staged)
+
+
+def demographics_of(cells: Cells, row: Row) -> dict[str, Any]:
+    """A demographics.csv row as Person.demographics."""
+    birthday = cells.date(row, "birthDate")
+    races = [code for flag, code in RACE_FLAGS if cells.boolean(row, flag)]
+    return {
+        **EMPTY_DEMOGRAPHICS,
+        "birthday": birthday.isoformat() if birthday else None,
+        "gender": cells.enum(row, "sex", SEXES, extension="other"),
+        "races": races,
+        "hispanicOrLatinoEthnicity": cells.boolean(row, "hispanicOrLatinoEthnicity"),
+        "countryOfBirth": cells.text(row, "countryOfBirthCode"),
+        "stateOfBirth": cells.text(row, "stateOfBirthAbbreviation"),
+        "cityOfBirth": cells.text(row, "cityOfBirth"),
+    }
+
+
+async def stage_demographics(run: Run) -> None:
+    """demographics.csv → the staging table (one row per user; sourcedId is the user's)."""
+    mode = run.mode("demographics")
+    if mode == "absent":
+        return
+    csv_file, cells = run.open("demographics", ("sourcedId",))
+    for batch in csv_file.batches(run.batch_size):
+        seen: list[tuple[str, int, str]] = []
+        staged: list[dict[str, Any]] = []
+        for row in batch:
+            user = cells.required(row, "sourcedId")
+            person_id = run.id("person", user)
+            seen.append((person_id, row.line, user))
+            live = cells.status(row, mode) != TO_BE_DELETED
+            if not live and mode == "bulk":
+                continue
+            staged.append(
+                {
+                    "person_id": person_id,
+                    "line": row.line,
+                    "user_sid": user,
+                    "live": live,
+                    "demographics": demographics_of(cells, row) if live else None,
+                }
+            )
+        await run.check_duplicates(cells.file, "demographic", seen)
+        await run.store.mark_seen("demographic", [(i, line, True) for i, line, _ in seen])
+        if staged:
+            await run.conn.execute(STAGED_DEMOGRAPHICS.insert(), staged)
+
+
+async def staged(
+    run: Run, ids: Sequence[str]
+) -> tuple[dict[str, list[tuple[bool, dict[str, Any]]]], dict[str, dict[str, Any] | None]]:
+    """The staged role rows (in file order) and demographics of the people `ids`."""
+    roles: dict[str, list[tuple[bool, dict[str, Any]]]] = {}
+    demographics: dict[str, dict[str, Any] | None] = {}
+    if run.mode("roles") != "absent":
+        rows = await run.conn.execute(
+            sa.select(STAGED_ROLES.c.person_id, STAGED_ROLES.c.live, STAGED_ROLES.c.entry)
+            .where(run.store.among(STAGED_ROLES.c.person_id, ids))
+            .order_by(STAGED_ROLES.c.line)
+        )
+        for person_id, live, entry in rows:
+            roles.setdefault(person_id, []).append((live, entry))
+    if run.mode("demographics") != "absent":
+        found = await run.conn.execute(
+            sa.select(STAGED_DEMOGRAPHICS.c.person_id, STAGED_DEMOGRAPHICS.c.demographics).where(
+                run.store.among(STAGED_DEMOGRAPHICS.c.person_id, ids)
+            )
+        )
+        demographics = {row.person_id: row.demographics for row in found}
+    return roles, demographics
+
+
+async def check_staged_users(run: Run) -> None:
+    """Raise for the first staged role or demographics row whose user does not exist."""
+    if run.bulk("person"):
+        known = sa.select(SEEN.c.id).where(SEEN.c.kind == "person", SEEN.c.live.is_(True))
+    else:
+        known = sa.select(PEOPLE.c.id).where(PEOPLE.c.source_id == run.source_id)
+    for stem, table, column in (
+        ("roles", STAGED_ROLES, "userSourcedId"),
+        ("demographics", STAGED_DEMOGRAPHICS, "sourcedId"),
+    ):
+        if run.mode(stem) == "absent":
+            continue
+        found = (
+            await run.conn.execute(
+                sa.select(table.c.line, table.c.user_sid)
+                .where(table.c.live.is_(True), table.c.person_id.not_in(known))
+                .order_by(table.c.line)
+                .limit(1)
+            )
+        ).first()
+        if found is not None:
+            where = "users.csv" if run.bulk("person") else "users.csv or the source"
+            raise OneRosterError(
+                f"unknown user '{found.user_sid}' (not in {where})",
+                file=f"{stem}.csv",
+                line=found.line,
+                column=column,
+            )
