@@ -203,6 +203,8 @@ class CsvFile:
                     ) from None
                 except UnicodeDecodeError:
                     self._locate_bad_bytes()
+                if progress is not None:
+                    progress.advance(binary.tell())
                 if batch:
                     yield batch
         finally:
