@@ -1,30 +1,102 @@
-"""Shared fixtures: a real SQLite file per test and a real HTTP server on loopback."""
+"""Shared fixtures: a real database per test (a SQLite file, or a fresh PostgreSQL database when
+GATEWAY_TEST_POSTGRES_URL is set) and a real HTTP server on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.db import engine_for
 from gateway.settings import Settings
 
 T = TypeVar("T")
 
+# A PostgreSQL server the tests may create and drop databases on (`bash .ci/postgres.sh` starts
+# one and prints this URL), e.g. postgresql+asyncpg://gateway:gateway@127.0.0.1:55432/postgres.
+POSTGRES_URL_VARIABLE = "GATEWAY_TEST_POSTGRES_URL"
+POSTGRES_URL = os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+# Parametrize a fixture with these to run its tests on both engines (ids `sqlite`, `postgres`).
+ENGINES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=pytest.mark.skipif(
+            POSTGRES_URL is None,
+            reason=f"{POSTGRES_URL_VARIABLE} is not set (`bash .ci/postgres.sh` starts a server "
+            "and prints the URL to export)",
+        ),
+    ),
+]
+
+
+def _run_admin(statement: str) -> None:
+    """Run one statement outside a transaction on the server's maintenance database."""
+    assert POSTGRES_URL is not None
+
+    async def runner() -> None:
+        engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(runner())
+
+
+@contextmanager
+def fresh_database(engine: str, directory: Path, label: str = "test") -> Iterator[str]:
+    """The URL of a new, empty database for `engine` (`sqlite` or `postgres`), removed on exit.
+
+    SQLite: a file in `directory`. PostgreSQL: a database with a unique name on the server of
+    GATEWAY_TEST_POSTGRES_URL, dropped on exit even while connections to it remain open.
+    """
+    if engine == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'gateway.db'}"
+        return
+    if engine != "postgres":
+        raise ValueError(f"unknown engine {engine!r}")
+    if POSTGRES_URL is None:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
+    slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:30]
+    name = f"gw_{slug}_{uuid.uuid4().hex[:12]}"
+    _run_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        # FORCE (PostgreSQL 13+) ends the sessions a test left behind instead of failing.
+        _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite file for this test."""
     return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+
+
+@pytest.fixture(params=ENGINES)
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for this test, once per engine (`sqlite`, and `postgres` when set)."""
+    with fresh_database(request.param, tmp_path, request.node.name) as url:
+        yield url
 
 
 def run_db(url: str, body: Callable[[AsyncEngine], Awaitable[T]]) -> T:

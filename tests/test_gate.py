@@ -13,7 +13,7 @@ from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.tokens import digest, new_token
 from gateway.settings import Settings
-from tests.conftest import LiveServer, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
 
 INTEGRATION = "{ integration { id status scope targets permissions { id slug } source { name } provider { name } team { name } } }"  # noqa: E501
@@ -30,9 +30,16 @@ class World:
         self.tokens = tokens
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('gate') / 'gateway.db'}"
+@pytest.fixture(scope="module", params=ENGINES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("gate"), "gate") as url:
+        yield from _serve_world(url)
+
+
+def _serve_world(url: str) -> Iterator[World]:
+    """Fill the database at `url` and serve it."""
 
     async def build(engine: sa.ext.asyncio.AsyncEngine) -> tuple[Graph, dict[str, str]]:
         graph = await make_source(engine, 7, "Gate")

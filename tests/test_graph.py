@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.settings import Settings
-from tests.conftest import LiveServer, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
 
 
@@ -23,9 +23,16 @@ class World:
     token: str
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('graph') / 'gateway.db'}"
+@pytest.fixture(scope="module", params=ENGINES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("graph"), "graph") as url:
+        yield from _serve_world(url)
+
+
+def _serve_world(url: str) -> Iterator[World]:
+    """Fill the database at `url` and serve it."""
 
     async def build(engine: AsyncEngine) -> tuple[Graph, str]:
         graph = await make_source(

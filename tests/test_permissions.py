@@ -18,7 +18,7 @@ from gateway.access.gates import TYPE_PERMISSIONS
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.settings import Settings
-from tests.conftest import LiveServer, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
 from tests.oracle import visible
 
@@ -70,9 +70,16 @@ class World:
     partial: str
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('perm') / 'gateway.db'}"
+@pytest.fixture(scope="module", params=ENGINES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("perm"), "perm") as url:
+        yield from _serve_world(url)
+
+
+def _serve_world(url: str) -> Iterator[World]:
+    """Fill the database at `url` and serve it."""
 
     async def build(engine: AsyncEngine) -> tuple[Graph, dict[tuple[str, str, str], str], str]:
         graph = await make_source(engine, 21, "Permissions")
@@ -233,9 +240,7 @@ def test_denied_field_through_fragments_reports_each_path_once(world: World) -> 
 
 
 def test_an_alias_does_not_unlock_a_denied_field(world: World) -> None:
-    _, body = world.server.graphql(
-        "{ people(first: 2) { nodes { mail: email } } }", world.partial
-    )
+    _, body = world.server.graphql("{ people(first: 2) { nodes { mail: email } } }", world.partial)
     assert _errors_by_path(body) == {"people/nodes/mail": "emails:read"}
     assert all(n["mail"] is None for n in body["data"]["people"]["nodes"])
 

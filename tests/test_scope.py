@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.access.grant import Scope
 from gateway.settings import Settings
-from tests.conftest import LiveServer, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
 from tests.oracle import Visible, visible
 
@@ -150,9 +150,16 @@ def _target_sets(graph: Graph, rng: random.Random) -> dict[str, set[str] | None]
     }
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('scope') / 'gateway.db'}"
+@pytest.fixture(scope="module", params=ENGINES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("scope"), "scope") as url:
+        yield from _serve_world(url)
+
+
+def _serve_world(url: str) -> Iterator[World]:
+    """Fill the database at `url` and serve it."""
 
     async def build(engine: AsyncEngine) -> tuple[Graph, Graph, dict[str, Case]]:
         mine = await make_source(engine, 11, "Mine")
