@@ -20,13 +20,8 @@ from graphql import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.graph.schema import build_schema
-from gateway.limits import (
-    Limits,
-    fragment_order,
-    operation_aliases,
-    operation_depth,
-    parse_document,
-)
+from gateway.limits import Limits, parse_document
+from gateway.selections import fragment_order, operation_aliases, operation_depth
 from gateway.settings import Settings
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source

@@ -1,0 +1,224 @@
+"""Measures of an operation's selections, fragments expanded: depth, aliases, estimated rows.
+
+Every walk memoises per fragment and follows fragment spreads in dependency order
+(`fragment_order`), so neither a fragment spread many times nor a long chain of fragments can
+make a measure slow or overflow the stack. `gateway.limits` compares the measures with the
+configured limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_composite_type,
+)
+
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def _spread_names(selection_set: SelectionSetNode) -> Iterator[str]:
+    for selection in selection_set.selections:
+        if isinstance(selection, FragmentSpreadNode):
+            yield selection.name.value
+        elif isinstance(selection, (FieldNode, InlineFragmentNode)) and selection.selection_set:
+            yield from _spread_names(selection.selection_set)
+
+
+def fragment_order(fragments: Mapping[str, FragmentDefinitionNode]) -> list[str]:
+    """Fragment names, each after every fragment it spreads (a spread closing a cycle, which
+    validation reports, is left out). Iterative, so a chain of any length is fine."""
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in fragments:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(list(_spread_names(fragments[root].selection_set))))]
+        while stack:
+            name, pending = stack[-1]
+            following = next(pending, None)
+            if following is None:
+                stack.pop()
+                order.append(name)
+            elif following in fragments and following not in seen:
+                seen.add(following)
+                spreads = list(_spread_names(fragments[following].selection_set))
+                stack.append((following, iter(spreads)))
+    return order
+
+
+def selection_depth(selection_set: SelectionSetNode, fragment_depths: Mapping[str, int]) -> int:
+    """Levels of nested fields below `selection_set` (a leaf field is 1); introspection
+    subtrees count 0, whatever the fragments around them are called."""
+    deepest = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value in INTROSPECTION_ROOTS:
+                continue
+            below = selection.selection_set
+            depth = 1 + (selection_depth(below, fragment_depths) if below else 0)
+        elif isinstance(selection, InlineFragmentNode):
+            depth = selection_depth(selection.selection_set, fragment_depths)
+        elif isinstance(selection, FragmentSpreadNode):
+            depth = fragment_depths.get(selection.name.value, 0)
+        else:  # pragma: no cover - the three kinds above are all GraphQL has
+            continue
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def alias_count(selection_set: SelectionSetNode, fragment_aliases: Mapping[str, int]) -> int:
+    """Aliased fields in `selection_set`, a fragment's counted at each of its spreads."""
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 1 if selection.alias is not None else 0
+            if selection.selection_set:
+                count += alias_count(selection.selection_set, fragment_aliases)
+        elif isinstance(selection, InlineFragmentNode):
+            count += alias_count(selection.selection_set, fragment_aliases)
+        elif isinstance(selection, FragmentSpreadNode):
+            count += fragment_aliases.get(selection.name.value, 0)
+    return count
+
+
+def operation_depth(document: DocumentNode, operation: OperationDefinitionNode) -> int:
+    """The depth of `operation` with its fragments expanded (see `selection_depth`)."""
+    fragments = _fragments(document)
+    depths: dict[str, int] = {}
+    for name in fragment_order(fragments):
+        depths[name] = selection_depth(fragments[name].selection_set, depths)
+    return selection_depth(operation.selection_set, depths)
+
+
+def operation_aliases(document: DocumentNode, operation: OperationDefinitionNode) -> int:
+    """The aliases of `operation` with its fragments expanded (see `alias_count`)."""
+    fragments = _fragments(document)
+    counts: dict[str, int] = {}
+    for name in fragment_order(fragments):
+        counts[name] = alias_count(fragments[name].selection_set, counts)
+    return alias_count(operation.selection_set, counts)
+
+
+# ---------------------------------------------------------------- cost
+
+
+class CostEstimate:
+    """Estimated rows one operation reads: a connection field (one with a `first` argument)
+    costs its page size for each row above it, and so multiplies everything below it; any
+    other field returning an object that implements `Node` costs 1 row for each row above it
+    (the objects a connection returns through `nodes` or `edges.node` are already counted).
+    Introspection is free (its depth is capped by validation instead)."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any],
+        *,
+        default_page_size: int,
+        max_page_size: int,
+    ) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self.fragments = _fragments(document)
+        node_interface = schema.get_type("Node")
+        self.node_interface = (
+            node_interface if isinstance(node_interface, GraphQLInterfaceType) else None
+        )
+        # Rows per parent row of each fragment, inside a page or not, in dependency order.
+        self.fragment_costs: dict[tuple[str, bool], int] = {}
+        for name in fragment_order(self.fragments):
+            fragment = self.fragments[name]
+            parent = schema.get_type(fragment.type_condition.name.value)
+            if not is_composite_type(parent):
+                continue
+            for in_page in (False, True):
+                self.fragment_costs[(name, in_page)] = self.rows(
+                    fragment.selection_set, parent, in_page
+                )
+
+    def of(self, operation: OperationDefinitionNode) -> int:
+        """Estimated rows of `operation`."""
+        root = self.schema.get_root_type(operation.operation)
+        return 0 if root is None else self.rows(operation.selection_set, root, False)
+
+    def rows(self, selection_set: SelectionSetNode, parent: Any, in_page: bool) -> int:
+        """Rows read for one `parent` object by `selection_set`."""
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field_rows(selection, parent, in_page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                if is_composite_type(target):
+                    total += self.rows(selection.selection_set, target, in_page)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment_costs.get((selection.name.value, in_page), 0)
+        return total
+
+    def _field_rows(self, node: FieldNode, parent: Any, in_page: bool) -> int:
+        name = node.name.value
+        if name in INTROSPECTION_ROOTS or not isinstance(
+            parent, (GraphQLObjectType, GraphQLInterfaceType)
+        ):
+            return 0
+        field = parent.fields.get(name)
+        if field is None:
+            return 0
+        target = get_named_type(field.type)
+        if not is_composite_type(target):
+            return 0
+        below = node.selection_set
+        if "first" in field.args:
+            size = self.page_size(node)
+            inner = self.rows(below, target, True) if below else 0
+            return size * (1 + inner)
+        inner_in_page = in_page and not self._is_row(target)
+        inner = self.rows(below, target, inner_in_page) if below else 0
+        own = 1 if self._is_row(target) and not in_page else 0
+        return own + inner
+
+    def _is_row(self, type_: Any) -> bool:
+        if self.node_interface is None:
+            return False
+        if type_ is self.node_interface:
+            return True
+        return isinstance(type_, GraphQLObjectType) and self.node_interface in type_.interfaces
+
+    def page_size(self, node: FieldNode) -> int:
+        """The `first` a connection field asks for, the default page size when omitted, and
+        at most the largest page (a larger `first` is refused by the field itself)."""
+        value: Any = None
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                value = self.variables.get(argument.value.name.value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return self.default_page_size
+        return max(0, min(value, self.max_page_size))
