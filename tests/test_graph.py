@@ -205,6 +205,24 @@ def test_a_malformed_id_in_a_filter_is_bad_user_input(world: World) -> None:
     assert "filter.schoolIds" in error["message"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query($s: String) { people(filter: {lastName: {equals: $s}}) { totalCount } }",
+        "query($s: String) { people(filter: {lastName: {contains: $s}}) { totalCount } }",
+        "query($s: String) { schools(filter: {name: {startsWith: $s}}) { totalCount } }",
+        "query($s: String!) { classes(filter: {gradeLevels: [$s]}) { totalCount } }",
+    ],
+    ids=["equals", "contains", "startsWith", "gradeLevels"],
+)
+def test_a_nul_character_in_filter_text_is_bad_user_input(world: World, query: str) -> None:
+    # PostgreSQL cannot compare text with U+0000; both engines must refuse it alike.
+    _, body = world.server.graphql(query, world.token, {"s": "Sch\u0000ool"})
+    error = _error(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "filter"}
+    assert "NUL character" in error["message"]
+
+
 def test_filters(world: World) -> None:
     rows = world.graph.rows
     teachers = {p["id"] for p in rows["people"] if "TEACHER" in p["roles"]}

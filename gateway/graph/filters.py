@@ -34,6 +34,18 @@ def _uuids(values: Sequence[strawberry.ID], argument: str) -> list[str]:
     return out
 
 
+def _text_value(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000, so its driver refuses the parameter (and SQLite's LIKE
+    # stops at it); refuse it on every engine, so both answer alike.
+    if "\x00" in value:
+        raise BadUserInput(
+            f"the filter text {value[:64]!r} holds the NUL character (U+0000), which no stored "
+            "text contains",
+            argument="filter",
+        )
+    return value
+
+
 @strawberry.input(description="Match a text field; give one or more operators (all must hold).")
 class StringFilter:
     equals: str | None = strawberry.field(default=None, description="Exactly this text.")
@@ -48,11 +60,13 @@ class StringFilter:
         """The SQL conditions for `column`."""
         out: list[Predicate] = []
         if self.equals is not None:
-            out.append(column == self.equals)
+            out.append(column == _text_value(self.equals))
         if self.starts_with is not None:
-            out.append(column.ilike(escape_like(self.starts_with) + "%", escape="\\"))
+            pattern = escape_like(_text_value(self.starts_with)) + "%"
+            out.append(column.ilike(pattern, escape="\\"))
         if self.contains is not None:
-            out.append(column.ilike("%" + escape_like(self.contains) + "%", escape="\\"))
+            pattern = "%" + escape_like(_text_value(self.contains)) + "%"
+            out.append(column.ilike(pattern, escape="\\"))
         return out
 
 
@@ -84,7 +98,7 @@ def _tags(column: Any, values: Sequence[str] | None) -> list[Predicate]:
         return []
     if not values:
         return [sa.false()]
-    return [tag_contains_any(column, list(values))]
+    return [tag_contains_any(column, [_text_value(v) for v in values])]
 
 
 def _text(column: Any, value: StringFilter | None) -> list[Predicate]:
