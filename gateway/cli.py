@@ -115,16 +115,11 @@ def serve(
 def _register() -> None:
     # Each area owns its sub-commands; importing them here keeps this module the one entry point.
     from gateway import demo
+    from gateway.admin import cli as admin_cli
+    from gateway.importers import cli as importers_cli
 
-    demo.register(app)
-    for module in ("gateway.admin.cli", "gateway.importers.cli"):
-        try:
-            imported = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        imported.register(app)
+    for area in (demo, admin_cli, importers_cli):
+        area.register(app)
 
 
 def main() -> None:
