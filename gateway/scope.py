@@ -6,6 +6,7 @@ grant's source and, under SELECTED, to the closure of its targets. Nothing is fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,68 +80,105 @@ def _enrolled_or_member_ids(grant: Grant) -> sa.CompoundSelect[Any]:
     )
 
 
-def _closure(grant: Grant, table: sa.Table) -> Predicate:
-    t = grant.targets
-    name = table.name
-    if name == "districts":
-        return sa.true()
-    if name == "classes":
-        return _class_rule(grant, table)
-    if name in ("sections", "enrollments"):
-        return table.c.class_id.in_(visible_class_ids(grant))
-    if name == "schools":
-        vc = classes.alias("vcs")
-        tc = courses.alias("tcs")
-        return sa.or_(
-            table.c.id.in_(_ids(t.schools)),
-            table.c.id.in_(
-                sa.select(vc.c.school_id).where(
-                    vc.c.source_id == grant.source_id, _class_rule(grant, vc)
-                )
-            ),
-            table.c.id.in_(
-                sa.select(tc.c.school_id).where(
-                    tc.c.source_id == grant.source_id,
-                    tc.c.id.in_(_ids(t.courses)),
-                    tc.c.school_id.is_not(None),
-                )
-            ),
-        )
-    if name == "courses":
-        return _course_rule(grant, table)
-    if name == "sessions":
-        cs = class_sessions.alias("vcs2")
-        vco = courses.alias("vco")
-        return sa.or_(
-            table.c.school_id.in_(_ids(t.schools)),
-            table.c.id.in_(
-                sa.select(cs.c.session_id).where(
-                    cs.c.source_id == grant.source_id,
-                    cs.c.class_id.in_(visible_class_ids(grant)),
-                )
-            ),
-            table.c.id.in_(
-                sa.select(vco.c.session_id).where(
-                    vco.c.source_id == grant.source_id,
-                    vco.c.session_id.is_not(None),
-                    _course_rule(grant, vco),
-                )
-            ),
-        )
-    if name == "people":
-        a = agents.alias("va")
-        direct = _enrolled_or_member_ids(grant)
-        return sa.or_(
-            table.c.id.in_(direct),
-            table.c.id.in_(
-                sa.select(a.c.observer_id).where(
-                    a.c.source_id == grant.source_id, a.c.target_id.in_(direct)
-                )
-            ),
-        )
-    if name == "agents":
-        return table.c.target_id.in_(_enrolled_or_member_ids(grant))
-    raise ValueError(f"no scope rule for table {name!r}")
+def visible_districts(grant: Grant, table: sa.FromClause) -> Predicate:
+    """District: the source's district is always visible."""
+    return sa.true()
+
+
+def visible_classes(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Class: its school is a target, or its course is a target, or it is a target."""
+    return _class_rule(grant, table)
+
+
+def visible_sections(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Section: its class is visible."""
+    return table.c.class_id.in_(visible_class_ids(grant))
+
+
+def visible_enrollments(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Enrollment: its class is visible."""
+    return table.c.class_id.in_(visible_class_ids(grant))
+
+
+def visible_schools(grant: Grant, table: sa.FromClause) -> Predicate:
+    """School: a target, or the school of a visible class or of a target course."""
+    vc = classes.alias("vcs")
+    tc = courses.alias("tcs")
+    return sa.or_(
+        table.c.id.in_(_ids(grant.targets.schools)),
+        table.c.id.in_(
+            sa.select(vc.c.school_id).where(
+                vc.c.source_id == grant.source_id, _class_rule(grant, vc)
+            )
+        ),
+        table.c.id.in_(
+            sa.select(tc.c.school_id).where(
+                tc.c.source_id == grant.source_id,
+                tc.c.id.in_(_ids(grant.targets.courses)),
+                tc.c.school_id.is_not(None),
+            )
+        ),
+    )
+
+
+def visible_courses(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Course: a target, or of a target school, or the course of a visible class."""
+    return _course_rule(grant, table)
+
+
+def visible_sessions(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Session: of a target school, or a session of a visible class or of a visible course."""
+    cs = class_sessions.alias("vcs2")
+    vco = courses.alias("vco")
+    return sa.or_(
+        table.c.school_id.in_(_ids(grant.targets.schools)),
+        table.c.id.in_(
+            sa.select(cs.c.session_id).where(
+                cs.c.source_id == grant.source_id,
+                cs.c.class_id.in_(visible_class_ids(grant)),
+            )
+        ),
+        table.c.id.in_(
+            sa.select(vco.c.session_id).where(
+                vco.c.source_id == grant.source_id,
+                vco.c.session_id.is_not(None),
+                _course_rule(grant, vco),
+            )
+        ),
+    )
+
+
+def visible_people(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Person: enrolled in a visible class, or a member of a target school, or the observer of
+    a visible agent."""
+    a = agents.alias("va")
+    direct = _enrolled_or_member_ids(grant)
+    return sa.or_(
+        table.c.id.in_(direct),
+        table.c.id.in_(
+            sa.select(a.c.observer_id).where(
+                a.c.source_id == grant.source_id, a.c.target_id.in_(direct)
+            )
+        ),
+    )
+
+
+def visible_agents(grant: Grant, table: sa.FromClause) -> Predicate:
+    """Agent: its target person is visible by the first two Person rules."""
+    return table.c.target_id.in_(_enrolled_or_member_ids(grant))
+
+
+CLOSURES: dict[str, Callable[[Grant, sa.FromClause], Predicate]] = {
+    "districts": visible_districts,
+    "schools": visible_schools,
+    "sessions": visible_sessions,
+    "courses": visible_courses,
+    "classes": visible_classes,
+    "sections": visible_sections,
+    "people": visible_people,
+    "enrollments": visible_enrollments,
+    "agents": visible_agents,
+}
 
 
 def visible(grant: Grant, table: sa.Table) -> Predicate:
@@ -148,4 +186,4 @@ def visible(grant: Grant, table: sa.Table) -> Predicate:
     in_source = table.c.source_id == grant.source_id
     if grant.scope is Scope.ALL:
         return in_source
-    return sa.and_(in_source, _closure(grant, table))
+    return sa.and_(in_source, CLOSURES[table.name](grant, table))
