@@ -39,9 +39,23 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+# Any constant shared by every gateway process: the PostgreSQL advisory lock around `create_schema`.
+_SCHEMA_LOCK_KEY = 0x6761_7465_7761_7921  # "gateway!"
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that is missing and make sure the permission catalog is present."""
+    """Create every table that is missing and make sure the permission catalog is present.
+
+    Processes that start at once on one empty database (`serve --workers N`, or several machines
+    on one PostgreSQL) take turns: each holds a lock while it looks for the tables and creates
+    what is missing, so the later ones find the tables instead of colliding.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        elif conn.dialect.name == "sqlite":
+            # The driver leaves DDL outside any transaction; take the write lock first.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
         await conn.run_sync(SQLModel.metadata.create_all)
         await seed_permissions(conn)
 
@@ -79,12 +93,26 @@ async def engine_for(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+async def _snapshot_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A connection whose statements read one snapshot, taken at the first of them."""
+    conn = await engine.connect()
+    if conn.dialect.name == "postgresql":
+        # READ COMMITTED (the default) takes a snapshot per statement; asyncpg sends this as
+        # part of its BEGIN, so it costs no round trip.
+        await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    elif conn.dialect.name == "sqlite":
+        # The driver opens no transaction for a SELECT, so each would read the latest commit.
+        await conn.exec_driver_sql("BEGIN")
+    return conn
+
+
 class RequestDB:
     """One request's database connection, opened lazily and used by one statement at a time.
 
     GraphQL resolvers run concurrently; an async connection runs one statement at a time, so
-    statements wait for a lock. All of a request's reads share one connection (and, on SQLite,
-    one read transaction: a consistent snapshot).
+    statements wait for a lock. All of a request's reads share one connection and one read
+    transaction: a consistent snapshot, so the levels of a response agree while an import
+    commits.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -96,7 +124,7 @@ class RequestDB:
         """Run `statement` on this request's connection."""
         async with self._lock:
             if self._conn is None:
-                self._conn = await self.engine.connect()
+                self._conn = await _snapshot_connection(self.engine)
             return await self._conn.execute(statement)
 
     async def connection(self) -> AsyncConnection:
@@ -104,7 +132,7 @@ class RequestDB:
         before any concurrent resolver starts (the token lookup)."""
         async with self._lock:
             if self._conn is None:
-                self._conn = await self.engine.connect()
+                self._conn = await _snapshot_connection(self.engine)
             return self._conn
 
     async def close(self) -> None:

@@ -1,0 +1,59 @@
+"""The database layer on each engine: schema creation by processes starting at once, and one
+consistent snapshot per request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+
+from gateway import models
+from gateway.access.permissions import CATALOG
+from gateway.coltypes import utcnow
+from gateway.db import RequestDB, create_engine, create_schema, engine_for
+
+TEAMS = models.table_of(models.Team)
+
+
+def test_processes_starting_at_once_create_the_schema_once(any_db_url: str) -> None:
+    # `serve --workers N`, or several machines on one PostgreSQL, all start on an empty database.
+    async def body() -> list[int]:
+        engines = [create_engine(any_db_url) for _ in range(6)]
+        try:
+            await asyncio.gather(*(create_schema(engine) for engine in engines))
+            async with engines[0].connect() as conn:
+                table = models.table_of(models.Permission)
+                return list((await conn.execute(sa.select(sa.func.count(table.c.id)))).scalars())
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    assert asyncio.run(body()) == [len(CATALOG)]
+
+
+def test_a_request_reads_one_snapshot(any_db_url: str) -> None:
+    # Nested levels of one GraphQL response must agree even while an import commits.
+    async def body() -> tuple[int, int, int]:
+        async with engine_for(any_db_url) as engine:
+            count = sa.select(sa.func.count()).select_from(TEAMS)
+            db = RequestDB(engine)
+            try:
+                before = (await db.execute(count)).scalar_one()
+                async with engine.begin() as conn:
+                    now = utcnow()
+                    await conn.execute(
+                        TEAMS.insert().values(
+                            id=models.new_id(), name="Late", created_date=now, updated_date=now
+                        )
+                    )
+                during = (await db.execute(count)).scalar_one()
+            finally:
+                await db.close()
+            db = RequestDB(engine)
+            try:
+                after = (await db.execute(count)).scalar_one()
+            finally:
+                await db.close()
+            return before, during, after
+
+    assert asyncio.run(body()) == (0, 0, 1)
