@@ -1,5 +1,7 @@
 """The OneRoster CSV import: both public samples, mapping, bulk and delta, idempotence, errors
-that name file, line and column and change nothing, and the command line."""
+that name file, line and column and change nothing, and the command line. Tests of what the
+database does (`any_db_url`) run on SQLite and, when GATEWAY_TEST_POSTGRES_URL is set, on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -307,8 +309,8 @@ def edited(files: Files, stem: str, index: int, **cells: str) -> Files:
 
 
 @needs_samples
-def test_lepo_sample_imports_with_its_quirks_as_warnings(db_url: str) -> None:
-    result = import_folder(db_url, LEPO, "Lepo")
+def test_lepo_sample_imports_with_its_quirks_as_warnings(any_db_url: str) -> None:
+    result = import_folder(any_db_url, LEPO, "Lepo")
 
     assert result.counts == {
         "districts": 1,
@@ -327,9 +329,9 @@ def test_lepo_sample_imports_with_its_quirks_as_warnings(db_url: str) -> None:
         "enrollments.csv, line 6: user 'us0002' is STUDENT in users.csv but enrolled as TEACHER",
     ]
     assert (result.version, result.created_source) == ("1.1", True)
-    [district] = rows(db_url, models.District)
+    [district] = rows(any_db_url, models.District)
     assert district["name"] == "Lepo"  # the sample has no district org
-    teacher = rows(db_url, models.Person, id=stable_id(result.source_id, "person", "us0001"))[0]
+    teacher = rows(any_db_url, models.Person, id=stable_id(result.source_id, "person", "us0001"))[0]
     assert (teacher["first_name"], teacher["last_name"], teacher["roles"]) == (
         "GN 01",
         "FN 01",
@@ -339,8 +341,8 @@ def test_lepo_sample_imports_with_its_quirks_as_warnings(db_url: str) -> None:
 
 
 @needs_samples
-def test_catalyst_sample_imports_a_1_2_delta(db_url: str) -> None:
-    result = import_folder(db_url, CATALYST, "Catalyst")
+def test_catalyst_sample_imports_a_1_2_delta(any_db_url: str) -> None:
+    result = import_folder(any_db_url, CATALYST, "Catalyst")
 
     assert result.counts == {
         "districts": 1,
@@ -367,16 +369,16 @@ def test_catalyst_sample_imports_a_1_2_delta(db_url: str) -> None:
         ),
         "delta",
     )
-    [person] = rows(db_url, models.Person)
+    [person] = rows(any_db_url, models.Person)
     school = stable_id(result.source_id, "school", "ORG_1")
     assert person["roles"] == ["STUDENT"]
     assert person["demographics"]["birthday"] == "2010-04-17"
     assert person["properties"]["roles"][0]["role"] == "student"
     assert "password" not in person["properties"]
-    assert rows(db_url, models.PersonSchool) == [
+    assert rows(any_db_url, models.PersonSchool) == [
         {"person_id": person["id"], "school_id": school, "source_id": result.source_id}
     ]
-    [session] = rows(db_url, models.Session)
+    [session] = rows(any_db_url, models.Session)
     assert (session["type"], session["state"], session["start_date"]) == (
         "SEMESTER",
         "COMPLETED",
@@ -393,15 +395,15 @@ def test_catalyst_sample_imports_a_1_2_delta(db_url: str) -> None:
     ],
 )
 def test_importing_a_folder_twice_changes_nothing(
-    db_url: str, tmp_path: Path, sample: Path | None
+    any_db_url: str, tmp_path: Path, sample: Path | None
 ) -> None:
     sample = sample or write_folder(tmp_path / "f", district_files())
-    first = import_folder(db_url, sample)
-    before = dump(db_url)
+    first = import_folder(any_db_url, sample)
+    before = dump(any_db_url)
 
-    again = import_folder(db_url, sample)
+    again = import_folder(any_db_url, sample)
 
-    assert dump(db_url) == before  # row contents and updated dates
+    assert dump(any_db_url) == before  # row contents and updated dates
     assert (again.inserted, again.updated, again.deleted) == ({}, {}, {})
     assert (again.source_id, again.counts, again.created_source) == (
         first.source_id,
@@ -413,8 +415,8 @@ def test_importing_a_folder_twice_changes_nothing(
 # ---------------------------------------------------------------- mapping
 
 
-def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
-    result = import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+def test_a_1_2_folder_maps_onto_the_graph(any_db_url: str, tmp_path: Path) -> None:
+    result = import_folder(any_db_url, write_folder(tmp_path / "f", district_files()))
     source = result.source_id
 
     def sid(kind: str, sourced_id: str) -> str:
@@ -432,9 +434,9 @@ def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
         "agents": 1,
     }
     assert result.warnings == []
-    [district] = rows(db_url, models.District)
+    [district] = rows(any_db_url, models.District)
     assert (district["id"], district["name"]) == (sid("district", "D1"), "Springfield District")
-    lisa = rows(db_url, models.Person, id=sid("person", "U1"))[0]
+    lisa = rows(any_db_url, models.Person, id=sid("person", "U1"))[0]
     assert {
         k: lisa[k]
         for k in (
@@ -484,29 +486,29 @@ def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
         "stateOfBirth": "OR",
         "cityOfBirth": "Springfield",
     }
-    teacher = rows(db_url, models.Person, id=sid("person", "TE"))[0]
+    teacher = rows(any_db_url, models.Person, id=sid("person", "TE"))[0]
     assert (teacher["roles"], teacher["display_name"], teacher["phone"]) == (
         ["TEACHER"],
         "Mrs. Krabappel",
         "555-0199",
     )
-    assert rows(db_url, models.Person, id=sid("person", "U2"))[0]["phone"] == "555-0101"
-    marge = rows(db_url, models.Person, id=sid("person", "G1"))[0]
+    assert rows(any_db_url, models.Person, id=sid("person", "U2"))[0]["phone"] == "555-0101"
+    marge = rows(any_db_url, models.Person, id=sid("person", "G1"))[0]
     assert marge["roles"] == ["PARENT"]
     assert "password" not in marge["properties"]
-    assert {(r["person_id"], r["school_id"]) for r in rows(db_url, models.PersonSchool)} == {
+    assert {(r["person_id"], r["school_id"]) for r in rows(any_db_url, models.PersonSchool)} == {
         (sid("person", "U1"), sid("school", "S1")),
         (sid("person", "U2"), sid("school", "S1")),
         (sid("person", "TE"), sid("school", "S1")),
         (sid("person", "TE"), sid("school", "S2")),
     }
-    [agent] = rows(db_url, models.Agent)
+    [agent] = rows(any_db_url, models.Agent)
     assert (agent["observer_id"], agent["target_id"], agent["relationship"]) == (
         sid("person", "G1"),
         sid("person", "U1"),
         "PARENT",
     )
-    k2 = rows(db_url, models.Class, id=sid("class", "K2"))[0]
+    k2 = rows(any_db_url, models.Class, id=sid("class", "K2"))[0]
     assert {
         k: k2[k]
         for k in (
@@ -532,19 +534,19 @@ def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
             {"type": "classCode", "value": "K2-code"},
         ],
     }
-    assert {(r["class_id"], r["session_id"]) for r in rows(db_url, models.ClassSession)} == {
+    assert {(r["class_id"], r["session_id"]) for r in rows(any_db_url, models.ClassSession)} == {
         (sid("class", "K1"), sid("session", "T1")),
         (sid("class", "K2"), sid("session", "T1")),
         (sid("class", "K2"), sid("session", "Y1")),
     }
-    course = rows(db_url, models.Course)[0]
+    course = rows(any_db_url, models.Course)[0]
     assert (course["school_id"], course["session_id"], course["code"], course["grade_levels"]) == (
         sid("school", "S1"),
         sid("session", "Y1"),
         "ALG1",
         ["09", "10"],
     )
-    sessions = {s["name"]: (s["type"], s["state"]) for s in rows(db_url, models.Session)}
+    sessions = {s["name"]: (s["type"], s["state"]) for s in rows(any_db_url, models.Session)}
     assert sessions == {"2024-2025": ("SCHOOL_YEAR", "ACTIVE"), "Fall 2024": ("SEMESTER", "ACTIVE")}
     enrollments = {
         e["properties"]["sourcedId"]: (
@@ -555,7 +557,7 @@ def test_a_1_2_folder_maps_onto_the_graph(db_url: str, tmp_path: Path) -> None:
             e["end_date"],
             e["section_id"],
         )
-        for e in rows(db_url, models.Enrollment)
+        for e in rows(any_db_url, models.Enrollment)
     }
     assert enrollments == {
         "E1": ("STUDENT", False, "ACTIVE", date(2024, 8, 15), date(2024, 12, 20), None),
@@ -594,7 +596,7 @@ def test_roles_map_to_edlink_roles_and_agent_relationships(
     assert rows(db_url, models.Agent)[0]["relationship"] == relationship
 
 
-def test_a_1_1_folder_takes_roles_and_orgs_from_users(db_url: str, tmp_path: Path) -> None:
+def test_a_1_1_folder_takes_roles_and_orgs_from_users(any_db_url: str, tmp_path: Path) -> None:
     files = district_files()
     del files["roles"]
     files["orgs"].append(
@@ -613,18 +615,22 @@ def test_a_1_1_folder_takes_roles_and_orgs_from_users(db_url: str, tmp_path: Pat
         strict=True,
     ):
         row.update(role=role, orgSourcedIds=orgs)
-    result = import_folder(db_url, write_folder(tmp_path / "f", files, version="1.1"))
+    result = import_folder(any_db_url, write_folder(tmp_path / "f", files, version="1.1"))
 
     source = result.source_id
-    teacher = rows(db_url, models.Person, id=stable_id(source, "person", "TE"))[0]
+    teacher = rows(any_db_url, models.Person, id=stable_id(source, "person", "TE"))[0]
     assert teacher["roles"] == ["TEACHER"]
     assert "roles" not in teacher["properties"]
-    schools = {r["school_id"] for r in rows(db_url, models.PersonSchool, person_id=teacher["id"])}
+    schools = {
+        r["school_id"] for r in rows(any_db_url, models.PersonSchool, person_id=teacher["id"])
+    }
     assert schools == {stable_id(source, "school", "S1"), stable_id(source, "school", "S2")}
-    assert rows(db_url, models.Agent)[0]["relationship"] == "GUARDIAN"
+    assert rows(any_db_url, models.Agent)[0]["relationship"] == "GUARDIAN"
 
 
-def test_a_folder_without_schools_gets_a_placeholder_school(db_url: str, tmp_path: Path) -> None:
+def test_a_folder_without_schools_gets_a_placeholder_school(
+    any_db_url: str, tmp_path: Path
+) -> None:
     files = without(district_files(), "orgs", "S1", "S2")
     files = {k: [dict(r) for r in v] for k, v in files.items()}
     for stem, column in (
@@ -636,19 +642,19 @@ def test_a_folder_without_schools_gets_a_placeholder_school(db_url: str, tmp_pat
         for row in files[stem]:
             row[column] = "D1"
     files["users"][0]["primaryOrgSourcedId"] = ""
-    result = import_folder(db_url, write_folder(tmp_path / "f", files), "No Schools")
+    result = import_folder(any_db_url, write_folder(tmp_path / "f", files), "No Schools")
 
-    [school] = rows(db_url, models.School)
+    [school] = rows(any_db_url, models.School)
     assert (school["name"], school["district_id"]) == (
         "No Schools",
         stable_id(result.source_id, "district", "D1"),
     )
-    assert {c["school_id"] for c in rows(db_url, models.Class)} == {school["id"]}
-    assert rows(db_url, models.Course)[0]["school_id"] is None
+    assert {c["school_id"] for c in rows(any_db_url, models.Class)} == {school["id"]}
+    assert rows(any_db_url, models.Course)[0]["school_id"] is None
 
     # Once the source has a real school, the unused placeholder goes.
-    import_folder(db_url, write_folder(tmp_path / "g", district_files()), "No Schools")
-    names = sorted(s["name"] for s in rows(db_url, models.School))
+    import_folder(any_db_url, write_folder(tmp_path / "g", district_files()), "No Schools")
+    names = sorted(s["name"] for s in rows(any_db_url, models.School))
     assert names == ["Shelbyville High", "Springfield High"]
 
 
@@ -665,15 +671,15 @@ def test_a_zip_file_imports_like_its_folder(db_url: str, tmp_path: Path) -> None
 # ---------------------------------------------------------------- bulk, delta, idempotence
 
 
-def test_reimport_keeps_ids_and_touches_only_changed_rows(db_url: str, tmp_path: Path) -> None:
+def test_reimport_keeps_ids_and_touches_only_changed_rows(any_db_url: str, tmp_path: Path) -> None:
     files = district_files()
-    first = import_folder(db_url, write_folder(tmp_path / "a", files))
-    before = {p["id"]: p for p in rows(db_url, models.Person)}
+    first = import_folder(any_db_url, write_folder(tmp_path / "a", files))
+    before = {p["id"]: p for p in rows(any_db_url, models.Person)}
 
     changed = edited(files, "users", 1, email="bart@example.org")
-    again = import_folder(db_url, write_folder(tmp_path / "b", changed))
+    again = import_folder(any_db_url, write_folder(tmp_path / "b", changed))
 
-    after = {p["id"]: p for p in rows(db_url, models.Person)}
+    after = {p["id"]: p for p in rows(any_db_url, models.Person)}
     bart = stable_id(first.source_id, "person", "U2")
     assert again.source_id == first.source_id
     assert set(after) == set(before)
@@ -685,23 +691,23 @@ def test_reimport_keeps_ids_and_touches_only_changed_rows(db_url: str, tmp_path:
         assert after[person_id] == before[person_id]
 
 
-def test_bulk_import_removes_rows_missing_from_the_files(db_url: str, tmp_path: Path) -> None:
+def test_bulk_import_removes_rows_missing_from_the_files(any_db_url: str, tmp_path: Path) -> None:
     files = district_files()
-    first = import_folder(db_url, write_folder(tmp_path / "a", files))
+    first = import_folder(any_db_url, write_folder(tmp_path / "a", files))
 
     smaller = without(files, "users", "U2")
     smaller = without(smaller, "roles", "U2", column="userSourcedId")
     smaller = without(smaller, "enrollments", "E2", "E4")
     smaller = without(smaller, "classes", "K2")
-    result = import_folder(db_url, write_folder(tmp_path / "b", smaller))
+    result = import_folder(any_db_url, write_folder(tmp_path / "b", smaller))
 
     assert result.counts == {**first.counts, "people": 3, "enrollments": 2, "classes": 1}
-    assert rows(db_url, models.Person, id=stable_id(first.source_id, "person", "U2")) == []
+    assert rows(any_db_url, models.Person, id=stable_id(first.source_id, "person", "U2")) == []
     assert result.deleted == {"people": 1, "enrollments": 2, "classes": 1}
 
 
-def test_delta_import_upserts_and_deletes_tobedeleted_rows(db_url: str, tmp_path: Path) -> None:
-    first = import_folder(db_url, write_folder(tmp_path / "a", district_files()))
+def test_delta_import_upserts_and_deletes_tobedeleted_rows(any_db_url: str, tmp_path: Path) -> None:
+    first = import_folder(any_db_url, write_folder(tmp_path / "a", district_files()))
     base = district_files()
     delta = {
         "users": [dict(base["users"][1], status="tobedeleted")],
@@ -711,14 +717,14 @@ def test_delta_import_upserts_and_deletes_tobedeleted_rows(db_url: str, tmp_path
         ],
         "classes": [dict(base["classes"][0], status="active", title="Algebra I - Period 1")],
     }
-    result = import_folder(db_url, write_folder(tmp_path / "b", delta, mode="delta"))
+    result = import_folder(any_db_url, write_folder(tmp_path / "b", delta, mode="delta"))
 
     source = first.source_id
     assert result.counts == {**first.counts, "people": 3, "enrollments": 3}
-    assert rows(db_url, models.Person, id=stable_id(source, "person", "U2")) == []
-    e1 = rows(db_url, models.Enrollment, id=stable_id(source, "enrollment", "E1"))[0]
+    assert rows(any_db_url, models.Person, id=stable_id(source, "person", "U2")) == []
+    e1 = rows(any_db_url, models.Enrollment, id=stable_id(source, "enrollment", "E1"))[0]
     assert e1["role"] == "TEACHER"
-    k1 = rows(db_url, models.Class, id=stable_id(source, "class", "K1"))[0]
+    k1 = rows(any_db_url, models.Class, id=stable_id(source, "class", "K1"))[0]
     assert k1["name"] == "Algebra I - Period 1"
     assert result.warnings == [
         "classes.csv: rows with an empty dateLastModified (first at line 2)",
@@ -729,9 +735,9 @@ def test_delta_import_upserts_and_deletes_tobedeleted_rows(db_url: str, tmp_path
 
 
 def test_delta_roles_and_demographics_update_people_not_in_users(
-    db_url: str, tmp_path: Path
+    any_db_url: str, tmp_path: Path
 ) -> None:
-    first = import_folder(db_url, write_folder(tmp_path / "a", district_files()))
+    first = import_folder(any_db_url, write_folder(tmp_path / "a", district_files()))
     base = district_files()
     delta = {
         "roles": [
@@ -758,13 +764,13 @@ def test_delta_roles_and_demographics_update_people_not_in_users(
             },
         ],
     }
-    result = import_folder(db_url, write_folder(tmp_path / "b", delta, mode="delta"))
+    result = import_folder(any_db_url, write_folder(tmp_path / "b", delta, mode="delta"))
 
     source = first.source_id
-    lisa = rows(db_url, models.Person, id=stable_id(source, "person", "U1"))[0]
+    lisa = rows(any_db_url, models.Person, id=stable_id(source, "person", "U1"))[0]
     assert (lisa["roles"], lisa["demographics"]) == (["STUDENT", "AIDE"], None)
     teacher = stable_id(source, "person", "TE")
-    schools = {r["school_id"] for r in rows(db_url, models.PersonSchool, person_id=teacher)}
+    schools = {r["school_id"] for r in rows(any_db_url, models.PersonSchool, person_id=teacher)}
     assert schools == {stable_id(source, "school", "S1")}
     assert result.updated == {"people": 2}
     assert result.warnings == []
@@ -897,13 +903,13 @@ ERRORS = [
 
 @pytest.mark.parametrize(("spoil", "expected"), ERRORS)
 def test_a_bad_folder_names_file_line_column_and_changes_nothing(
-    db_url: str, tmp_path: Path, spoil: Callable[[Files], Files], expected: str
+    any_db_url: str, tmp_path: Path, spoil: Callable[[Files], Files], expected: str
 ) -> None:
-    import_folder(db_url, write_folder(tmp_path / "good", district_files()))
-    before = dump(db_url)
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(any_db_url)
 
     with pytest.raises(OneRosterError) as raised:
-        import_folder(db_url, write_folder(tmp_path / "bad", spoil(district_files())))
+        import_folder(any_db_url, write_folder(tmp_path / "bad", spoil(district_files())))
 
     error = raised.value
     where = f"{error.file}, line {error.line}"
@@ -911,7 +917,7 @@ def test_a_bad_folder_names_file_line_column_and_changes_nothing(
         where += f", column '{error.column}'"
     assert expected.startswith(where + ": ")
     assert str(error).startswith(expected)
-    assert dump(db_url) == before
+    assert dump(any_db_url) == before
 
 
 def test_a_row_with_too_many_fields_is_an_error(db_url: str, tmp_path: Path) -> None:
@@ -951,14 +957,14 @@ def test_two_sources_with_the_name_make_the_import_refuse(db_url: str, tmp_path:
         import_folder(db_url, write_folder(tmp_path / "f", district_files()), "Twice")
 
 
-def test_a_bad_first_import_creates_no_source(db_url: str, tmp_path: Path) -> None:
+def test_a_bad_first_import_creates_no_source(any_db_url: str, tmp_path: Path) -> None:
     files = edited(district_files(), "enrollments", 0, classSourcedId="NOPE")
-    before = dump(db_url)
+    before = dump(any_db_url)
 
     with pytest.raises(OneRosterError):
-        import_folder(db_url, write_folder(tmp_path / "bad", files))
+        import_folder(any_db_url, write_folder(tmp_path / "bad", files))
 
-    assert dump(db_url) == before
+    assert dump(any_db_url) == before
 
 
 @pytest.mark.parametrize(
