@@ -833,6 +833,11 @@ ERRORS = [
         id="unknown-org",
     ),
     pytest.param(
+        lambda f: edited(f, "users", 0, primaryOrgSourcedId="S9"),
+        "users.csv, line 2, column 'primaryOrgSourcedId': unknown org 'S9' (not in orgs.csv)",
+        id="users-unknown-org",
+    ),
+    pytest.param(
         lambda f: edited(f, "users", 0, agentSourcedIds="G9"),
         "users.csv, line 2, column 'agentSourcedIds': unknown user 'G9'",
         id="unknown-agent",

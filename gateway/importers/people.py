@@ -108,19 +108,19 @@ def _user_identifiers(cells: Cells, row: Row, sourced_id: str) -> list[dict[str,
 
 
 def _user_orgs(run: Run, cells: Cells, row: Row) -> list[str]:
-    """The orgs of a users.csv row (1.1 orgSourcedIds, 1.2 primaryOrgSourcedId), checked."""
-    orgs = cells.items(row, "orgSourcedIds")
-    column = "orgSourcedIds"
-    primary = cells.text(row, "primaryOrgSourcedId")
-    for org in orgs:
-        if run.resolve_org(org) is None:
-            raise cells.error(row, column, f"unknown org '{org}' (not in orgs.csv)")
-    if primary is not None:
-        if run.resolve_org(primary) is None:
-            raise cells.error(
-                row, "primaryOrgSourcedId", f"unknown org '{primary}' (not in orgs.csv)"
-            )
-        orgs.insert(0, primary)
+    """The orgs of a users.csv row (1.2 primaryOrgSourcedId, 1.1 orgSourcedIds), checked."""
+    columns = (
+        ("primaryOrgSourcedId", [cells.text(row, "primaryOrgSourcedId")]),
+        ("orgSourcedIds", cells.items(row, "orgSourcedIds")),
+    )
+    orgs: list[str] = []
+    for column, values in columns:
+        for org in values:
+            if org is None:
+                continue
+            if run.resolve_org(org) is None:
+                raise cells.error(row, column, f"unknown org '{org}' (not in orgs.csv)")
+            orgs.append(org)
     return orgs
 
 
