@@ -35,13 +35,16 @@ def _pk() -> Any:
     return Field(default_factory=new_id, primary_key=True, sa_type=UUID)
 
 
-def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Any:
+def _fk(
+    target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True
+) -> Any:
+    # `index=False` where a composite `(column, id)` index already leads with the column.
     return Field(
         default=None if nullable else ...,
         sa_column_args=[sa.ForeignKey(target, ondelete=ondelete)],
         sa_type=UUID,
         nullable=nullable,
-        index=True,
+        index=index,
     )
 
 
@@ -218,7 +221,7 @@ class District(SQLModel, table=True):
     __tablename__ = "districts"
     __table_args__ = (sa.Index("ix_districts_source_id_id", "source_id", "id"),)
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
@@ -235,7 +238,7 @@ class School(SQLModel, table=True):
     __tablename__ = "schools"
     __table_args__ = (sa.Index("ix_schools_source_id_id", "source_id", "id"),)
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
@@ -257,13 +260,13 @@ class Session(SQLModel, table=True):
         sa.Index("ix_sessions_school_id_id", "school_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
     district_id: str = _fk("districts.id")
-    school_id: str | None = _fk("schools.id", nullable=True)
+    school_id: str | None = _fk("schools.id", nullable=True, index=False)
     name: str
     start_date: date | None = None
     end_date: date | None = None
@@ -280,13 +283,13 @@ class Course(SQLModel, table=True):
         sa.Index("ix_courses_school_id_id", "school_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
     district_id: str = _fk("districts.id")
-    school_id: str | None = _fk("schools.id", nullable=True)
+    school_id: str | None = _fk("schools.id", nullable=True, index=False)
     session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     name: str
     code: str | None = None
@@ -304,13 +307,13 @@ class Class(SQLModel, table=True):
         sa.Index("ix_classes_course_id_id", "course_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
-    school_id: str = _fk("schools.id")
-    course_id: str | None = _fk("courses.id", nullable=True, ondelete="SET NULL")
+    school_id: str = _fk("schools.id", index=False)
+    course_id: str | None = _fk("courses.id", nullable=True, ondelete="SET NULL", index=False)
     name: str
     description: str | None = None
     state: str = "ACTIVE"
@@ -348,12 +351,12 @@ class Section(SQLModel, table=True):
         sa.Index("ix_sections_class_id_id", "class_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
-    class_id: str = _fk("classes.id")
+    class_id: str = _fk("classes.id", index=False)
     name: str
     description: str | None = None
     state: str = "ACTIVE"
@@ -366,7 +369,7 @@ class Person(SQLModel, table=True):
     __tablename__ = "people"
     __table_args__ = (sa.Index("ix_people_source_id_id", "source_id", "id"),)
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
@@ -417,14 +420,14 @@ class Enrollment(SQLModel, table=True):
         sa.Index("ix_enrollments_section_id_id", "section_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
-    person_id: str = _fk("people.id")
-    class_id: str = _fk("classes.id")
-    section_id: str | None = _fk("sections.id", nullable=True, ondelete="SET NULL")
+    person_id: str = _fk("people.id", index=False)
+    class_id: str = _fk("classes.id", index=False)
+    section_id: str | None = _fk("sections.id", nullable=True, ondelete="SET NULL", index=False)
     role: str = "STUDENT"
     primary: bool = False
     state: str = "ACTIVE"
@@ -442,13 +445,13 @@ class Agent(SQLModel, table=True):
         sa.Index("ix_agents_target_id_id", "target_id", "id"),
     )
     id: str = _pk()
-    source_id: str = _fk("sources.id")
+    source_id: str = _fk("sources.id", index=False)
     created_date: datetime = _created()
     updated_date: datetime = _created()
     identifiers: list[dict[str, str]] = _json()
     properties: dict[str, Any] | None = _json(list_default=False)
-    observer_id: str = _fk("people.id")
-    target_id: str = _fk("people.id")
+    observer_id: str = _fk("people.id", index=False)
+    target_id: str = _fk("people.id", index=False)
     relationship: str = "GUARDIAN"
     flags: list[str] = _json()
 
