@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +11,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.admin.app import create_admin_app
 from gateway.db import RequestDB, create_engine, create_schema, ping
@@ -21,35 +18,9 @@ from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
 from gateway.limits import Limits
 from gateway.logs import AccessLogMiddleware, configure_logging
-from gateway.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
 from gateway.settings import Settings, load_settings
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-class RequestIdMiddleware:
-    """Gives every request an id (the client's `X-Request-ID` when sane) and echoes it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

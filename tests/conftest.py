@@ -4,6 +4,7 @@ GATEWAY_TEST_POSTGRES_URL is set) and a real HTTP server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -176,6 +177,22 @@ def server(live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
     """A running server on this test's database with default settings."""
     with live_server() as running:
         yield running
+
+
+@contextlib.contextmanager
+def recorded_statements(server: LiveServer) -> Iterator[list[str]]:
+    """Every SQL statement the server's engine runs while the block is open."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = server.app.state.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -9,6 +9,19 @@ from dataclasses import dataclass
 
 from tests.factories import Graph
 
+# GraphQL type -> table; each root connection is named like its table (`people`, `classes`).
+TABLES = {
+    "District": "districts",
+    "School": "schools",
+    "Session": "sessions",
+    "Course": "courses",
+    "Class": "classes",
+    "Section": "sections",
+    "Person": "people",
+    "Enrollment": "enrollments",
+    "Agent": "agents",
+}
+
 
 @dataclass(frozen=True)
 class Visible:
@@ -24,19 +37,8 @@ class Visible:
 def visible(graph: Graph, targets: set[str] | None) -> Visible:
     """What an integration with these targets sees (None: scope ALL)."""
     rows = graph.rows
-    by_type = {
-        "District": "districts",
-        "School": "schools",
-        "Session": "sessions",
-        "Course": "courses",
-        "Class": "classes",
-        "Section": "sections",
-        "Person": "people",
-        "Enrollment": "enrollments",
-        "Agent": "agents",
-    }
     if targets is None:
-        return Visible({t: {r["id"] for r in rows[table]} for t, table in by_type.items()})
+        return Visible({t: {r["id"] for r in rows[table]} for t, table in TABLES.items()})
     ts = targets & set(graph.ids("schools"))
     tc = targets & set(graph.ids("courses"))
     tk = targets & set(graph.ids("classes"))

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.settings import Settings
-from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, recorded_statements, run_db
 from tests.factories import Graph, make_integration, make_source
 
 
@@ -47,15 +46,8 @@ def _serve_world(url: str) -> Iterator[World]:
 
 @pytest.fixture
 def statements(world: World) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = world.server.app.state.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    sa.event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(world.server) as seen:
+        yield seen
 
 
 THREE_LEVELS = """query($n: Int) {

@@ -11,28 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.access.gates import TYPE_PERMISSIONS
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.settings import Settings
-from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
+from tests.conftest import ENGINES, LiveServer, fresh_database, recorded_statements, run_db
 from tests.factories import Graph, make_integration, make_source
-from tests.oracle import visible
+from tests.oracle import TABLES, visible
 
-ROOTS = {
-    "District": "districts",
-    "School": "schools",
-    "Session": "sessions",
-    "Course": "courses",
-    "Class": "classes",
-    "Section": "sections",
-    "Person": "people",
-    "Enrollment": "enrollments",
-    "Agent": "agents",
-}
 TYPE_SLUGS = sorted(set(TYPE_PERMISSIONS.values()))
 STATUSES = [IntegrationStatus.ACTIVE, IntegrationStatus.INACTIVE, IntegrationStatus.DISABLED]
 GRAPH_TABLES = (
@@ -119,7 +107,7 @@ def _serve_world(url: str) -> Iterator[World]:
 
 MATRIX = list(
     itertools.product(
-        ROOTS,
+        TABLES,
         ["all", "by-school", "by-course", "by-class", "mixed"],
         ["granted", "not-granted"],
         [s.value for s in STATUSES],
@@ -138,7 +126,7 @@ def test_root_field_matrix(
     slug = TYPE_PERMISSIONS[type_name]
     missing = "" if permission == "granted" else slug
     token = world.tokens[(scope_name, status, missing)]
-    root = ROOTS[type_name]
+    root = TABLES[type_name]
     code, body = world.server.graphql(
         f"{{ {root}(first: 1000) {{ totalCount nodes {{ id }} }} }}", token
     )
@@ -292,15 +280,8 @@ def test_node_does_not_return_objects_of_ungranted_types(world: World) -> None:
 
 @pytest.fixture
 def statements(world: World) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = world.server.app.state.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    sa.event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(world.server) as seen:
+        yield seen
 
 
 def _touches_graph(statement: str) -> bool:

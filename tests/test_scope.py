@@ -19,19 +19,8 @@ from gateway.access.grant import Scope
 from gateway.settings import Settings
 from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
-from tests.oracle import Visible, visible
+from tests.oracle import TABLES, Visible, visible
 
-ROOTS = {
-    "District": "districts",
-    "School": "schools",
-    "Session": "sessions",
-    "Course": "courses",
-    "Class": "classes",
-    "Section": "sections",
-    "Person": "people",
-    "Enrollment": "enrollments",
-    "Agent": "agents",
-}
 LOOKUPS = {
     "District": "district",
     "School": "school",
@@ -104,18 +93,6 @@ EDGES: dict[tuple[str, str], tuple[str, bool, Related]] = {
     ("Enrollment", "section"): ("Section", False, _one("enrollments", "section_id")),
     ("Agent", "observer"): ("Person", False, _one("agents", "observer_id")),
     ("Agent", "target"): ("Person", False, _one("agents", "target_id")),
-}
-
-TABLE_OF = {
-    "District": "districts",
-    "School": "schools",
-    "Session": "sessions",
-    "Course": "courses",
-    "Class": "classes",
-    "Section": "sections",
-    "Person": "people",
-    "Enrollment": "enrollments",
-    "Agent": "agents",
 }
 
 
@@ -221,7 +198,7 @@ def _all_pages(server: LiveServer, token: str, root: str, page: int) -> tuple[li
 @pytest.mark.parametrize("case", CASES)
 def test_root_connections_page_through_exactly_the_visible_set(world: World, case: str) -> None:
     expected = world.cases[case].expected
-    for type_name, root in ROOTS.items():
+    for type_name, root in TABLES.items():
         ids, total = _all_pages(world.server, world.cases[case].token, root, page=7)
         assert len(ids) == len(set(ids)), f"{root}: duplicate ids across pages"
         assert ids == sorted(ids), f"{root}: pages are not in id order"
@@ -245,7 +222,7 @@ def _edge_selection(type_name: str) -> str:
 def test_nested_edges_show_only_visible_related_rows(world: World, case: str) -> None:
     expected = world.cases[case].expected
     rows = world.mine.rows
-    for type_name, root in ROOTS.items():
+    for type_name, root in TABLES.items():
         query = f"{{ {root}(first: 1000) {{ nodes {{ id {_edge_selection(type_name)} }} }} }}"
         nodes = _ok(world.server, query, world.cases[case].token)[root]["nodes"]
         assert {n["id"] for n in nodes} == expected.ids[type_name]
@@ -276,7 +253,7 @@ def test_lookups_and_node_answer_only_for_visible_ids(world: World, case: str) -
     everything = [
         (type_name, row_id)
         for graph in (world.mine, world.other)
-        for type_name, table in TABLE_OF.items()
+        for type_name, table in TABLES.items()
         for row_id in graph.ids(table)
     ]
     for batch in _lookup_batches(everything):
@@ -295,10 +272,10 @@ def test_lookups_and_node_answer_only_for_visible_ids(world: World, case: str) -
 
 
 def test_no_row_of_another_source_is_reachable(world: World) -> None:
-    theirs = {row_id for table in TABLE_OF.values() for row_id in world.other.ids(table)}
+    theirs = {row_id for table in TABLES.values() for row_id in world.other.ids(table)}
     for case in world.cases.values():
         assert not (case.expected.all() & theirs)
-        for root in ROOTS.values():
+        for root in TABLES.values():
             ids, _ = _all_pages(world.server, case.token, root, page=1000)
             assert not (set(ids) & theirs), f"{case.name}: {root} leaked another source's rows"
 
