@@ -91,9 +91,6 @@ class GraphView(GraphQL[Context, None]):
             grant=grant,
         )
 
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return await super().render_graphql_ide(request)
-
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":
             data: Any = http.query_parameters(request.query_params)
