@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -143,6 +144,9 @@ class GraphView(GraphQL[Context, None]):
             request_id = request.state.request_id
             result.errors = [shape_error(error, request_id) for error in result.errors]
         return await super().process_result(request, result)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     def create_response(
         self,
