@@ -114,11 +114,11 @@ def serve(
 
 def _register() -> None:
     # Each area owns its sub-commands; importing them here keeps this module the one entry point.
-    from gateway import demo
     from gateway.admin import cli as admin_cli
+    from gateway.demo import cli as demo_cli
     from gateway.importers import cli as importers_cli
 
-    for area in (demo, admin_cli, importers_cli):
+    for area in (demo_cli, admin_cli, importers_cli):
         area.register(app)
 
 

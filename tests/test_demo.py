@@ -1,4 +1,4 @@
-"""The demo data (gateway/demo.py): shape, determinism, refusal, CLI output and token rotation."""
+"""The demo data (gateway/demo/): shape, determinism, refusal, CLI output and token rotation."""
 
 from __future__ import annotations
 
