@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
@@ -33,13 +32,13 @@ class Loaders:
 
     def edge_page(
         self, edge: ManyEdge, filter_key: str, filters: Sequence[Predicate], args: PageArgs
-    ) -> DataLoader[str, list[Row[Any]]]:
+    ) -> DataLoader[str, list[queries.Record]]:
         """Pages of `edge` for many parents, one statement per batch."""
         key = ("page", edge.name, filter_key, args.key)
         loader = self._loaders.get(key)
         if loader is None:
 
-            async def load(parents: list[str]) -> list[list[Row[Any]]]:
+            async def load(parents: list[str]) -> list[list[queries.Record]]:
                 pages = await queries.fetch_edge_pages(
                     self.db, self.grant, edge, parents, filters, args.first, args.after
                 )
@@ -76,13 +75,13 @@ class Loaders:
             loader = self._loaders[key] = DataLoader(load_fn=load)
         return loader
 
-    def by_id(self, table: sa.Table) -> DataLoader[str, Row[Any] | None]:
+    def by_id(self, table: sa.Table) -> DataLoader[str, queries.Record | None]:
         """Visible rows of `table` by id (None for invisible or missing ids)."""
         key = ("id", table.name)
         loader = self._loaders.get(key)
         if loader is None:
 
-            async def load(ids: list[str]) -> list[Row[Any] | None]:
+            async def load(ids: list[str]) -> list[queries.Record | None]:
                 found = await queries.fetch_by_ids(self.db, self.grant, table, ids)
                 return [found.get(i) for i in ids]
 
