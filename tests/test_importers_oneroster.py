@@ -950,6 +950,20 @@ def test_a_file_that_is_not_utf8_is_an_error(db_url: str, tmp_path: Path) -> Non
     )
 
 
+def test_a_nul_character_in_a_cell_is_an_error(any_db_url: str, tmp_path: Path) -> None:
+    # PostgreSQL text cannot hold U+0000 and SQLite would store it: both refuse it up front.
+    folder = write_folder(tmp_path / "f", district_files())
+    users = folder / "users.csv"
+    users.write_bytes(users.read_bytes().replace(b"Edna", b"Ed\x00na"))
+
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, folder)
+
+    assert str(raised.value).startswith(
+        "users.csv, line 4, column 'givenName': the cell holds a NUL character (U+0000)"
+    )
+
+
 def test_two_sources_with_the_name_make_the_import_refuse(db_url: str, tmp_path: Path) -> None:
     async def two(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:

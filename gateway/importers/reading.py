@@ -191,6 +191,14 @@ class CsvFile:
                                 file=self.name,
                                 line=start,
                             )
+                        if any("\x00" in cell for cell in record):
+                            raise OneRosterError(
+                                "the cell holds a NUL character (U+0000), which no text column "
+                                "can store; remove it",
+                                file=self.name,
+                                line=start,
+                                column=header[next(i for i, c in enumerate(record) if "\x00" in c)],
+                            )
                         batch.append(Row(start, dict(zip(header, record, strict=True))))
                         if len(batch) >= size:
                             yield batch
