@@ -74,7 +74,8 @@ class LazyJSON(sa.types.TypeDecorator[Any]):
     cache_ok = True
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or not isinstance(value, str):
+        # asyncpg hands PostgreSQL's json over already decoded: a str there is a JSON string.
+        if value is None or not isinstance(value, str) or dialect.name == "postgresql":
             return value
         return JSONText(value)
 
