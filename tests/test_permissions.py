@@ -245,8 +245,18 @@ def test_an_alias_does_not_unlock_a_denied_field(world: World) -> None:
             "query($s: StringFilter) { people(filter: {email: $s}) { totalCount } }",
             {"s": {"startsWith": "p"}},
         ),
+        (
+            'query($f: PersonFilter = {email: {contains: "@"}}) '
+            "{ people(filter: $f) { totalCount } }",
+            None,
+        ),
+        (
+            'query($s: StringFilter = {startsWith: "p"}) '
+            "{ people(filter: {email: $s}) { totalCount } }",
+            {},
+        ),
     ],
-    ids=["literal", "variable", "nested-variable"],
+    ids=["literal", "variable", "nested-variable", "variable-default", "nested-default"],
 )
 def test_filtering_by_a_denied_field_is_denied(
     world: World, query: str, variables: dict[str, Any] | None

@@ -115,12 +115,14 @@ class _Walker:
         grant: Grant,
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
+        defaults: Mapping[str, ValueNode],
     ) -> None:
         self.schema = schema
         self.permissions = permissions
         self.grant = grant
         self.fragments = fragments
         self.variables = variables
+        self.defaults = defaults
         self.denials: dict[tuple[Path, str], Denial] = {}
         self.denied_nodes: dict[int, Denial] = {}
 
@@ -179,7 +181,11 @@ class _Walker:
         if not isinstance(type_, GraphQLInputObjectType):
             return None
         if isinstance(value, VariableNode):
-            return self._missing_in_value(self.variables.get(value.name.value), type_)
+            name = value.name.value
+            if name in self.variables:
+                return self._missing_in_value(self.variables[name], type_)
+            # not sent: execution uses the operation's default, so judge that
+            return self._missing_in_value(self.defaults.get(name), type_)
         if isinstance(value, ListValueNode):
             items: list[Any] = list(value.values)
         elif isinstance(value, list):
@@ -362,6 +368,11 @@ class Guard(SchemaExtension):
             grant,
             fragments,
             execution.variables or {},
+            {
+                definition.variable.name.value: definition.default_value
+                for definition in operation.variable_definitions or ()
+                if definition.default_value is not None
+            },
         )
         walker.walk(operation.selection_set, root_type, ())
         if walker.denials:
