@@ -28,7 +28,7 @@ from gateway.graph.filters import (
     SectionFilter,
     SessionFilter,
 )
-from gateway.graph.pagination import Connection
+from gateway.graph.pagination import Connection  # noqa: F401 - named by connection_field's annotations
 from gateway.graph.resolve import many, one
 
 Ctx = Info[Context, Any]
@@ -52,6 +52,47 @@ AgentFilterArg = Annotated[AgentFilter | None, strawberry.argument(description=F
 
 def _f(description: str, **kwargs: Any) -> Any:
     return strawberry.field(description=description, **kwargs)
+
+
+def connection_field(edge: rel.ManyEdge, node: str, description: str) -> Any:
+    """A nested connection field over `edge` returning `node` objects: its arguments, its
+    permission directive and its batched resolver, declared once for every edge."""
+    parent, field = edge.name.split(".")
+
+    async def resolve(
+        root: Any, info: Ctx, first: Any = None, after: Any = None, filter: Any = None
+    ) -> Any:
+        return await many(info, edge, root.id, first, after, filter)
+
+    # Strings, resolved against this module once every type exists (edges point forward).
+    resolve.__annotations__ = {
+        "root": "Any",
+        "info": "Ctx",
+        "first": "First",
+        "after": "After",
+        "filter": f"{node}FilterArg",
+        "return": f"Connection[{node}] | None",
+    }
+    return strawberry.field(
+        resolver=resolve, description=description, directives=gate(parent, field, node)
+    )
+
+
+def object_field(edge: rel.OneEdge, node: str, description: str, *, name: str | None = None) -> Any:
+    """A to-one field following `edge` (a foreign key of the parent row) to a `node` object,
+    loaded in batches; null when the key is unset or the object is not visible."""
+    parent, field = edge.name.split(".")
+
+    async def resolve(root: Any, info: Ctx) -> Any:
+        return await one(info, edge, getattr(root, edge.fk))
+
+    resolve.__annotations__ = {"root": "Any", "info": "Ctx", "return": f"{node} | None"}
+    return strawberry.field(
+        resolver=resolve,
+        name=name,
+        description=description,
+        directives=gate(parent, field, node),
+    )
 
 
 @strawberry.interface(description="An object with a UUID that `node(id:)` can fetch.")
@@ -159,42 +200,15 @@ class District(Node):
     time_zone: str | None = _f(_TZ)
     address: Address | None = _f("The district office's address.")
 
-    @strawberry.field(
-        description="The district's schools.", directives=gate("District", "schools", "School")
-    )
-    async def schools(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SchoolFilterArg = None,
-    ) -> Connection[School] | None:
-        return await many(info, rel.DISTRICT_SCHOOLS, self.id, first, after, filter)
+    schools = connection_field(rel.DISTRICT_SCHOOLS, "School", "The district's schools.")
 
-    @strawberry.field(
-        description="The district's sessions (school years, terms, grading periods).",
-        directives=gate("District", "sessions", "Session"),
+    sessions = connection_field(
+        rel.DISTRICT_SESSIONS,
+        "Session",
+        "The district's sessions (school years, terms, grading periods).",
     )
-    async def sessions(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SessionFilterArg = None,
-    ) -> Connection[Session] | None:
-        return await many(info, rel.DISTRICT_SESSIONS, self.id, first, after, filter)
 
-    @strawberry.field(
-        description="Everyone in the district.", directives=gate("District", "people", "Person")
-    )
-    async def people(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: PersonFilterArg = None,
-    ) -> Connection[Person] | None:
-        return await many(info, rel.DISTRICT_PEOPLE, self.id, first, after, filter)
+    people = connection_field(rel.DISTRICT_PEOPLE, "Person", "Everyone in the district.")
 
 
 @strawberry.type(
@@ -202,7 +216,6 @@ class District(Node):
     directives=type_gate("School"),
 )
 class School(Node):
-    district_id: strawberry.Private[str]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -213,60 +226,17 @@ class School(Node):
     time_zone: str | None = _f(_TZ)
     address: Address | None = _f("The school's address.")
 
-    @strawberry.field(
-        description="The school's district.", directives=gate("School", "district", "District")
-    )
-    async def district(self, info: Ctx) -> District | None:
-        return await one(info, rel.SCHOOL_DISTRICT, self.district_id)
+    district = object_field(rel.SCHOOL_DISTRICT, "District", "The school's district.")
 
-    @strawberry.field(
-        description="The school's own sessions.", directives=gate("School", "sessions", "Session")
-    )
-    async def sessions(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SessionFilterArg = None,
-    ) -> Connection[Session] | None:
-        return await many(info, rel.SCHOOL_SESSIONS, self.id, first, after, filter)
+    sessions = connection_field(rel.SCHOOL_SESSIONS, "Session", "The school's own sessions.")
 
-    @strawberry.field(
-        description="Courses offered by the school.", directives=gate("School", "courses", "Course")
-    )
-    async def courses(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: CourseFilterArg = None,
-    ) -> Connection[Course] | None:
-        return await many(info, rel.SCHOOL_COURSES, self.id, first, after, filter)
+    courses = connection_field(rel.SCHOOL_COURSES, "Course", "Courses offered by the school.")
 
-    @strawberry.field(
-        description="Classes taught at the school.", directives=gate("School", "classes", "Class")
-    )
-    async def classes(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: ClassFilterArg = None,
-    ) -> Connection[Class] | None:
-        return await many(info, rel.SCHOOL_CLASSES, self.id, first, after, filter)
+    classes = connection_field(rel.SCHOOL_CLASSES, "Class", "Classes taught at the school.")
 
-    @strawberry.field(
-        description="Members of the school (students, staff, teachers).",
-        directives=gate("School", "people", "Person"),
+    people = connection_field(
+        rel.SCHOOL_PEOPLE, "Person", "Members of the school (students, staff, teachers)."
     )
-    async def people(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: PersonFilterArg = None,
-    ) -> Connection[Person] | None:
-        return await many(info, rel.SCHOOL_PEOPLE, self.id, first, after, filter)
 
 
 @strawberry.type(
@@ -274,8 +244,6 @@ class School(Node):
     directives=type_gate("Session"),
 )
 class Session(Node):
-    district_id: strawberry.Private[str]
-    school_id: strawberry.Private[str | None]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -286,18 +254,13 @@ class Session(Node):
     state: enums.SessionState = _f("Whether the session is upcoming, active or completed.")
     type: enums.SessionType = _f("What kind of session this is.")
 
-    @strawberry.field(
-        description="The district.", directives=gate("Session", "district", "District")
-    )
-    async def district(self, info: Ctx) -> District | None:
-        return await one(info, rel.SESSION_DISTRICT, self.district_id)
+    district = object_field(rel.SESSION_DISTRICT, "District", "The district.")
 
-    @strawberry.field(
-        description="The school the session belongs to; null for district-wide sessions.",
-        directives=gate("Session", "school", "School"),
+    school = object_field(
+        rel.SESSION_SCHOOL,
+        "School",
+        "The school the session belongs to; null for district-wide sessions.",
     )
-    async def school(self, info: Ctx) -> School | None:
-        return await one(info, rel.SESSION_SCHOOL, self.school_id)
 
 
 @strawberry.type(
@@ -305,9 +268,6 @@ class Session(Node):
     directives=type_gate("Course"),
 )
 class Course(Node):
-    district_id: strawberry.Private[str]
-    school_id: strawberry.Private[str | None]
-    session_id: strawberry.Private[str | None]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -317,37 +277,19 @@ class Course(Node):
     grade_levels: list[str] = _f(_GRADES)
     subjects: list[str] = _f("Subjects the course covers.")
 
-    @strawberry.field(
-        description="The district.", directives=gate("Course", "district", "District")
-    )
-    async def district(self, info: Ctx) -> District | None:
-        return await one(info, rel.COURSE_DISTRICT, self.district_id)
+    district = object_field(rel.COURSE_DISTRICT, "District", "The district.")
 
-    @strawberry.field(
-        description="The school offering the course; null for district-wide courses.",
-        directives=gate("Course", "school", "School"),
+    school = object_field(
+        rel.COURSE_SCHOOL,
+        "School",
+        "The school offering the course; null for district-wide courses.",
     )
-    async def school(self, info: Ctx) -> School | None:
-        return await one(info, rel.COURSE_SCHOOL, self.school_id)
 
-    @strawberry.field(
-        description="The session the course is offered in, if any.",
-        directives=gate("Course", "session", "Session"),
+    session = object_field(
+        rel.COURSE_SESSION, "Session", "The session the course is offered in, if any."
     )
-    async def session(self, info: Ctx) -> Session | None:
-        return await one(info, rel.COURSE_SESSION, self.session_id)
 
-    @strawberry.field(
-        description="Classes of this course.", directives=gate("Course", "classes", "Class")
-    )
-    async def classes(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: ClassFilterArg = None,
-    ) -> Connection[Class] | None:
-        return await many(info, rel.COURSE_CLASSES, self.id, first, after, filter)
+    classes = connection_field(rel.COURSE_CLASSES, "Class", "Classes of this course.")
 
 
 @strawberry.type(
@@ -355,8 +297,6 @@ class Course(Node):
     directives=type_gate("Class"),
 )
 class Class(Node):
-    school_id: strawberry.Private[str]
-    course_id: strawberry.Private[str | None]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -370,73 +310,26 @@ class Class(Node):
     locale: str | None = _f(_LOCALE)
     time_zone: str | None = _f(_TZ)
 
-    @strawberry.field(
-        description="The school the class is taught at.",
-        directives=gate("Class", "school", "School"),
-    )
-    async def school(self, info: Ctx) -> School | None:
-        return await one(info, rel.CLASS_SCHOOL, self.school_id)
+    school = object_field(rel.CLASS_SCHOOL, "School", "The school the class is taught at.")
 
-    @strawberry.field(
-        description="The class's course; null when the class has none.",
-        directives=gate("Class", "course", "Course"),
+    course = object_field(
+        rel.CLASS_COURSE, "Course", "The class's course; null when the class has none."
     )
-    async def course(self, info: Ctx) -> Course | None:
-        return await one(info, rel.CLASS_COURSE, self.course_id)
 
-    @strawberry.field(
-        description="Sessions (terms) the class runs in.",
-        directives=gate("Class", "sessions", "Session"),
+    sessions = connection_field(
+        rel.CLASS_SESSIONS, "Session", "Sessions (terms) the class runs in."
     )
-    async def sessions(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SessionFilterArg = None,
-    ) -> Connection[Session] | None:
-        return await many(info, rel.CLASS_SESSIONS, self.id, first, after, filter)
 
-    @strawberry.field(
-        description="The class's sections.", directives=gate("Class", "sections", "Section")
-    )
-    async def sections(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SectionFilterArg = None,
-    ) -> Connection[Section] | None:
-        return await many(info, rel.CLASS_SECTIONS, self.id, first, after, filter)
+    sections = connection_field(rel.CLASS_SECTIONS, "Section", "The class's sections.")
 
-    @strawberry.field(
-        description="Enrollments in the class.",
-        directives=gate("Class", "enrollments", "Enrollment"),
-    )
-    async def enrollments(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: EnrollmentFilterArg = None,
-    ) -> Connection[Enrollment] | None:
-        return await many(info, rel.CLASS_ENROLLMENTS, self.id, first, after, filter)
+    enrollments = connection_field(rel.CLASS_ENROLLMENTS, "Enrollment", "Enrollments in the class.")
 
-    @strawberry.field(
-        description=(
-            "People enrolled in the class. `filter.roles` matches the people's roles; use "
-            "`enrollments(filter: {roles: …})` for the role held in this class."
-        ),
-        directives=gate("Class", "people", "Person"),
+    people = connection_field(
+        rel.CLASS_PEOPLE,
+        "Person",
+        "People enrolled in the class. `filter.roles` matches the people's roles; use "
+        "`enrollments(filter: {roles: …})` for the role held in this class.",
     )
-    async def people(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: PersonFilterArg = None,
-    ) -> Connection[Person] | None:
-        return await many(info, rel.CLASS_PEOPLE, self.id, first, after, filter)
 
 
 @strawberry.type(
@@ -444,7 +337,6 @@ class Class(Node):
     directives=type_gate("Section"),
 )
 class Section(Node):
-    class_id: strawberry.Private[str]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -454,26 +346,11 @@ class Section(Node):
     state: enums.SectionState = _f("The section's lifecycle state.")
     periods: list[str] = _f("Periods the section meets in.")
 
-    @strawberry.field(
-        name="class",
-        description="The section's class.",
-        directives=gate("Section", "class", "Class"),
-    )
-    async def class_(self, info: Ctx) -> Class | None:
-        return await one(info, rel.SECTION_CLASS, self.class_id)
+    class_ = object_field(rel.SECTION_CLASS, "Class", "The section's class.", name="class")
 
-    @strawberry.field(
-        description="Enrollments in the section.",
-        directives=gate("Section", "enrollments", "Enrollment"),
+    enrollments = connection_field(
+        rel.SECTION_ENROLLMENTS, "Enrollment", "Enrollments in the section."
     )
-    async def enrollments(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: EnrollmentFilterArg = None,
-    ) -> Connection[Enrollment] | None:
-        return await many(info, rel.SECTION_ENROLLMENTS, self.id, first, after, filter)
 
 
 @strawberry.type(
@@ -481,7 +358,6 @@ class Section(Node):
     directives=type_gate("Person"),
 )
 class Person(Node):
-    district_id: strawberry.Private[str]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] | None = _f(
@@ -507,62 +383,21 @@ class Person(Node):
     )
     address: PersonAddress | None = _f("Home address.", directives=gate("Person", "address"))
 
-    @strawberry.field(
-        description="The person's district.", directives=gate("Person", "district", "District")
-    )
-    async def district(self, info: Ctx) -> District | None:
-        return await one(info, rel.PERSON_DISTRICT, self.district_id)
+    district = object_field(rel.PERSON_DISTRICT, "District", "The person's district.")
 
-    @strawberry.field(
-        description="Schools the person belongs to.", directives=gate("Person", "schools", "School")
-    )
-    async def schools(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: SchoolFilterArg = None,
-    ) -> Connection[School] | None:
-        return await many(info, rel.PERSON_SCHOOLS, self.id, first, after, filter)
+    schools = connection_field(rel.PERSON_SCHOOLS, "School", "Schools the person belongs to.")
 
-    @strawberry.field(
-        description="The person's enrollments.",
-        directives=gate("Person", "enrollments", "Enrollment"),
+    enrollments = connection_field(
+        rel.PERSON_ENROLLMENTS, "Enrollment", "The person's enrollments."
     )
-    async def enrollments(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: EnrollmentFilterArg = None,
-    ) -> Connection[Enrollment] | None:
-        return await many(info, rel.PERSON_ENROLLMENTS, self.id, first, after, filter)
 
-    @strawberry.field(
-        description="Classes the person is enrolled in.",
-        directives=gate("Person", "classes", "Class"),
-    )
-    async def classes(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: ClassFilterArg = None,
-    ) -> Connection[Class] | None:
-        return await many(info, rel.PERSON_CLASSES, self.id, first, after, filter)
+    classes = connection_field(rel.PERSON_CLASSES, "Class", "Classes the person is enrolled in.")
 
-    @strawberry.field(
-        description="Relationships the person is part of, as observer (guardian) or as target.",
-        directives=gate("Person", "agents", "Agent"),
+    agents = connection_field(
+        rel.PERSON_AGENTS,
+        "Agent",
+        "Relationships the person is part of, as observer (guardian) or as target.",
     )
-    async def agents(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: AgentFilterArg = None,
-    ) -> Connection[Agent] | None:
-        return await many(info, rel.PERSON_AGENTS, self.id, first, after, filter)
 
 
 @strawberry.type(
@@ -570,9 +405,6 @@ class Person(Node):
     directives=type_gate("Enrollment"),
 )
 class Enrollment(Node):
-    person_id: strawberry.Private[str]
-    class_id: strawberry.Private[str]
-    section_id: strawberry.Private[str | None]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -583,24 +415,13 @@ class Enrollment(Node):
     start_date: date | None = _f("First day of the enrollment.")
     end_date: date | None = _f("Last day of the enrollment.")
 
-    @strawberry.field(
-        description="The enrolled person.", directives=gate("Enrollment", "person", "Person")
-    )
-    async def person(self, info: Ctx) -> Person | None:
-        return await one(info, rel.ENROLLMENT_PERSON, self.person_id)
+    person = object_field(rel.ENROLLMENT_PERSON, "Person", "The enrolled person.")
 
-    @strawberry.field(
-        name="class", description="The class.", directives=gate("Enrollment", "class", "Class")
-    )
-    async def class_(self, info: Ctx) -> Class | None:
-        return await one(info, rel.ENROLLMENT_CLASS, self.class_id)
+    class_ = object_field(rel.ENROLLMENT_CLASS, "Class", "The class.", name="class")
 
-    @strawberry.field(
-        description="The section, when the enrollment is in one.",
-        directives=gate("Enrollment", "section", "Section"),
+    section = object_field(
+        rel.ENROLLMENT_SECTION, "Section", "The section, when the enrollment is in one."
     )
-    async def section(self, info: Ctx) -> Section | None:
-        return await one(info, rel.ENROLLMENT_SECTION, self.section_id)
 
 
 @strawberry.type(
@@ -608,8 +429,6 @@ class Enrollment(Node):
     directives=type_gate("Agent"),
 )
 class Agent(Node):
-    observer_id: strawberry.Private[str]
-    target_id: strawberry.Private[str]
     created_date: datetime = _f(_CREATED)
     updated_date: datetime = _f(_UPDATED)
     identifiers: list[Identifier] = _f(_IDENTIFIERS)
@@ -617,18 +436,9 @@ class Agent(Node):
     relationship: enums.AgentRelationship = _f("How the observer relates to the target.")
     flags: list[str] = _f("Extra flags, e.g. `emergency_contact`, `lives_with`.")
 
-    @strawberry.field(
-        description="The observer (guardian, parent, aide).",
-        directives=gate("Agent", "observer", "Person"),
-    )
-    async def observer(self, info: Ctx) -> Person | None:
-        return await one(info, rel.AGENT_OBSERVER, self.observer_id)
+    observer = object_field(rel.AGENT_OBSERVER, "Person", "The observer (guardian, parent, aide).")
 
-    @strawberry.field(
-        description="The person observed.", directives=gate("Agent", "target", "Person")
-    )
-    async def target(self, info: Ctx) -> Person | None:
-        return await one(info, rel.AGENT_TARGET, self.target_id)
+    target = object_field(rel.AGENT_TARGET, "Person", "The person observed.")
 
 
 GRAPH_CLASSES: dict[str, type] = {
