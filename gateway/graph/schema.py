@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 import strawberry
@@ -78,6 +78,51 @@ def _get_description(what: str) -> str:
     return f"One {what} by id; null when it does not exist or is outside the integration's scope."
 
 
+def _list_field(type_name: str, what: str) -> Any:
+    """The root connection of `type_name` (named like its table: `schools`, `people`)."""
+    field = TABLES[type_name].name
+
+    async def resolve(
+        root: Any, info: Ctx, first: Any = None, after: Any = None, filter: Any = None
+    ) -> Any:
+        return await _root(info, type_name, first, after, filter)
+
+    resolve.__annotations__ = {
+        "root": Any,
+        "info": Ctx,
+        "first": First,
+        "after": After,
+        "filter": getattr(t, f"{type_name}FilterArg"),
+        "return": cast(Any, Connection)[t.GRAPH_CLASSES[type_name]] | None,
+    }
+    return strawberry.field(
+        resolver=resolve,
+        name=field,
+        description=_list_description(what),
+        directives=gate("Query", field, type_name),
+    )
+
+
+def _get_field(type_name: str, what: str) -> Any:
+    """The root lookup by id of `type_name` (`school(id:)`, `class(id:)`)."""
+
+    async def resolve(root: Any, info: Ctx, id: Any) -> Any:
+        return await _lookup(info, type_name, id)
+
+    resolve.__annotations__ = {
+        "root": Any,
+        "info": Ctx,
+        "id": IdArg,
+        "return": t.GRAPH_CLASSES[type_name] | None,
+    }
+    return strawberry.field(
+        resolver=resolve,
+        name=what,
+        description=_get_description(what),
+        directives=gate("Query", what, type_name),
+    )
+
+
 @strawberry.type(description="The Graph API: everything the calling integration may read.")
 class Query:
     @strawberry.field(
@@ -88,171 +133,24 @@ class Query:
         assert ctx.token is not None
         return await load_integration(ctx.db, ctx.require_grant(), ctx.token)
 
-    @strawberry.field(
-        description=_list_description("district"), directives=gate("Query", "districts", "District")
-    )
-    async def districts(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.DistrictFilterArg = None,
-    ) -> Connection[t.District] | None:
-        return await _root(info, "District", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("school"), directives=gate("Query", "schools", "School")
-    )
-    async def schools(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.SchoolFilterArg = None,
-    ) -> Connection[t.School] | None:
-        return await _root(info, "School", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("session"), directives=gate("Query", "sessions", "Session")
-    )
-    async def sessions(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.SessionFilterArg = None,
-    ) -> Connection[t.Session] | None:
-        return await _root(info, "Session", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("course"), directives=gate("Query", "courses", "Course")
-    )
-    async def courses(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.CourseFilterArg = None,
-    ) -> Connection[t.Course] | None:
-        return await _root(info, "Course", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("class"), directives=gate("Query", "classes", "Class")
-    )
-    async def classes(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.ClassFilterArg = None,
-    ) -> Connection[t.Class] | None:
-        return await _root(info, "Class", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("section"), directives=gate("Query", "sections", "Section")
-    )
-    async def sections(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.SectionFilterArg = None,
-    ) -> Connection[t.Section] | None:
-        return await _root(info, "Section", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("person"), directives=gate("Query", "people", "Person")
-    )
-    async def people(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.PersonFilterArg = None,
-    ) -> Connection[t.Person] | None:
-        return await _root(info, "Person", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("enrollment"),
-        directives=gate("Query", "enrollments", "Enrollment"),
-    )
-    async def enrollments(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.EnrollmentFilterArg = None,
-    ) -> Connection[t.Enrollment] | None:
-        return await _root(info, "Enrollment", first, after, filter)
-
-    @strawberry.field(
-        description=_list_description("agent"), directives=gate("Query", "agents", "Agent")
-    )
-    async def agents(
-        self,
-        info: Ctx,
-        first: First = None,
-        after: After = None,
-        filter: t.AgentFilterArg = None,
-    ) -> Connection[t.Agent] | None:
-        return await _root(info, "Agent", first, after, filter)
-
-    @strawberry.field(
-        description=_get_description("district"), directives=gate("Query", "district", "District")
-    )
-    async def district(self, info: Ctx, id: IdArg) -> t.District | None:
-        return await _lookup(info, "District", id)
-
-    @strawberry.field(
-        description=_get_description("school"), directives=gate("Query", "school", "School")
-    )
-    async def school(self, info: Ctx, id: IdArg) -> t.School | None:
-        return await _lookup(info, "School", id)
-
-    @strawberry.field(
-        description=_get_description("session"), directives=gate("Query", "session", "Session")
-    )
-    async def session(self, info: Ctx, id: IdArg) -> t.Session | None:
-        return await _lookup(info, "Session", id)
-
-    @strawberry.field(
-        description=_get_description("course"), directives=gate("Query", "course", "Course")
-    )
-    async def course(self, info: Ctx, id: IdArg) -> t.Course | None:
-        return await _lookup(info, "Course", id)
-
-    @strawberry.field(
-        name="class",
-        description=_get_description("class"),
-        directives=gate("Query", "class", "Class"),
-    )
-    async def class_(self, info: Ctx, id: IdArg) -> t.Class | None:
-        return await _lookup(info, "Class", id)
-
-    @strawberry.field(
-        description=_get_description("section"), directives=gate("Query", "section", "Section")
-    )
-    async def section(self, info: Ctx, id: IdArg) -> t.Section | None:
-        return await _lookup(info, "Section", id)
-
-    @strawberry.field(
-        description=_get_description("person"), directives=gate("Query", "person", "Person")
-    )
-    async def person(self, info: Ctx, id: IdArg) -> t.Person | None:
-        return await _lookup(info, "Person", id)
-
-    @strawberry.field(
-        description=_get_description("enrollment"),
-        directives=gate("Query", "enrollment", "Enrollment"),
-    )
-    async def enrollment(self, info: Ctx, id: IdArg) -> t.Enrollment | None:
-        return await _lookup(info, "Enrollment", id)
-
-    @strawberry.field(
-        description=_get_description("agent"), directives=gate("Query", "agent", "Agent")
-    )
-    async def agent(self, info: Ctx, id: IdArg) -> t.Agent | None:
-        return await _lookup(info, "Agent", id)
+    districts = _list_field("District", "district")
+    schools = _list_field("School", "school")
+    sessions = _list_field("Session", "session")
+    courses = _list_field("Course", "course")
+    classes = _list_field("Class", "class")
+    sections = _list_field("Section", "section")
+    people = _list_field("Person", "person")
+    enrollments = _list_field("Enrollment", "enrollment")
+    agents = _list_field("Agent", "agent")
+    district = _get_field("District", "district")
+    school = _get_field("School", "school")
+    session = _get_field("Session", "session")
+    course = _get_field("Course", "course")
+    class_ = _get_field("Class", "class")
+    section = _get_field("Section", "section")
+    person = _get_field("Person", "person")
+    enrollment = _get_field("Enrollment", "enrollment")
+    agent = _get_field("Agent", "agent")
 
     @strawberry.field(
         description=(
