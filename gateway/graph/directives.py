@@ -36,6 +36,6 @@ def type_gate(name: str) -> list[Any]:
     return [RequiresPermission(slug=TYPE_PERMISSIONS[name])]
 
 
-def filter_gate(slug: str) -> list[Any]:
-    """The directive for a filter field that needs `slug`."""
+def requires(slug: str) -> list[Any]:
+    """The directive for a field or filter field that needs `slug`."""
     return [RequiresPermission(slug=slug)]

@@ -15,7 +15,7 @@ from gateway import scope
 from gateway.coltypes import escape_like, tag_contains_any
 from gateway.errors import BadUserInput
 from gateway.graph import enums
-from gateway.graph.directives import filter_gate
+from gateway.graph.directives import requires
 
 Predicate = ColumnElement[bool]
 
@@ -275,12 +275,12 @@ class PersonFilter:
     email: StringFilter | None = strawberry.field(
         default=None,
         description="Match the email address.",
-        directives=filter_gate("emails:read"),
+        directives=requires("emails:read"),
     )
     phone: StringFilter | None = strawberry.field(
         default=None,
         description="Match the phone number.",
-        directives=filter_gate("phones:read"),
+        directives=requires("phones:read"),
     )
     roles: list[enums.Role] | None = strawberry.field(
         default=None, description="People who hold any of these roles."
@@ -291,7 +291,7 @@ class PersonFilter:
     class_ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="People enrolled in any of these classes.",
-        directives=filter_gate("enrollments:read"),
+        directives=requires("enrollments:read"),
     )
     grade_levels: list[str] | None = strawberry.field(
         default=None, description="People in any of these grade levels."

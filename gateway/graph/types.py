@@ -16,7 +16,7 @@ from strawberry.types import Info
 from gateway import relations as rel
 from gateway.graph import enums
 from gateway.graph.context import Context
-from gateway.graph.directives import gate, type_gate
+from gateway.graph.directives import gate, requires, type_gate
 from gateway.graph.filters import (
     AgentFilter,
     ClassFilter,
@@ -186,15 +186,19 @@ _TZ = "Time zone (IANA, e.g. America/Chicago)."
 _GRADES = "Grade levels (CEDS codes: PK, KG, 01…13, UG, Other)."
 
 
+@strawberry.type(description="The fields every graph object has.")
+class GraphObject(Node):
+    created_date: datetime = _f(_CREATED)
+    updated_date: datetime = _f(_UPDATED)
+    identifiers: list[Identifier] = _f(_IDENTIFIERS)
+    properties: JSON | None = _f(_PROPERTIES, directives=requires("properties:read"))
+
+
 @strawberry.type(
     description="A school district; every source has exactly one.",
     directives=type_gate("District"),
 )
-class District(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("District", "properties"))
+class District(GraphObject):
     name: str = _f("The district's name.")
     locale: str | None = _f(_LOCALE)
     time_zone: str | None = _f(_TZ)
@@ -215,11 +219,7 @@ class District(Node):
     description="A school of the district.",
     directives=type_gate("School"),
 )
-class School(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("School", "properties"))
+class School(GraphObject):
     name: str = _f("The school's name.")
     grade_levels: list[str] = _f(_GRADES)
     locale: str | None = _f(_LOCALE)
@@ -243,11 +243,7 @@ class School(Node):
     description="A school year, semester, term or grading period.",
     directives=type_gate("Session"),
 )
-class Session(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Session", "properties"))
+class Session(GraphObject):
     name: str = _f("The session's name, e.g. `Fall 2026`.")
     start_date: date | None = _f("First day of the session.")
     end_date: date | None = _f("Last day of the session.")
@@ -267,11 +263,7 @@ class Session(Node):
     description="A course of the catalog; classes are its instances.",
     directives=type_gate("Course"),
 )
-class Course(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Course", "properties"))
+class Course(GraphObject):
     name: str = _f("The course's title.")
     code: str | None = _f("The course code, e.g. `MATH-101`.")
     grade_levels: list[str] = _f(_GRADES)
@@ -296,11 +288,7 @@ class Course(Node):
     description="A class: a group of people meeting for a course in some sessions.",
     directives=type_gate("Class"),
 )
-class Class(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Class", "properties"))
+class Class(GraphObject):
     name: str = _f("The class's name.")
     description: str | None = _f("A longer description.")
     state: enums.ClassState = _f("The class's lifecycle state.")
@@ -336,11 +324,7 @@ class Class(Node):
     description="A section of a class.",
     directives=type_gate("Section"),
 )
-class Section(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Section", "properties"))
+class Section(GraphObject):
     name: str = _f("The section's name.")
     description: str | None = _f("A longer description.")
     state: enums.SectionState = _f("The section's lifecycle state.")
@@ -357,14 +341,12 @@ class Section(Node):
     description="A student, teacher, administrator, staff member or guardian.",
     directives=type_gate("Person"),
 )
-class Person(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] | None = _f(
+class Person(GraphObject):
+    # Gated on Person (identifiers:read), so nullable here.
+    identifiers: list[Identifier] | None = _f(  # type: ignore[assignment]
         "Identifiers of this person in other systems (SIS id, state id, username).",
         directives=gate("Person", "identifiers"),
     )
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Person", "properties"))
     first_name: str | None = _f("Given name.")
     middle_name: str | None = _f("Middle name.")
     last_name: str | None = _f("Family name.")
@@ -404,11 +386,7 @@ class Person(Node):
     description="A person's enrollment in a class, optionally in one of its sections.",
     directives=type_gate("Enrollment"),
 )
-class Enrollment(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Enrollment", "properties"))
+class Enrollment(GraphObject):
     role: enums.Role = _f("The role the person holds in the class.")
     primary: bool = _f("True for the class's primary teacher.")
     state: enums.EnrollmentState = _f("The enrollment's lifecycle state.")
@@ -428,11 +406,7 @@ class Enrollment(Node):
     description="A relationship: an observer (guardian, parent, aide) and the person observed.",
     directives=type_gate("Agent"),
 )
-class Agent(Node):
-    created_date: datetime = _f(_CREATED)
-    updated_date: datetime = _f(_UPDATED)
-    identifiers: list[Identifier] = _f(_IDENTIFIERS)
-    properties: JSON | None = _f(_PROPERTIES, directives=gate("Agent", "properties"))
+class Agent(GraphObject):
     relationship: enums.AgentRelationship = _f("How the observer relates to the target.")
     flags: list[str] = _f("Extra flags, e.g. `emergency_contact`, `lives_with`.")
 
