@@ -17,10 +17,11 @@ In each refusing case execution is skipped: no graph statement runs.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import (
     DocumentNode,
@@ -301,7 +302,10 @@ def root_field_names(
 class Guard(SchemaExtension):
     """The gate every operation passes before any resolver runs (see the module docstring)."""
 
-    _permission_maps: dict[int, PermissionMap] = {}  # noqa: RUF012 - one per schema, shared
+    # One map per schema, shared by every request; weak so a discarded schema takes its map.
+    _permission_maps: ClassVar[weakref.WeakKeyDictionary[GraphQLSchema, PermissionMap]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     @cached_property
     def _graphql_schema(self) -> GraphQLSchema:
@@ -309,9 +313,9 @@ class Guard(SchemaExtension):
 
     def _permission_map(self) -> PermissionMap:
         schema = self._graphql_schema
-        found = Guard._permission_maps.get(id(schema))
+        found = Guard._permission_maps.get(schema)
         if found is None:
-            found = Guard._permission_maps[id(schema)] = PermissionMap(schema)
+            found = Guard._permission_maps[schema] = PermissionMap(schema)
         return found
 
     async def on_execute(self) -> AsyncIterator[None]:
