@@ -21,10 +21,11 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The busy timeout comes first so that it covers the pragmas after it. The journal mode is
+    # not set here: it is a property of the file, set once by `create_schema` (see `_use_wal`).
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -59,6 +60,8 @@ async def create_schema(engine: AsyncEngine) -> None:
     on one PostgreSQL) take turns: each holds a lock while it looks for the tables and creates
     what is missing, so the later ones find the tables instead of colliding.
     """
+    if engine.dialect.name == "sqlite":
+        await _use_wal(engine)
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
@@ -67,6 +70,34 @@ async def create_schema(engine: AsyncEngine) -> None:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
         await conn.run_sync(SQLModel.metadata.create_all)
         await seed_permissions(conn)
+
+
+async def _use_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode (readers never wait for the writer); it stays so.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once, without
+    waiting out the busy timeout, when the switching connection would otherwise deadlock with a
+    writer (several processes starting on one new file). So it waits here, asynchronously, and
+    tries again until the busy timeout has passed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        while True:
+            try:
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+                if mode not in ("wal", "memory"):
+                    await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                return
+            except sa.exc.OperationalError as error:
+                if "locked" not in str(error.orig) and "busy" not in str(error.orig):
+                    raise
+                if loop.time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
 
 async def seed_permissions(conn: AsyncConnection) -> None:

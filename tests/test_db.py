@@ -4,13 +4,20 @@ consistent snapshot per request."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import sqlalchemy as sa
 
 from gateway import models
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
-from gateway.db import RequestDB, create_engine, create_schema, engine_for
+from gateway.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    RequestDB,
+    create_engine,
+    create_schema,
+    engine_for,
+)
 
 TEAMS = models.table_of(models.Team)
 
@@ -57,3 +64,26 @@ def test_a_request_reads_one_snapshot(any_db_url: str) -> None:
             return before, during, after
 
     assert asyncio.run(body()) == (0, 0, 1)
+
+
+def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:
+    # Another process holds the write lock on a new file still in rollback-journal mode: SQLite
+    # refuses the switch to WAL at once (no busy wait), so the gateway must wait and try again.
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE elsewhere (x INTEGER)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO elsewhere VALUES (1)")
+
+    async def body() -> tuple[str, int, int]:
+        asyncio.get_running_loop().call_later(0.3, writer.commit)
+        async with engine_for(db_url) as engine, engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+            keys = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+            timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+            return mode, keys, timeout
+
+    try:
+        assert asyncio.run(body()) == ("wal", 1, SQLITE_BUSY_TIMEOUT_MS)
+    finally:
+        writer.close()
