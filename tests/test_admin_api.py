@@ -11,6 +11,7 @@ import pytest
 from gateway.access.grant import Scope
 from gateway.admin import records, service
 from gateway.admin.errors import SOURCE_IS_FIXED
+from gateway.admin.keys import revoke_admin_key
 from gateway.settings import Settings
 from tests.admin_factories import (
     ADMIN_PATH,
@@ -118,6 +119,21 @@ def test_only_an_admin_key_is_let_in(
     (problem,) = response.json()["errors"]
     assert problem["extensions"] == {"code": "UNAUTHENTICATED"}
     assert "admin key" in problem["message"]
+
+
+def test_a_revoked_admin_key_is_refused_at_once(server: LiveServer, db_url: str) -> None:
+    key = make_admin_key(db_url)
+
+    async def revoke(engine: Any) -> None:
+        async with engine.begin() as conn:
+            await revoke_admin_key(conn, key.id)
+
+    with server.client(key.key) as client:
+        assert graphql(client, "{ sources { id } }").status_code == 200
+        run_db(db_url, revoke)
+        response = graphql(client, "{ sources { id } }")
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
 
 
 def test_an_admin_key_is_not_an_integration_token(server: LiveServer, db_url: str) -> None:

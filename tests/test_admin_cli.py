@@ -72,6 +72,42 @@ def test_admin_key_create_prints_the_key_once_and_stores_its_digest(
     assert created["key"] not in json.dumps(log[0].after)
 
 
+def test_admin_keys_are_listed_without_secrets_and_revoked_with_an_audit_entry(
+    gateway: Any, db_url: str
+) -> None:
+    first = one_json_object(gateway("admin-key", "create", "--name", "ops-team", "--json"))
+    second = one_json_object(gateway("admin-key", "create", "--name", "sync-job", "--json"))
+    listed = one_json_object(gateway("admin-key", "list", "--json"))
+    assert [(k["id"], k["name"]) for k in listed["adminKeys"]] == [
+        (first["id"], "ops-team"),
+        (second["id"], "sync-job"),
+    ]
+    assert sorted(listed["adminKeys"][0]) == ["createdDate", "id", "name"]
+    assert first["key"] not in json.dumps(listed)
+
+    revoked = one_json_object(gateway("admin-key", "revoke", first["id"], "--json"))
+    assert revoked["revoked"]["id"] == first["id"]
+    listed = one_json_object(gateway("admin-key", "list", "--json"))
+    assert [k["id"] for k in listed["adminKeys"]] == [second["id"]]
+
+    again = gateway("admin-key", "revoke", first["id"], "--json")
+    assert again.exit_code == 2
+    assert f"admin key {first['id']} does not exist" in again.stderr
+    assert again.stdout == ""
+
+    async def audit_trail(engine: Any) -> list[Any]:
+        async with engine.connect() as conn:
+            entries = models.table_of(models.AuditEntry)
+            query = sa.select(entries.c.action, entries.c.subject_id).order_by(entries.c.at)
+            return list(await conn.execute(query))
+
+    assert [tuple(row) for row in run_db(db_url, audit_trail)] == [
+        ("admin_key.create", first["id"]),
+        ("admin_key.create", second["id"]),
+        ("admin_key.revoke", first["id"]),
+    ]
+
+
 def test_integration_lifecycle(gateway: Any, orgs: Orgs) -> None:
     source = one_json_object(gateway("sources", "create", "Ogdenville", "--json"))
     assert source["name"] == "Ogdenville"
@@ -215,6 +251,7 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
         ),
         "bad audit cursor": (["audit", "--after", "xyz"], "cursor 'xyz' is not an audit log"),
         "empty admin key name": (["admin-key", "create", "--name", " "], "name is empty"),
+        "revoke a non-UUID": (["admin-key", "revoke", "ops"], "admin key 'ops' is not a UUID"),
     }
 
 

@@ -65,6 +65,32 @@ def create_admin_key(
     typer.echo(created.key)
 
 
+@admin_keys.command("list")
+def list_admin_keys(as_json: JsonOption = False) -> None:
+    """List the admin keys, oldest first (names and ids; the keys themselves are not stored)."""
+    found = _transaction(keys.list_admin_keys)
+    if as_json:
+        emit_json({"adminKeys": [key.as_json() for key in found]})
+        return
+    for key in found:
+        typer.echo(f"{key.id}  {key.created_date:%Y-%m-%d %H:%M}  {key.name}")
+
+
+@admin_keys.command("revoke")
+def revoke_admin_key(
+    key_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The admin key's id.", show_default=False)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an admin key: requests bearing it are refused from now on."""
+    revoked = _transaction(lambda conn: keys.revoke_admin_key(conn, key_id))
+    if as_json:
+        emit_json({"revoked": revoked.as_json()})
+        return
+    typer.echo(f"Revoked admin key {revoked.id} ({revoked.name}).", err=True)
+
+
 # ---------------------------------------------------------------- sources
 
 sources = typer.Typer(help="Data sources (SIS, LMS, OneRoster exports).", no_args_is_help=True)

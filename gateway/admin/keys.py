@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +12,7 @@ from gateway import models
 from gateway.access.tokens import digest, digests_equal, new_token
 from gateway.admin import audit
 from gateway.admin.audit import Actor
+from gateway.admin.service import canonical_uuid
 from gateway.errors import ValidationFailed
 
 _keys = models.table_of(models.AdminKey)
@@ -45,6 +47,48 @@ async def create_admin_key(
         after={"id": row.id, "name": name, "createdDate": row.created_date.isoformat()},
     )
     return CreatedAdminKey(id=row.id, name=name, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminKeyInfo:
+    """An admin key as listings show it: never the key, nor its digest."""
+
+    id: str
+    name: str
+    created_date: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "createdDate": self.created_date.isoformat()}
+
+
+_listed = sa.select(_keys.c.id, _keys.c.name, _keys.c.created_date)
+
+
+async def list_admin_keys(conn: AsyncConnection) -> list[AdminKeyInfo]:
+    """Every admin key, oldest first."""
+    rows = await conn.execute(_listed.order_by(_keys.c.created_date, _keys.c.id))
+    return [AdminKeyInfo(row.id, row.name, row.created_date) for row in rows]
+
+
+async def revoke_admin_key(
+    conn: AsyncConnection, key_id: str, *, actor: Actor = audit.CLI
+) -> AdminKeyInfo:
+    """Delete admin key `key_id`: requests bearing it are refused from now on. Audited.
+
+    The audit log keeps the key's id and name on the entries it wrote, so the trail survives.
+    """
+    key_id = canonical_uuid(key_id, "admin key")
+    row = (await conn.execute(_listed.where(_keys.c.id == key_id))).first()
+    if row is None:
+        raise ValidationFailed(
+            f"admin key {key_id} does not exist; `gateway admin-key list` shows them"
+        )
+    revoked = AdminKeyInfo(row.id, row.name, row.created_date)
+    await conn.execute(sa.delete(_keys).where(_keys.c.id == key_id))
+    await audit.record(
+        conn, actor, "admin_key.revoke", "admin_key", key_id, before=revoked.as_json(), after=None
+    )
+    return revoked
 
 
 async def authenticate_admin_key(conn: AsyncConnection, key: str) -> Actor | None:
