@@ -181,6 +181,21 @@ CLOSURES: dict[str, Callable[[Grant, sa.FromClause], Predicate]] = {
 }
 
 
+def visible_ids(grant: Grant, table: sa.Table, ids: list[str]) -> sa.Select[Any]:
+    """Those of `ids` that name rows of `table` the grant sees.
+
+    Filters on the ids of related objects (`schoolIds`, `classIds`…) match through this, never
+    through the raw ids: otherwise which visible rows match would tell whether an invisible
+    school has members or an invisible class has enrollments. The alias is fresh each time, so
+    the subquery never correlates with a statement that reads the same table.
+    """
+    alias = table.alias()
+    where = [alias.c.id.in_(ids), alias.c.source_id == grant.source_id]
+    if grant.scope is not Scope.ALL:
+        where.append(CLOSURES[table.name](grant, alias))
+    return sa.select(alias.c.id).where(*where)
+
+
 def visible(grant: Grant, table: sa.Table) -> Predicate:
     """The predicate for rows of `table` that `grant` may see: its source, and its closure."""
     in_source = table.c.source_id == grant.source_id

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.access.gates import TYPE_PERMISSIONS
+from gateway.access.gates import FILTER_PERMISSIONS, TYPE_PERMISSIONS
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.settings import Settings
@@ -267,6 +267,37 @@ def test_filtering_by_a_denied_field_is_denied(
     assert _errors_by_path(body) == {"people": "emails:read"}
 
 
+def test_the_error_names_the_filter_field_that_needs_the_permission(world: World) -> None:
+    query = '{ people(filter: {email: {contains: "@"}}) { totalCount } }'
+    _, body = world.server.graphql(query, world.partial)
+    (error,) = body["errors"]
+    assert error["message"] == (
+        "Filtering `Query.people` by `filter.email` needs the permission emails:read, "
+        "which this integration was not granted."
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("{ people(filter: {email: null}) { totalCount } }", None),
+        ("query($s: StringFilter) { people(filter: {email: $s}) { totalCount } }", {"s": None}),
+        ("query($s: StringFilter) { people(filter: {email: $s}) { totalCount } }", {}),
+        ("query($f: PersonFilter) { people(filter: $f) { totalCount } }", {"f": {"email": None}}),
+    ],
+    ids=["literal-null", "null-variable", "unsent-variable", "null-in-variable"],
+)
+def test_a_gated_filter_field_left_null_filters_nothing_and_is_allowed(
+    world: World, query: str, variables: dict[str, Any] | None
+) -> None:
+    # One query template serves every integration: `people(filter: {email: $email})` must work
+    # for one without emails:read as long as it sends no email.
+    code, body = world.server.graphql(query, world.partial, variables)
+    assert code == 200
+    assert "errors" not in body, body["errors"]
+    assert body["data"]["people"]["totalCount"] == len(world.graph.ids("people"))
+
+
 def test_filtering_by_classes_needs_enrollments(world: World) -> None:
     query = "query($ids: [ID!]) { people(filter: {classIds: $ids}) { totalCount } }"
     _, body = world.server.graphql(query, world.partial, {"ids": world.graph.ids("classes")[:1]})
@@ -339,3 +370,35 @@ def test_random_denials_never_leak_values(world: World) -> None:
         assert set(denied.values()) <= {missing}
         if missing == "organizations:read":
             assert body["data"] == {"classes": None}
+
+
+FILTER_ROOTS = {
+    "SessionFilter": "sessions",
+    "CourseFilter": "courses",
+    "ClassFilter": "classes",
+    "PersonFilter": "people",
+    "EnrollmentFilter": "enrollments",
+    "AgentFilter": "agents",
+}
+
+
+@pytest.mark.parametrize(
+    ("filter_type", "field", "slug"),
+    [
+        (filter_type, field, slug)
+        for (filter_type, field), slugs in FILTER_PERMISSIONS.items()
+        for slug in slugs
+        if slug in TYPE_SLUGS
+    ],
+)
+def test_filtering_by_related_ids_needs_what_reading_the_relation_needs(
+    world: World, filter_type: str, field: str, slug: str
+) -> None:
+    # `agents(filter: {observerIds: …})` without people:read would tell who observes whom.
+    root = FILTER_ROOTS[filter_type]
+    token = world.tokens[("all", "ACTIVE", slug)]
+    query = f"query($ids: [ID!]) {{ {root}(filter: {{{field}: $ids}}) {{ totalCount }} }}"
+    code, body = world.server.graphql(query, token, {"ids": [world.graph.ids("people")[0]]})
+    assert code == 200
+    assert body["data"] == {root: None}
+    assert _errors_by_path(body) == {root: slug}

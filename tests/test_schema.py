@@ -76,8 +76,9 @@ def test_every_field_returning_a_gated_type_carries_its_permission() -> None:
 def test_field_and_filter_gates_match_the_table() -> None:
     for (type_name, field), slugs in FIELD_PERMISSIONS.items():
         assert set(slugs) <= set(PERMISSIONS.fields[(type_name, field)]), (type_name, field)
-    for (type_name, field), slug in FILTER_PERMISSIONS.items():
-        assert PERMISSIONS.inputs[(type_name, field)] == (slug,)
+    for (type_name, field), slugs in FILTER_PERMISSIONS.items():
+        assert PERMISSIONS.inputs[(type_name, field)] == slugs
+    assert set(PERMISSIONS.inputs) == set(FILTER_PERMISSIONS)
     for type_name, slug in TYPE_PERMISSIONS.items():
         assert f'type {type_name} implements Node @requiresPermission(slug: "{slug}")' in (
             schema.as_str()

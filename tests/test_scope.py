@@ -295,3 +295,49 @@ def test_ids_of_another_source_in_filters_find_nothing(world: World) -> None:
     query = "query($ids: [ID!]) { schools(filter: {ids: $ids}) { totalCount nodes { id } } }"
     data = _ok(world.server, query, case.token, {"ids": world.other.ids("schools")})["schools"]
     assert data == {"totalCount": 0, "nodes": []}
+
+
+# root, filter field -> (the related type, which rows of the root relate to one related id)
+RELATED_ID_FILTERS: dict[tuple[str, str], tuple[str, Related]] = {
+    ("sessions", "schoolIds"): ("School", _fk("sessions", "school_id")),
+    ("courses", "schoolIds"): ("School", _fk("courses", "school_id")),
+    ("courses", "sessionIds"): ("Session", _fk("courses", "session_id")),
+    ("classes", "schoolIds"): ("School", _fk("classes", "school_id")),
+    ("classes", "courseIds"): ("Course", _fk("classes", "course_id")),
+    ("classes", "sessionIds"): ("Session", _link("class_sessions", "session_id", "class_id")),
+    ("sections", "classIds"): ("Class", _fk("sections", "class_id")),
+    ("people", "schoolIds"): ("School", _link("person_schools", "school_id", "person_id")),
+    ("people", "classIds"): ("Class", _link("enrollments", "class_id", "person_id")),
+    ("enrollments", "classIds"): ("Class", _fk("enrollments", "class_id")),
+    ("enrollments", "sectionIds"): ("Section", _fk("enrollments", "section_id")),
+    ("enrollments", "personIds"): ("Person", _fk("enrollments", "person_id")),
+    ("agents", "observerIds"): ("Person", _fk("agents", "observer_id")),
+    ("agents", "targetIds"): ("Person", _fk("agents", "target_id")),
+}
+ROOT_TYPES = {table: type_name for type_name, table in TABLES.items()}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(("root", "field"), list(RELATED_ID_FILTERS))
+def test_filters_by_related_ids_match_only_through_visible_objects(
+    world: World, case: str, root: str, field: str
+) -> None:
+    # A filter by an invisible school's id must find what a made-up id finds: nothing. Else
+    # which visible people match would tell who belongs to a school the token cannot see.
+    expected = world.cases[case].expected
+    related_type, relates = RELATED_ID_FILTERS[(root, field)]
+    mine = world.mine.ids(TABLES[related_type])
+    rng = random.Random(f"{case}/{root}/{field}")
+    ids = rng.sample(mine, min(len(mine), 25)) + world.other.ids(TABLES[related_type])[:3]
+    aliases = " ".join(
+        f'f{i}: {root}(first: 1000, filter: {{{field}: ["{id_}"]}}) {{ totalCount nodes {{ id }} }}'
+        for i, id_ in enumerate(ids)
+    )
+    data = _ok(world.server, f"{{ {aliases} }}", world.cases[case].token)
+    seen = expected.ids[ROOT_TYPES[root]]
+    for i, id_ in enumerate(ids):
+        related_visible = id_ in expected.ids[related_type]
+        want = relates(world.mine.rows, id_) & seen if related_visible else set()
+        got = data[f"f{i}"]
+        assert {n["id"] for n in got["nodes"]} == want, (root, field, id_, related_visible)
+        assert got["totalCount"] == len(want)

@@ -44,11 +44,21 @@ FIELD_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     **{(name, "properties"): ("properties:read",) for name in GRAPH_TYPES},
 }
 
-# Filter fields that would reveal a gated value: using one is denied like reading it.
-FILTER_PERMISSIONS: dict[tuple[str, str], str] = {
-    ("PersonFilter", "email"): "emails:read",
-    ("PersonFilter", "phone"): "phones:read",
-    ("PersonFilter", "classIds"): "enrollments:read",
+# Filter fields that would reveal a gated value: using one is denied like reading it (DESIGN §4:
+# no oracles). A filter on related ids needs what reading that relation needs.
+FILTER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("SessionFilter", "schoolIds"): ("organizations:read",),  # Session.school
+    ("CourseFilter", "sessionIds"): ("sessions:read",),  # Course.session
+    ("ClassFilter", "sessionIds"): ("sessions:read",),  # Class.sessions
+    ("PersonFilter", "email"): ("emails:read",),
+    ("PersonFilter", "phone"): ("phones:read",),
+    ("PersonFilter", "schoolIds"): ("organizations:read",),  # Person.schools
+    ("PersonFilter", "classIds"): ("organizations:read", "enrollments:read"),  # Person.classes
+    ("EnrollmentFilter", "classIds"): ("organizations:read",),  # Enrollment.class
+    ("EnrollmentFilter", "sectionIds"): ("organizations:read",),  # Enrollment.section
+    ("EnrollmentFilter", "personIds"): ("people:read",),  # Enrollment.person
+    ("AgentFilter", "observerIds"): ("people:read",),  # Agent.observer
+    ("AgentFilter", "targetIds"): ("people:read",),  # Agent.target
 }
 
 

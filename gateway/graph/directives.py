@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from strawberry.schema_directive import Location
 
-from gateway.access.gates import TYPE_PERMISSIONS, field_permissions
+from gateway.access.gates import FILTER_PERMISSIONS, TYPE_PERMISSIONS, field_permissions
 
 
 @strawberry.schema_directive(
@@ -36,6 +36,11 @@ def type_gate(name: str) -> list[Any]:
     return [RequiresPermission(slug=TYPE_PERMISSIONS[name])]
 
 
-def requires(slug: str) -> list[Any]:
-    """The directive for a field or filter field that needs `slug`."""
-    return [RequiresPermission(slug=slug)]
+def requires(*slugs: str) -> list[Any]:
+    """The directives for a field or filter field that needs every one of `slugs`."""
+    return [RequiresPermission(slug=slug) for slug in slugs]
+
+
+def filter_gate(filter_name: str, field: str) -> list[Any]:
+    """The directives for the filter field `filter_name.field`, from the table (none if open)."""
+    return requires(*FILTER_PERMISSIONS.get((filter_name, field), ()))

@@ -12,10 +12,11 @@ import strawberry
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import scope
+from gateway.access.grant import Grant
 from gateway.coltypes import escape_like, tag_contains_any
 from gateway.errors import BadUserInput
 from gateway.graph import enums
-from gateway.graph.directives import requires
+from gateway.graph.directives import filter_gate
 
 Predicate = ColumnElement[bool]
 
@@ -87,10 +88,17 @@ def _in(column: Any, values: Sequence[Any] | None) -> list[Predicate]:
     return [column.in_([v.value if hasattr(v, "value") else v for v in values])]
 
 
-def _ids_in(column: Any, values: Sequence[strawberry.ID] | None, argument: str) -> list[Predicate]:
+def _ids_in(
+    grant: Grant,
+    column: Any,
+    related: sa.Table,
+    values: Sequence[strawberry.ID] | None,
+    argument: str,
+) -> list[Predicate]:
+    """`column` (a reference to `related`) holds one of `values` that the grant sees."""
     if values is None:
         return []
-    return [column.in_(_uuids(values, argument))]
+    return [column.in_(scope.visible_ids(grant, related, _uuids(values, argument)))]
 
 
 def _tags(column: Any, values: Sequence[str] | None) -> list[Predicate]:
@@ -116,7 +124,7 @@ class DistrictFilter:
     updated_after: datetime | None = strawberry.field(default=None, description=_UPDATED)
     name: StringFilter | None = strawberry.field(default=None, description=_NAME)
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.districts
         return [*_common(t, self.ids, self.updated_after, "districts"), *_text(t.c.name, self.name)]
@@ -131,7 +139,7 @@ class SchoolFilter:
         default=None, description="Schools that teach any of these grade levels (CEDS codes)."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.schools
         return [
@@ -147,7 +155,9 @@ class SessionFilter:
     updated_after: datetime | None = strawberry.field(default=None, description=_UPDATED)
     name: StringFilter | None = strawberry.field(default=None, description=_NAME)
     school_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Sessions of these schools."
+        default=None,
+        description="Sessions of these schools.",
+        directives=filter_gate("SessionFilter", "schoolIds"),
     )
     states: list[enums.SessionState] | None = strawberry.field(
         default=None, description="Sessions in any of these states."
@@ -156,13 +166,13 @@ class SessionFilter:
         default=None, description="Sessions of any of these types."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.sessions
         return [
             *_common(t, self.ids, self.updated_after, "sessions"),
             *_text(t.c.name, self.name),
-            *_ids_in(t.c.school_id, self.school_ids, "filter.schoolIds"),
+            *_ids_in(grant, t.c.school_id, scope.schools, self.school_ids, "filter.schoolIds"),
             *_in(t.c.state, self.states),
             *_in(t.c.type, self.types),
         ]
@@ -178,21 +188,23 @@ class CourseFilter:
         default=None, description="Courses of these schools."
     )
     session_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Courses of these sessions."
+        default=None,
+        description="Courses of these sessions.",
+        directives=filter_gate("CourseFilter", "sessionIds"),
     )
     grade_levels: list[str] | None = strawberry.field(
         default=None, description="Courses for any of these grade levels."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.courses
         return [
             *_common(t, self.ids, self.updated_after, "courses"),
             *_text(t.c.name, self.name),
             *_text(t.c.code, self.code),
-            *_ids_in(t.c.school_id, self.school_ids, "filter.schoolIds"),
-            *_ids_in(t.c.session_id, self.session_ids, "filter.sessionIds"),
+            *_ids_in(grant, t.c.school_id, scope.schools, self.school_ids, "filter.schoolIds"),
+            *_ids_in(grant, t.c.session_id, scope.sessions, self.session_ids, "filter.sessionIds"),
             *_tags(t.c.grade_levels, self.grade_levels),
         ]
 
@@ -209,7 +221,9 @@ class ClassFilter:
         default=None, description="Classes of these courses."
     )
     session_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Classes that run in any of these sessions."
+        default=None,
+        description="Classes that run in any of these sessions.",
+        directives=filter_gate("ClassFilter", "sessionIds"),
     )
     states: list[enums.ClassState] | None = strawberry.field(
         default=None, description="Classes in any of these states."
@@ -218,20 +232,22 @@ class ClassFilter:
         default=None, description="Classes for any of these grade levels."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.classes
         out = [
             *_common(t, self.ids, self.updated_after, "classes"),
             *_text(t.c.name, self.name),
-            *_ids_in(t.c.school_id, self.school_ids, "filter.schoolIds"),
-            *_ids_in(t.c.course_id, self.course_ids, "filter.courseIds"),
+            *_ids_in(grant, t.c.school_id, scope.schools, self.school_ids, "filter.schoolIds"),
+            *_ids_in(grant, t.c.course_id, scope.courses, self.course_ids, "filter.courseIds"),
             *_in(t.c.state, self.states),
             *_tags(t.c.grade_levels, self.grade_levels),
         ]
         if self.session_ids is not None:
-            cs = scope.class_sessions
-            wanted = _uuids(self.session_ids, "filter.sessionIds")
+            cs = scope.class_sessions.alias()
+            wanted = scope.visible_ids(
+                grant, scope.sessions, _uuids(self.session_ids, "filter.sessionIds")
+            )
             out.append(t.c.id.in_(sa.select(cs.c.class_id).where(cs.c.session_id.in_(wanted))))
         return out
 
@@ -248,13 +264,13 @@ class SectionFilter:
         default=None, description="Sections in any of these states."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.sections
         return [
             *_common(t, self.ids, self.updated_after, "sections"),
             *_text(t.c.name, self.name),
-            *_ids_in(t.c.class_id, self.class_ids, "filter.classIds"),
+            *_ids_in(grant, t.c.class_id, scope.classes, self.class_ids, "filter.classIds"),
             *_in(t.c.state, self.states),
         ]
 
@@ -275,23 +291,25 @@ class PersonFilter:
     email: StringFilter | None = strawberry.field(
         default=None,
         description="Match the email address.",
-        directives=requires("emails:read"),
+        directives=filter_gate("PersonFilter", "email"),
     )
     phone: StringFilter | None = strawberry.field(
         default=None,
         description="Match the phone number.",
-        directives=requires("phones:read"),
+        directives=filter_gate("PersonFilter", "phone"),
     )
     roles: list[enums.Role] | None = strawberry.field(
         default=None, description="People who hold any of these roles."
     )
     school_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Members of any of these schools."
+        default=None,
+        description="Members of any of these schools.",
+        directives=filter_gate("PersonFilter", "schoolIds"),
     )
     class_ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="People enrolled in any of these classes.",
-        directives=requires("enrollments:read"),
+        directives=filter_gate("PersonFilter", "classIds"),
     )
     grade_levels: list[str] | None = strawberry.field(
         default=None, description="People in any of these grade levels."
@@ -300,7 +318,7 @@ class PersonFilter:
         default=None, description="People graduating in this year."
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.people
         out = [
@@ -316,12 +334,16 @@ class PersonFilter:
         if self.graduation_year is not None:
             out.append(t.c.graduation_year == self.graduation_year)
         if self.school_ids is not None:
-            ps = scope.person_schools
-            wanted = _uuids(self.school_ids, "filter.schoolIds")
+            ps = scope.person_schools.alias()
+            wanted = scope.visible_ids(
+                grant, scope.schools, _uuids(self.school_ids, "filter.schoolIds")
+            )
             out.append(t.c.id.in_(sa.select(ps.c.person_id).where(ps.c.school_id.in_(wanted))))
         if self.class_ids is not None:
-            e = scope.enrollments
-            wanted = _uuids(self.class_ids, "filter.classIds")
+            e = scope.enrollments.alias()
+            wanted = scope.visible_ids(
+                grant, scope.classes, _uuids(self.class_ids, "filter.classIds")
+            )
             out.append(t.c.id.in_(sa.select(e.c.person_id).where(e.c.class_id.in_(wanted))))
         return out
 
@@ -340,25 +362,31 @@ class EnrollmentFilter:
         default=None, description="Only primary (true) or only non-primary (false) enrollments."
     )
     class_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Enrollments in these classes."
+        default=None,
+        description="Enrollments in these classes.",
+        directives=filter_gate("EnrollmentFilter", "classIds"),
     )
     person_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Enrollments of these people."
+        default=None,
+        description="Enrollments of these people.",
+        directives=filter_gate("EnrollmentFilter", "personIds"),
     )
     section_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Enrollments in these sections."
+        default=None,
+        description="Enrollments in these sections.",
+        directives=filter_gate("EnrollmentFilter", "sectionIds"),
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.enrollments
         out = [
             *_common(t, self.ids, self.updated_after, "enrollments"),
             *_in(t.c.role, self.roles),
             *_in(t.c.state, self.states),
-            *_ids_in(t.c.class_id, self.class_ids, "filter.classIds"),
-            *_ids_in(t.c.person_id, self.person_ids, "filter.personIds"),
-            *_ids_in(t.c.section_id, self.section_ids, "filter.sectionIds"),
+            *_ids_in(grant, t.c.class_id, scope.classes, self.class_ids, "filter.classIds"),
+            *_ids_in(grant, t.c.person_id, scope.people, self.person_ids, "filter.personIds"),
+            *_ids_in(grant, t.c.section_id, scope.sections, self.section_ids, "filter.sectionIds"),
         ]
         if self.primary is not None:
             out.append(t.c.primary == self.primary)
@@ -373,18 +401,22 @@ class AgentFilter:
         default=None, description="Agents with any of these relationships."
     )
     observer_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Agents whose observer is one of these people."
+        default=None,
+        description="Agents whose observer is one of these people.",
+        directives=filter_gate("AgentFilter", "observerIds"),
     )
     target_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Agents whose target is one of these people."
+        default=None,
+        description="Agents whose target is one of these people.",
+        directives=filter_gate("AgentFilter", "targetIds"),
     )
 
-    def predicates(self) -> list[Predicate]:
+    def predicates(self, grant: Grant) -> list[Predicate]:
         """The SQL conditions of this filter."""
         t = scope.agents
         return [
             *_common(t, self.ids, self.updated_after, "agents"),
             *_in(t.c.relationship, self.relationships),
-            *_ids_in(t.c.observer_id, self.observer_ids, "filter.observerIds"),
-            *_ids_in(t.c.target_id, self.target_ids, "filter.targetIds"),
+            *_ids_in(grant, t.c.observer_id, scope.people, self.observer_ids, "filter.observerIds"),
+            *_ids_in(grant, t.c.target_id, scope.people, self.target_ids, "filter.targetIds"),
         ]

@@ -39,6 +39,7 @@ from graphql import (
     InlineFragmentNode,
     ListValueNode,
     NameNode,
+    NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -72,6 +73,15 @@ class Denial:
     field: str
     permission: str
     node: FieldNode
+    # The argument that needs the permission (`filter.email`), when it is not the field itself.
+    argument: str | None = None
+
+    @property
+    def message(self) -> str:
+        needs = f"needs the permission {self.permission}, which this integration was not granted"
+        if self.argument is not None:
+            return f"Filtering `{self.parent_type}.{self.field}` by `{self.argument}` {needs}."
+        return f"`{self.parent_type}.{self.field}` {needs}."
 
 
 class PermissionMap:
@@ -152,48 +162,58 @@ class _Walker:
             return
         key = node.alias.value if node.alias else name
         here = (*path, key)
-        missing = self._missing(parent.name, name) or self._missing_in_arguments(node, field)
+        missing: tuple[str, str | None] | None = self._missing(parent.name, name)
+        if missing is None:
+            missing = self._missing_in_arguments(node, field)
         if missing is not None:
-            denial = Denial(here, parent.name, name, missing, node)
+            denial = Denial(here, parent.name, name, missing[0], node, missing[1])
             self.denials.setdefault((here, parent.name), denial)
             self.denied_nodes[id(node)] = denial
             return
         if node.selection_set is not None:
             self.walk(node.selection_set, get_named_type(field.type), here)
 
-    def _missing(self, parent: str, field: str) -> str | None:
+    def _missing(self, parent: str, field: str) -> tuple[str, None] | None:
         for slug in self.permissions.fields.get((parent, field), ()):
             if not self.grant.allows(slug):
-                return slug
+                return slug, None
         return None
 
-    def _missing_in_arguments(self, node: FieldNode, field: Any) -> str | None:
+    def _missing_in_arguments(self, node: FieldNode, field: Any) -> tuple[str, str] | None:
         for argument in node.arguments or ():
-            definition = field.args.get(argument.name.value)
+            name = argument.name.value
+            definition = field.args.get(name)
             if definition is not None:
-                missing = self._missing_in_value(argument.value, definition.type)
+                missing = self._missing_in_value(argument.value, definition.type, name)
                 if missing is not None:
                     return missing
         return None
 
-    def _missing_in_value(self, value: ValueNode | Any, type_: GraphQLInputType) -> str | None:
+    def _value(self, value: ValueNode | Any) -> Any:
+        """`value` with a variable replaced by what execution will use; None for null."""
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            # not sent: execution uses the operation's default, so judge that
+            value = self.variables[name] if name in self.variables else self.defaults.get(name)
+        return None if isinstance(value, NullValueNode) else value
+
+    def _missing_in_value(
+        self, value: ValueNode | Any, type_: GraphQLInputType, where: str
+    ) -> tuple[str, str] | None:
+        """The first permission the grant lacks for an input field set in `value`, with that
+        field's place (`filter.email`); fields set to null filter nothing and need nothing."""
         while isinstance(type_, (GraphQLNonNull, GraphQLList)):
             type_ = type_.of_type
         if not isinstance(type_, GraphQLInputObjectType):
             return None
-        if isinstance(value, VariableNode):
-            name = value.name.value
-            if name in self.variables:
-                return self._missing_in_value(self.variables[name], type_)
-            # not sent: execution uses the operation's default, so judge that
-            return self._missing_in_value(self.defaults.get(name), type_)
+        value = self._value(value)
         if isinstance(value, ListValueNode):
             items: list[Any] = list(value.values)
         elif isinstance(value, list):
             items = value
         else:
             items = [value]
-        for item in items:
+        for item in map(self._value, items):
             if isinstance(item, ObjectValueNode):
                 pairs: list[tuple[str, Any]] = [(f.name.value, f.value) for f in item.fields]
             elif isinstance(item, Mapping):
@@ -201,14 +221,15 @@ class _Walker:
             else:
                 continue
             for name, inner in pairs:
+                inner = self._value(inner)
                 if inner is None:
                     continue
                 for slug in self.permissions.inputs.get((type_.name, name), ()):
                     if not self.grant.allows(slug):
-                        return slug
+                        return slug, f"{where}.{name}"
                 input_field = type_.fields.get(name)
                 if input_field is not None:
-                    missing = self._missing_in_value(inner, input_field.type)
+                    missing = self._missing_in_value(inner, input_field.type, f"{where}.{name}")
                     if missing is not None:
                         return missing
         return None
@@ -393,8 +414,7 @@ class Guard(SchemaExtension):
                 _null_denied(result.data, denial)
             errors.append(
                 GraphQLError(
-                    f"`{denial.parent_type}.{denial.field}` needs the permission "
-                    f"{denial.permission}, which this integration was not granted.",
+                    denial.message,
                     nodes=[denial.node],
                     path=list(denial.path),
                     extensions={"code": "FORBIDDEN", "permission": denial.permission},

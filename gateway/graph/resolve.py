@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from strawberry.types import Info
 
+from gateway.access.grant import Grant
 from gateway.graph.context import Context
 from gateway.graph.pagination import Connection, connection, page_args
 from gateway.relations import ManyEdge, OneEdge
@@ -14,7 +15,7 @@ from gateway.relations import ManyEdge, OneEdge
 class Filter(Protocol):
     """A filter input: turns itself into SQL predicates."""
 
-    def predicates(self) -> list[Any]: ...
+    def predicates(self, grant: Grant) -> list[Any]: ...
 
 
 async def many(
@@ -28,7 +29,7 @@ async def many(
     """One parent's page of `edge`, loaded together with every sibling parent's page."""
     ctx = info.context
     args = page_args(first, after, ctx.settings.default_page_size, ctx.settings.max_page_size)
-    predicates = filter.predicates() if filter is not None else []
+    predicates = filter.predicates(ctx.require_grant()) if filter is not None else []
     filter_key = repr(filter)
     rows = await ctx.loaders.edge_page(edge, filter_key, predicates, args).load(parent_id)
 

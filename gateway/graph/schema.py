@@ -54,7 +54,7 @@ async def _root(
     grant = ctx.require_grant()
     args = page_args(first, after, ctx.settings.default_page_size, ctx.settings.max_page_size)
     table = TABLES[type_name]
-    predicates: Sequence[Any] = filter.predicates() if filter is not None else []
+    predicates: Sequence[Any] = filter.predicates(grant) if filter is not None else []
     rows = await queries.fetch_page(ctx.db, grant, table, predicates, args.first, args.after)
 
     async def count() -> int:
