@@ -495,7 +495,9 @@ def test_a_1_2_folder_maps_onto_the_graph(any_db_url: str, tmp_path: Path) -> No
     assert rows(any_db_url, models.Person, id=sid("person", "U2"))[0]["phone"] == "555-0101"
     marge = rows(any_db_url, models.Person, id=sid("person", "G1"))[0]
     assert marge["roles"] == ["PARENT"]
-    assert "password" not in marge["properties"]
+    # properties:read must not bypass emails:read or phones:read, nor show a password
+    assert not {"password", "email", "phone", "sms"} & set(marge["properties"])
+    assert marge["properties"]["givenName"] == "Marge"
     assert {(r["person_id"], r["school_id"]) for r in rows(any_db_url, models.PersonSchool)} == {
         (sid("person", "U1"), sid("school", "S1")),
         (sid("person", "U2"), sid("school", "S1")),

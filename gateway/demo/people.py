@@ -60,7 +60,6 @@ class People:
             identifiers.append({"type": "state_id", "value": f"{rng.randrange(10**9, 10**10)}"})
         if not contact:
             identifiers.append({"type": "username", "value": username})
-        identifiers.append({"type": "email", "value": email})
         row = self.rows.base(key, identifiers)
         demographics = personal.demographics(rng, gender, birthday, student)
         row["properties"] = {

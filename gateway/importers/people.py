@@ -22,8 +22,10 @@ from gateway.importers.staging import staged
 from gateway.importers.store import SEEN, STAGED_DEMOGRAPHICS, STAGED_ROLES
 
 _USER_IDS = re.compile(r"\{([^:{}]*):([^{}]*)\}")
-_PRIVATE = ("password",)
-"""Columns left out of `properties`: a password must not be served to applications."""
+_NOT_PROPERTIES = frozenset({"password", "email", "phone", "sms"})
+"""Columns left out of `properties`: a password must never be served, and the contact columns
+are served only through `email` and `phone`, whose own permissions (emails:read, phones:read)
+properties:read must not bypass."""
 
 
 def _role(value: str | None) -> str | None:
@@ -139,7 +141,7 @@ def _person(
     cells.boolean(row, "enabledUser")
     entries = _role_entries(run, existing, staged_roles)
     orgs = _user_orgs(run, cells, row) + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
-    properties: dict[str, Any] = {k: v for k, v in row.cells.items() if k not in _PRIVATE}
+    properties: dict[str, Any] = {k: v for k, v in row.cells.items() if k not in _NOT_PROPERTIES}
     if entries:
         properties["roles"] = entries
     given = cells.text(row, "givenName")
