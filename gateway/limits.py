@@ -226,6 +226,22 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
 # ---------------------------------------------------------------- the extension
 
 
+def _unnamed_choice(execution: Any, document: DocumentNode) -> GraphQLError | None:
+    """The GraphQL spec's request error for a document of several operations sent without
+    `operationName` (Strawberry would quietly run the first one)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    # Strawberry's `operation_name` falls back to the first operation's; the client's is here.
+    if len(operations) < 2 or execution._provided_operation_name is not None:
+        return None
+    names = ", ".join(repr(o.name.value) if o.name else "(unnamed)" for o in operations)
+    return GraphQLError(
+        f"The document holds {len(operations)} operations ({names}): send `operationName` to "
+        "say which one to run.",
+        nodes=operations,
+        extensions={"code": ErrorCode.BAD_USER_INPUT.value, "argument": "operationName"},
+    )
+
+
 class RequestLimits(SchemaExtension):
     """Enforces `Limits` on every operation; pass it as a factory (`lambda: RequestLimits(l)`).
 
@@ -253,6 +269,10 @@ class RequestLimits(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         document = execution.graphql_document
+        if execution.result is None and document is not None:
+            unnamed = _unnamed_choice(execution, document)
+            if unnamed is not None:
+                execution.result = GraphQLExecutionResult(data=None, errors=[unnamed])
         if execution.result is None and document is not None:
             operation = get_operation_ast(document, execution.operation_name)
             if operation is not None:

@@ -252,6 +252,10 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
         "bad audit cursor": (["audit", "--after", "xyz"], "cursor 'xyz' is not an audit log"),
         "empty admin key name": (["admin-key", "create", "--name", " "], "name is empty"),
         "revoke a non-UUID": (["admin-key", "revoke", "ops"], "admin key 'ops' is not a UUID"),
+        "start date past year 9999 in UTC": (
+            [*create, "--scope", "all", "--start-date", "9999-12-31T23:00:00-05:00"],
+            "outside the years 1 to 9999",
+        ),
     }
 
 

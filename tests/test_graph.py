@@ -215,6 +215,45 @@ def test_a_nul_character_in_filter_text_is_bad_user_input(world: World, query: s
     assert "NUL character" in error["message"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query($s: String) { people(filter: {lastName: {equals: $s}}) { totalCount } }",
+        "query($s: String) { people(filter: {lastName: {contains: $s}}) { totalCount } }",
+        "query($s: String) { schools(filter: {name: {startsWith: $s}}) { totalCount } }",
+    ],
+    ids=["equals", "contains", "startsWith"],
+)
+def test_an_overlong_filter_text_is_bad_user_input(world: World, query: str) -> None:
+    _, body = world.server.graphql(query, world.token, {"s": "%" * 60_000})
+    error = _error(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "filter"}
+    assert "60,000 characters long" in error["message"]
+    assert "at most 1,000" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "matches"),
+    [
+        ("9999-12-31T23:59:59-14:00", None),
+        ("0001-01-01T00:00:00+14:00", None),
+        ("9999-12-31T23:59:59+14:00", 0),
+        ("0001-01-01T00:00:00-14:00", "all"),
+    ],
+)
+def test_updated_after_at_the_edges_of_time(world: World, moment: str, matches: Any) -> None:
+    query = "query($t: DateTime) { schools(filter: {updatedAfter: $t}) { totalCount } }"
+    code, body = world.server.graphql(query, world.token, {"t": moment})
+    assert code == 200
+    if matches is None:  # beyond year 9999 or before year 1 in UTC
+        error = _error(body)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "filter.updatedAfter"}
+        assert "outside the years 1 to 9999" in error["message"]
+    else:
+        expected = len(world.graph.ids("schools")) if matches == "all" else matches
+        assert body["data"]["schools"]["totalCount"] == expected
+
+
 def test_filters(world: World) -> None:
     rows = world.graph.rows
     teachers = {p["id"] for p in rows["people"] if "TEACHER" in p["roles"]}

@@ -123,6 +123,7 @@ REQUEST_ERRORS = {
     "variables": {"query": "query($id: ID!) { school(id: $id) { id } }", "variables": {}},
     "mutation-over-post": {"query": "mutation { __typename }"},
     "unknown-operation-name": {"query": "query A { __typename }", "operationName": "B"},
+    "several-operations-unnamed": {"query": "query A { __typename } { schools { totalCount } }"},
 }
 
 
@@ -148,6 +149,18 @@ def test_request_errors_keep_the_legacy_200_under_application_json(
         assert response.status_code == 200
         assert response.json()["data"] is None
     assert set(codes(response)) == {"BAD_USER_INPUT"}
+
+
+def test_operation_name_picks_one_of_several_operations(api: Api) -> None:
+    query = "query A { __typename } query B { schools { totalCount } }"
+    response = api.post({"query": query, "operationName": "B"})
+    assert response.status_code == 200
+    assert response.json()["data"]["schools"]["totalCount"] >= 1
+    refused = api.post({"query": query}).json()
+    assert refused["errors"][0]["message"] == (
+        "The document holds 2 operations ('A', 'B'): send `operationName` to say which one to run."
+    )
+    assert refused["errors"][0]["extensions"]["argument"] == "operationName"
 
 
 def test_a_field_error_keeps_its_data_and_200_in_both_media_types(api: Api) -> None:

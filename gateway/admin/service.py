@@ -185,7 +185,13 @@ def parse_start_date(value: str | None) -> datetime | None:
 
 def _utc(value: datetime) -> datetime:
     # A start date without a time zone is UTC, as the database stores it.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            f"start date {value.isoformat()} falls outside the years 1 to 9999 once converted "
+            "to UTC; give a date within them"
+        ) from None
 
 
 def check_status_takes_effect(
@@ -228,6 +234,7 @@ async def create_integration(
     source_id = await require_source(conn, source_id)
     specs = resolve_permissions(permissions)
     kinds = await resolve_targets(conn, source_id, scope, targets)
+    start_date = None if start_date is None else _utc(start_date)
     check_status_takes_effect(status, start_date)
     application_id = None
     if application_name:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +35,18 @@ def _uuids(values: Sequence[strawberry.ID], argument: str) -> list[str]:
     return out
 
 
+MAX_FILTER_TEXT = 1_000
+"""Longest text a filter matches against (names, codes, emails are far shorter; SQLite refuses
+LIKE patterns past 50,000 bytes)."""
+
+
 def _text_value(value: str) -> str:
+    if len(value) > MAX_FILTER_TEXT:
+        raise BadUserInput(
+            f"the filter text {value[:32]!r}… is {len(value):,} characters long; filter texts "
+            f"are at most {MAX_FILTER_TEXT:,} characters",
+            argument="filter",
+        )
     # PostgreSQL text cannot hold U+0000, so its driver refuses the parameter (and SQLite's LIKE
     # stops at it); refuse it on every engine, so both answer alike.
     if "\x00" in value:
@@ -71,6 +82,20 @@ class StringFilter:
         return out
 
 
+def _utc(value: datetime, argument: str) -> datetime:
+    """`value` in UTC (a time without an offset is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadUserInput(
+            f"`{argument}` {value.isoformat()} falls outside the years 1 to 9999 once converted "
+            "to UTC; give a moment within them",
+            argument=argument,
+        ) from None
+
+
 def _common(
     table: sa.Table, ids: Sequence[strawberry.ID] | None, updated_after: datetime | None, what: str
 ) -> list[Predicate]:
@@ -78,7 +103,7 @@ def _common(
     if ids is not None:
         out.append(table.c.id.in_(_uuids(ids, f"filter.ids of {what}")))
     if updated_after is not None:
-        out.append(table.c.updated_date > updated_after)
+        out.append(table.c.updated_date > _utc(updated_after, "filter.updatedAfter"))
     return out
 
 
