@@ -13,6 +13,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     get_named_type,
+    graphql_sync,
 )
 
 from gateway.access.gates import FIELD_PERMISSIONS, FILTER_PERMISSIONS, TYPE_PERMISSIONS
@@ -101,3 +102,28 @@ def test_root_graph_fields_are_nullable() -> None:
     for name, field in query.fields.items():
         if name != "integration":
             assert not isinstance(field.type, GraphQLNonNull), name
+
+
+def test_introspection_tells_which_permission_each_gated_field_needs() -> None:
+    # Introspection cannot show applied directives, so GraphiQL users read it in descriptions.
+    result = graphql_sync(
+        GRAPHQL,
+        """{ __type(name: "Person") { description fields { name description } }
+             f: __type(name: "PersonFilter") { inputFields { name description } } }""",
+    )
+    assert result.errors is None
+    assert result.data is not None
+    person = result.data["__type"]
+    assert person["description"].endswith("Requires `people:read`.")
+    fields = {f["name"]: f["description"] for f in person["fields"]}
+    assert fields["email"].endswith("Requires `emails:read`.")
+    assert fields["classes"].endswith("Requires `organizations:read` and `enrollments:read`.")
+    assert "Requires" not in fields["firstName"]
+    inputs = {f["name"]: f["description"] for f in result.data["f"]["inputFields"]}
+    assert inputs["email"].endswith("Filtering by it requires `emails:read`.")
+    for (type_name, field), slugs in PERMISSIONS.fields.items():
+        graphql_type = GRAPHQL.type_map[type_name]
+        assert isinstance(graphql_type, GraphQLObjectType)
+        description = graphql_type.fields[field].description or ""
+        for slug in set(slugs) - {TYPE_PERMISSIONS.get(type_name)}:
+            assert f"`{slug}`" in description, (type_name, field)

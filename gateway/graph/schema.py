@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 
 import orjson
 import strawberry
+from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -20,7 +21,7 @@ from gateway.graph import types as t
 from gateway.graph.context import Context
 from gateway.graph.directives import gate
 from gateway.graph.errors import ErrorShaping
-from gateway.graph.guard import Guard
+from gateway.graph.guard import Guard, PermissionMap
 from gateway.graph.integration import Integration, load_integration
 from gateway.graph.pagination import Connection, connection, page_args
 from gateway.limits import Limits, RequestLimits
@@ -232,7 +233,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return GatewaySchema(
+    built = GatewaySchema(
         query=Query,
         types=list(t.GRAPH_CLASSES.values()),
         extensions=extensions,
@@ -241,6 +242,46 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
             disable_field_suggestions=not introspection,
         ),
     )
+    _describe_permissions(built._schema)
+    return built
+
+
+def _needs(slugs: Sequence[str]) -> str:
+    return " and ".join(f"`{slug}`" for slug in slugs)
+
+
+def _describe_permissions(graphql_schema: GraphQLSchema) -> None:
+    """Say in each gated type's and field's description which permission it needs.
+
+    Introspection (GraphiQL, codegen from a live endpoint) cannot show where a directive is
+    applied, only the SDL can; the descriptions carry the same facts, read from the same
+    directives the guard enforces.
+    """
+    permissions = PermissionMap(graphql_schema)
+    for type_ in graphql_schema.type_map.values():
+        if isinstance(type_, GraphQLObjectType) and type_.name in TYPE_PERMISSIONS:
+            type_.description = _with(type_.description, _needs([TYPE_PERMISSIONS[type_.name]]))
+    for (type_name, field_name), slugs in permissions.fields.items():
+        own = TYPE_PERMISSIONS.get(type_name)
+        extra = [slug for slug in slugs if slug != own]
+        if extra:
+            object_type = graphql_schema.type_map[type_name]
+            assert isinstance(object_type, GraphQLObjectType)
+            field = object_type.fields[field_name]
+            field.description = _with(field.description, _needs(extra))
+    for (type_name, field_name), slugs in permissions.inputs.items():
+        input_type = graphql_schema.type_map[type_name]
+        assert isinstance(input_type, GraphQLInputObjectType)
+        input_field = input_type.fields[field_name]
+        input_field.description = _with(
+            input_field.description, f"Filtering by it requires {_needs(slugs)}"
+        )
+
+
+def _with(description: str | None, needs: str) -> str:
+    sentence = (needs if needs.startswith("Filtering") else f"Requires {needs}") + "."
+    text = (description or "").rstrip()
+    return text if text.endswith(sentence) else f"{text} {sentence}".lstrip()
 
 
 schema = build_schema()
