@@ -20,6 +20,7 @@ from gateway.limits import Limits
 from gateway.logs import AccessLogMiddleware, configure_logging
 from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
+from gateway.runtime import pace_garbage_collector
 from gateway.settings import Settings, load_settings
 
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        pace_garbage_collector()
         await create_schema(engine)
         try:
             yield {}
