@@ -143,6 +143,24 @@ def test_bad_page_arguments_are_bad_user_input(world: World, arguments: str, fra
     assert body["data"] == {"people": None}
 
 
+def test_a_cursor_works_only_on_a_list_of_its_own_objects(world: World) -> None:
+    _, body = world.server.graphql("{ schools(first: 1) { pageInfo { endCursor } } }", world.token)
+    cursor = body["data"]["schools"]["pageInfo"]["endCursor"]
+    query = "query($after: String) { people(after: $after) { nodes { id } } }"
+    _, body = world.server.graphql(query, world.token, {"after": cursor})
+    error = _error(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "after"}
+    assert "a cursor of a list of schools, not of people" in error["message"]
+    # a cursor from a nested list of classes continues the root list of classes
+    nested = """{ schools(first: 1) { nodes { classes(first: 1) { pageInfo { endCursor } } } } }"""
+    _, body = world.server.graphql(nested, world.token)
+    cursor = body["data"]["schools"]["nodes"][0]["classes"]["pageInfo"]["endCursor"]
+    query = "query($after: String) { classes(first: 1, after: $after) { nodes { id } } }"
+    status, body = world.server.graphql(query, world.token, {"after": cursor})
+    assert status == 200
+    assert "errors" not in body
+
+
 def test_page_size_cap_is_configurable(
     tmp_path_factory: pytest.TempPathFactory, world: World
 ) -> None:

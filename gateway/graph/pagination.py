@@ -15,28 +15,39 @@ from gateway.errors import BadUserInput
 
 T = TypeVar("T")
 
-_PREFIX = "k1:"
+_VERSION = "k2"
 
 
-def encode_cursor(row_id: str) -> str:
-    """The opaque cursor that points just after `row_id`."""
-    return base64.urlsafe_b64encode((_PREFIX + row_id).encode()).decode().rstrip("=")
+def encode_cursor(kind: str, row_id: str) -> str:
+    """The opaque cursor that points just after `row_id` in a connection of `kind` (the table
+    of its objects: `schools`, `people`…)."""
+    text = f"{_VERSION}:{kind}:{row_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
-    """The row id inside `cursor`, or BAD_USER_INPUT."""
+def decode_cursor(cursor: str, kind: str) -> str:
+    """The row id inside `cursor`, which must come from a connection of `kind`; else
+    BAD_USER_INPUT."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-        if not text.startswith(_PREFIX):
+        version, made_for, row_id = text.split(":")
+        if version != _VERSION:
             raise ValueError(text)
-        return str(uuid.UUID(text[len(_PREFIX) :]))
+        row_id = str(uuid.UUID(row_id))
     except (ValueError, binascii.Error, UnicodeError):
         raise BadUserInput(
             f"`after` {cursor[:64]!r} is not a cursor of this API; pass the `endCursor` or an "
             "edge `cursor` of a previous page, or omit `after` to start at the beginning",
             argument="after",
         ) from None
+    if made_for != kind:
+        raise BadUserInput(
+            f"`after` is a cursor of a list of {made_for}, not of {kind}; pass a cursor that "
+            "this connection returned",
+            argument="after",
+        )
+    return row_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +63,11 @@ class PageArgs:
         return (self.first, self.after)
 
 
-def page_args(first: int | None, after: str | None, default: int, maximum: int) -> PageArgs:
-    """Check `first` (0…maximum, default when omitted) and decode `after`; BAD_USER_INPUT else."""
+def page_args(
+    kind: str, first: int | None, after: str | None, default: int, maximum: int
+) -> PageArgs:
+    """Check `first` (0…maximum, default when omitted) and decode `after`, a cursor of a
+    connection of `kind`; BAD_USER_INPUT else."""
     if first is None:
         first = default
     if first < 0 or first > maximum:
@@ -61,7 +75,7 @@ def page_args(first: int | None, after: str | None, default: int, maximum: int) 
             f"`first` must be between 0 and {maximum}, got {first}; fetch more with `after`",
             argument="first",
         )
-    return PageArgs(first, decode_cursor(after) if after is not None else None)
+    return PageArgs(first, decode_cursor(after, kind) if after is not None else None)
 
 
 @strawberry.type(description="Where a page stands in its connection (Relay's PageInfo).")
@@ -94,13 +108,15 @@ Counter = Callable[[], Awaitable[int]]
     )
 )
 class Connection(Generic[T]):
+    kind: strawberry.Private[str]
     rows: strawberry.Private[Sequence[Any]]
     has_next: strawberry.Private[bool]
     counter: strawberry.Private[Counter]
 
     @strawberry.field(description="The objects of this page with their cursors.")
     def edges(self) -> list[Edge[T]]:
-        return [Edge(cursor=encode_cursor(row.id), node=row) for row in self.rows]
+        kind = self.kind
+        return [Edge(cursor=encode_cursor(kind, row.id), node=row) for row in self.rows]
 
     @strawberry.field(description="The objects of this page.")
     def nodes(self) -> list[T]:
@@ -112,8 +128,8 @@ class Connection(Generic[T]):
         return PageInfo(
             has_next_page=self.has_next,
             has_previous_page=False,
-            start_cursor=encode_cursor(rows[0].id) if rows else None,
-            end_cursor=encode_cursor(rows[-1].id) if rows else None,
+            start_cursor=encode_cursor(self.kind, rows[0].id) if rows else None,
+            end_cursor=encode_cursor(self.kind, rows[-1].id) if rows else None,
         )
 
     @strawberry.field(
@@ -123,6 +139,6 @@ class Connection(Generic[T]):
         return await self.counter()
 
 
-def connection(rows: Sequence[Any], first: int, counter: Counter) -> Connection[Any]:
-    """A connection over `rows` fetched with limit `first + 1`."""
-    return Connection(rows=rows[:first], has_next=len(rows) > first, counter=counter)
+def connection(kind: str, rows: Sequence[Any], first: int, counter: Counter) -> Connection[Any]:
+    """A connection of `kind` over `rows` fetched with limit `first + 1`."""
+    return Connection(kind=kind, rows=rows[:first], has_next=len(rows) > first, counter=counter)

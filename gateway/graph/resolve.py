@@ -28,7 +28,8 @@ async def many(
 ) -> Connection[Any]:
     """One parent's page of `edge`, loaded together with every sibling parent's page."""
     ctx = info.context
-    args = page_args(first, after, ctx.settings.default_page_size, ctx.settings.max_page_size)
+    kind = edge.table.name
+    args = page_args(kind, first, after, ctx.settings.default_page_size, ctx.settings.max_page_size)
     predicates = filter.predicates(ctx.require_grant()) if filter is not None else []
     filter_key = repr(filter)
     rows = await ctx.loaders.edge_page(edge, filter_key, predicates, args).load(parent_id)
@@ -36,7 +37,7 @@ async def many(
     async def count() -> int:
         return await ctx.loaders.edge_count(edge, filter_key, predicates).load(parent_id)
 
-    return connection(rows, args.first, count)
+    return connection(kind, rows, args.first, count)
 
 
 async def one(info: Info[Context, Any], edge: OneEdge, target_id: str | None) -> Any:

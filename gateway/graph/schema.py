@@ -53,15 +53,17 @@ async def _root(
 ) -> Connection[Any]:
     ctx = info.context
     grant = ctx.require_grant()
-    args = page_args(first, after, ctx.settings.default_page_size, ctx.settings.max_page_size)
     table = TABLES[type_name]
+    args = page_args(
+        table.name, first, after, ctx.settings.default_page_size, ctx.settings.max_page_size
+    )
     predicates: Sequence[Any] = filter.predicates(grant) if filter is not None else []
     rows = await queries.fetch_page(ctx.db, grant, table, predicates, args.first, args.after)
 
     async def count() -> int:
         return await queries.count_rows(ctx.db, grant, table, predicates)
 
-    return connection(rows, args.first, count)
+    return connection(table.name, rows, args.first, count)
 
 
 async def _lookup(info: Ctx, type_name: str, id: str) -> Any:
