@@ -23,7 +23,12 @@ class Role(enum.Enum):
     MEMBER = "MEMBER"
 
 
-@strawberry.enum(description="Where a session stands relative to today.")
+@strawberry.enum(
+    description=(
+        "Where a session stands, as its source reported it at the last sync (a OneRoster "
+        "import derives it from the session's dates on the day of the import)."
+    )
+)
 class SessionState(enum.Enum):
     ACTIVE = "ACTIVE"
     UPCOMING = "UPCOMING"
