@@ -18,7 +18,12 @@ from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
 from gateway.limits import Limits
 from gateway.logs import AccessLogMiddleware, configure_logging
-from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from gateway.middleware import (
+    BodyLimitMiddleware,
+    GraphCompressionMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
 from gateway.runtime import pace_garbage_collector
 from gateway.settings import Settings, load_settings
@@ -77,10 +82,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.engine = engine
     app.state.settings = settings
-    # Listed innermost first (each `add_middleware` wraps what is there): the body cap and the
-    # rate limit run before the view, CORS answers preflights before the rate limit counts
-    # them, and every response (a 413 or 429 too) gets the security headers, the request id
-    # and its access-log line.
+    # Listed innermost first (each `add_middleware` wraps what is there): the view's answers
+    # are compressed, the body cap and the rate limit run before the view, CORS answers
+    # preflights before the rate limit counts them, and every response (a 413 or 429 too)
+    # gets the security headers, the request id and its access-log line.
+    app.add_middleware(GraphCompressionMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware,

@@ -1,5 +1,5 @@
-"""ASGI middleware around every request: its id, the request body's size cap (413) and the
-security headers."""
+"""ASGI middleware around every request: its id, the request body's size cap (413), the
+security headers and response compression."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import ErrorCode
@@ -150,3 +151,22 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class GraphCompressionMiddleware(GZipMiddleware):
+    """gzip for the Graph API's responses (a 1,000-person nested page is megabytes of JSON)
+    when the client accepts it; large bodies are compressed off the event loop.
+
+    Not for /admin/graphql: its answers can hold a new access token next to text the caller
+    chose, which is what compression-size attacks (BREACH) need.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app, minimum_size=1024, compresslevel=6)
+        self.plain = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/admin"):
+            await self.plain(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.graph.http import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.settings import Settings
+from tests.admin_factories import make_admin_key
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source
 
@@ -349,6 +350,30 @@ def test_introspection_off_refuses_it_and_suggests_nothing(locked: Api) -> None:
 
 
 # ---------------------------------------------------------------- headers
+
+
+def test_large_graph_answers_are_gzipped_for_clients_that_accept_it(api: Api) -> None:
+    body = {"query": "{ people(first: 1000) { nodes { id displayName email roles } } }"}
+    with api.client() as http:
+        zipped = http.post("/graphql", json=body, headers={"Accept-Encoding": "gzip"})
+        plain = http.post("/graphql", json=body, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.json() == plain.json()  # httpx decodes it
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["x-request-id"]
+
+
+def test_admin_answers_are_never_compressed(api: Api, url: str) -> None:
+    # They can carry a new access token beside caller-chosen text (BREACH).
+    query = "{ __schema { types { name description } } }"
+    with api.server.client(make_admin_key(url).key) as http:
+        answer = http.post(
+            "/admin/graphql", json={"query": query}, headers={"Accept-Encoding": "gzip"}
+        )
+    assert answer.status_code == 200
+    assert len(answer.content) > 4096
+    assert "content-encoding" not in answer.headers
 
 
 def test_every_answer_has_the_security_headers_and_no_store(api: Api) -> None:
