@@ -65,11 +65,14 @@ async def load_grant_by_id(conn: AsyncConnection, integration_id: str) -> Grant 
         sa.select(_targets.c.target_id, _targets.c.kind).where(_targets.c.integration_id == row.id)
     ):
         by_kind[kind].add(target_id)
+    status = effective_status(IntegrationStatus(row.status), row.start_date)
+    scheduled = status is IntegrationStatus.INACTIVE and row.start_date is not None
     return Grant(
         integration_id=row.id,
         source_id=row.source_id,
         scope=Scope(row.scope),
-        status=effective_status(IntegrationStatus(row.status), row.start_date),
+        status=status,
+        starts_at=row.start_date if scheduled else None,
         permissions=frozenset(slugs),
         targets=Targets(
             schools=frozenset(by_kind["SCHOOL"]),

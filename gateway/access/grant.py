@@ -65,6 +65,8 @@ class Grant:
     status: IntegrationStatus
     permissions: frozenset[str]
     targets: Targets = field(default_factory=Targets)
+    # Set when the integration is INACTIVE only until this moment (a scheduled start).
+    starts_at: datetime | None = None
 
     @property
     def active(self) -> bool:

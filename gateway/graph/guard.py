@@ -320,6 +320,24 @@ def root_field_names(
     return names
 
 
+def _inactive(grant: Grant) -> InvalidIntegrationState:
+    """The refusal for a grant that may not read graph data now, saying until when if known."""
+    if grant.starts_at is not None:
+        starts = grant.starts_at.isoformat()
+        return InvalidIntegrationState(
+            f"The integration is {grant.status.value} until its start date, {starts}: graph "
+            "data can be read from then on. `{ integration { status startDate } }` still "
+            "answers.",
+            status=grant.status.value,
+            startDate=starts,
+        )
+    return InvalidIntegrationState(
+        f"The integration is {grant.status.value}: graph data can be read only while it "
+        "is ACTIVE. `{ integration { status startDate } }` still answers.",
+        status=grant.status.value,
+    )
+
+
 class Guard(SchemaExtension):
     """The gate every operation passes before any resolver runs (see the module docstring)."""
 
@@ -370,11 +388,7 @@ class Guard(SchemaExtension):
                 else 'Bearer realm="gateway"'
             )
         elif not grant.active and not roots <= STATUS_FREE_FIELDS:
-            refusal = InvalidIntegrationState(
-                f"The integration is {grant.status.value}: graph data can be read only while it "
-                "is ACTIVE. `{ integration { status startDate } }` still answers.",
-                status=grant.status.value,
-            )
+            refusal = _inactive(grant)
         if refusal is not None:
             context.response.status_code = refusal.http_status
             execution.result = GraphQLExecutionResult(
