@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope
-from gateway.access.tokens import digest, new_token
+from gateway.access.tokens import digest, new_token, parse_bearer
 from gateway.settings import Settings
 from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
 from tests.factories import Graph, make_integration, make_source
@@ -114,6 +114,21 @@ def test_no_valid_token_is_401_with_bearer_challenge(world: World, case: str, qu
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
     assert headers.get("x-request-id")
+
+
+@pytest.mark.parametrize("spelling", ["Bearer  {}", "bearer {}", "BEARER {}"])
+def test_spaces_after_the_scheme_and_its_case_do_not_matter(world: World, spelling: str) -> None:
+    # RFC 6750 allows 1*SP after "Bearer"; auth schemes are case-insensitive (RFC 9110).
+    authorization = spelling.format(world.tokens["active"])
+    status, _, body = _post(world, INTEGRATION, {"Authorization": authorization})
+    assert status == 200, body
+    assert body["data"]["integration"]["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("spelling", ["Bearer tok ", " Bearer tok", "\tBearer tok\t"])
+def test_whitespace_around_the_header_value_is_not_part_of_it(spelling: str) -> None:
+    # RFC 9110 strips it; HTTP clients cannot even send it, but proxies can pass it on.
+    assert parse_bearer(spelling) == "tok"
 
 
 def test_the_token_of_another_integration_digest_is_not_a_token(world: World) -> None:

@@ -31,11 +31,12 @@ def parse_bearer(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None when malformed.
 
     Malformed means: no header, another scheme, no token, more than one token, or characters
-    outside RFC 6750's b64token alphabet.
+    outside RFC 6750's b64token alphabet. Whitespace around the value is not part of it
+    (RFC 9110), and the scheme may be followed by several spaces (RFC 6750: `1*SP`).
     """
     if header is None:
         return None
-    parts = header.split(" ")
+    parts = [part for part in header.strip(" \t").split(" ") if part]
     if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
     token = parts[1]
