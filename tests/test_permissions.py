@@ -267,6 +267,50 @@ def test_filtering_by_a_denied_field_is_denied(
     assert _errors_by_path(body) == {"people": "emails:read"}
 
 
+@pytest.mark.parametrize(
+    ("query", "variables", "denied"),
+    [
+        ("{ people(first: 2) { nodes { id email @skip(if: true) } } }", None, False),
+        ("{ people(first: 2) { nodes { id email @skip(if: false) } } }", None, True),
+        (
+            "query($on: Boolean!) { people(first: 2) { nodes { id email @include(if: $on) } } }",
+            {"on": False},
+            False,
+        ),
+        (
+            "query($on: Boolean!) { people(first: 2) { nodes { id email @include(if: $on) } } }",
+            {"on": True},
+            True,
+        ),
+        (
+            "query($on: Boolean = false) "
+            "{ people(first: 2) { nodes { id ...E @include(if: $on) } } }"
+            " fragment E on Person { email }",
+            {},
+            False,
+        ),
+        (
+            "query($off: Boolean = true) "
+            "{ people(first: 2) { nodes { id ... on Person @skip(if: $off) { email } } } }",
+            {"off": False},
+            True,
+        ),
+    ],
+    ids=["skip", "not-skipped", "include-off", "include-on", "spread-default", "inline-sent"],
+)
+def test_a_field_left_out_by_skip_or_include_is_not_denied(
+    world: World, query: str, variables: dict[str, Any] | None, denied: bool
+) -> None:
+    code, body = world.server.graphql(query, world.partial, variables)
+    assert code == 200
+    if denied:
+        assert _errors_by_path(body) == {"people/nodes/email": "emails:read"}
+        assert all(n["email"] is None for n in body["data"]["people"]["nodes"])
+    else:
+        assert "errors" not in body, body["errors"]
+        assert all(set(n) == {"id"} for n in body["data"]["people"]["nodes"])
+
+
 def test_the_error_names_the_filter_field_that_needs_the_permission(world: World) -> None:
     query = '{ people(filter: {email: {contains: "@"}}) { totalCount } }'
     _, body = world.server.graphql(query, world.partial)

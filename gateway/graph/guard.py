@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from graphql import (
+    BooleanValueNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -139,6 +140,8 @@ class _Walker:
 
     def walk(self, selection_set: SelectionSetNode, parent: GraphQLNamedType, path: Path) -> None:
         for selection in selection_set.selections:
+            if not self._included(selection):
+                continue  # @skip / @include: execution leaves it out, so nothing is denied
             if isinstance(selection, FieldNode):
                 self._field(selection, parent, path)
             elif isinstance(selection, InlineFragmentNode):
@@ -188,6 +191,22 @@ class _Walker:
                 if missing is not None:
                     return missing
         return None
+
+    def _included(self, selection: Any) -> bool:
+        """False when `@skip(if: true)` or `@include(if: false)` leaves `selection` out."""
+        for directive in selection.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a.value for a in directive.arguments if a.name.value == "if"), None)
+            value = self._value(condition)
+            if isinstance(value, BooleanValueNode):
+                value = value.value
+            if not isinstance(value, bool):
+                continue  # not decidable here: judge the field as if it ran
+            if value is (name == "skip"):
+                return False
+        return True
 
     def _value(self, value: ValueNode | Any) -> Any:
         """`value` with a variable replaced by what execution will use; None for null."""
