@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -361,6 +362,13 @@ def _error_cases(
             creating(permissions=["people:read", "grades:read"]),
             "unknown permission 'grades:read'",
         ),
+        "name with a NUL": (create, creating(name="a\x00b"), "control character"),
+        "overlong name": (create, creating(name="n" * 201), "at most 200 are allowed"),
+        "overlong application name": (
+            create,
+            creating(application="a" * 10_000),
+            "the application name is 10,000 characters long",
+        ),
         "target of another source": (
             create,
             creating(scope="SELECTED", targets=[other.course]),
@@ -471,6 +479,22 @@ def test_errors_are_bad_user_input_naming_the_value(
     assert ok(graphql(admin, "{ integrations { id } }"))["integrations"] == [
         {"id": integration["id"]}
     ]
+
+
+def test_a_name_with_half_a_surrogate_pair_is_bad_user_input(
+    admin: httpx.Client, orgs: Orgs
+) -> None:
+    # JSON can escape a lone surrogate ("\ud800"); no database can store it.
+    query = (
+        "mutation($input: CreateIntegrationInput!) "
+        "{ createIntegration(input: $input) { accessToken } }"
+    )
+    variables = {"input": {"sourceId": orgs.source, "scope": "ALL", "name": "\ud800x"}}
+    body = json.dumps({"query": query, "variables": variables}).encode("ascii")
+    response = admin.post(ADMIN_PATH, content=body, headers={"Content-Type": "application/json"})
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "half of a surrogate pair" in error["message"]
 
 
 def test_unexpected_errors_are_masked(admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -311,6 +311,33 @@ def test_an_update_that_changes_nothing_is_not_audited(db_url: str) -> None:
     in_db(db_url, body)
 
 
+def test_moving_the_start_date_of_an_inactive_integration_into_the_past_is_refused(
+    db_url: str,
+) -> None:
+    # INACTIVE with a start date that has passed would be ACTIVE: the admin's INACTIVE would
+    # be overridden without a word.
+    async def body(engine: AsyncEngine, orgs: Orgs) -> str:
+        async with engine.begin() as conn:
+            created = await service.create_integration(
+                conn,
+                source_id=orgs.source,
+                scope=Scope.ALL,
+                permissions=["people:read"],
+                status=IntegrationStatus.INACTIVE,
+                start_date=FUTURE,
+            )
+        with pytest.raises(ValidationFailed, match="status INACTIVE would have no effect"):
+            async with engine.begin() as conn:
+                await service.update_integration(
+                    conn, created.id, IntegrationChanges(start_date=PAST)
+                )
+        async with engine.connect() as conn:
+            (stored,) = await records.load_integrations(conn, ids=[created.id])
+        return stored.configured_status.value
+
+    assert in_db(db_url, body) == "INACTIVE"
+
+
 def test_start_date_can_be_set_kept_and_cleared(db_url: str) -> None:
     async def body(engine: AsyncEngine, orgs: Orgs) -> None:
         created = await _selected(engine, orgs)

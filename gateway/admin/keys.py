@@ -12,7 +12,7 @@ from gateway import models
 from gateway.access.tokens import digest, digests_equal, new_token
 from gateway.admin import audit
 from gateway.admin.audit import Actor
-from gateway.admin.service import canonical_uuid
+from gateway.admin.service import canonical_uuid, clean_text
 from gateway.errors import ValidationFailed
 
 _keys = models.table_of(models.AdminKey)
@@ -31,9 +31,10 @@ async def create_admin_key(
     conn: AsyncConnection, name: str, *, actor: Actor = audit.CLI
 ) -> CreatedAdminKey:
     """Create an admin key named `name`; only its digest is stored. The creation is audited."""
-    name = name.strip()
-    if not name:
+    cleaned = clean_text(name, "admin key name")
+    if cleaned is None:
         raise ValidationFailed("the admin key name is empty; pass a name such as 'ops-team'")
+    name = cleaned
     key = new_token()
     row = models.AdminKey(name=name, key_digest=digest(key))
     await conn.execute(sa.insert(_keys).values(row.model_dump()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -63,9 +64,12 @@ async def create_source(
     actor: Actor = audit.CLI,
 ) -> CreatedSource:
     """Create a source with its team, provider and entity; return its id and name."""
-    name = name.strip()
-    if not name:
+    cleaned = clean_text(name, "source name")
+    if cleaned is None:
         raise ValidationFailed("the source name is empty; pass a name such as 'Springfield SIS'")
+    name = cleaned
+    team_name = clean_text(team_name, "team name")
+    entity_name = clean_text(entity_name, "entity name")
     if entity_type not in ("DISTRICT", "SCHOOL"):
         raise ValidationFailed(f"entity type {entity_type!r} is not DISTRICT or SCHOOL")
     now = utcnow()
@@ -237,6 +241,7 @@ async def create_integration(
     start_date = None if start_date is None else _utc(start_date)
     check_status_takes_effect(status, start_date)
     application_id = None
+    application_name = clean_text(application_name, "application name")
     if application_name:
         application = models.Application(name=application_name)
         await conn.execute(
@@ -271,8 +276,29 @@ async def create_integration(
     return CreatedIntegration(id=integration.id, token=token, integration=created)
 
 
+MAX_NAME_LENGTH = 200
+
+
+def clean_text(value: str | None, what: str) -> str | None:
+    """`value` trimmed (None when empty), or ValidationFailed when it could not be a name: too
+    long, control characters (NUL, line breaks…), or text that is not valid Unicode."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationFailed(
+            f"the {what} is {len(value):,} characters long; at most {MAX_NAME_LENGTH} are allowed"
+        )
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValidationFailed(
+            f"the {what} {value[:40]!r} holds a control character or half of a surrogate pair; "
+            "use printable text"
+        )
+    return value
+
+
 def _clean_name(name: str | None) -> str | None:
-    return (name or "").strip() or None
+    return clean_text(name, "name")
 
 
 async def require_integration(
@@ -333,7 +359,7 @@ async def update_integration(
     if changes.start_date is not KEEP:
         start_date = None if changes.start_date is None else _utc(changes.start_date)
     name = before.name if changes.name is KEEP else _clean_name(changes.name)
-    if changes.status is not None:
+    if changes.status is not None or changes.start_date is not KEEP:
         check_status_takes_effect(status, start_date)
     unchanged = (
         (kinds is None or set(kinds) == set(before.targets))
