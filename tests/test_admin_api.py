@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -479,6 +480,23 @@ def test_errors_are_bad_user_input_naming_the_value(
     assert ok(graphql(admin, "{ integrations { id } }"))["integrations"] == [
         {"id": integration["id"]}
     ]
+
+
+def test_a_refused_admin_request_writes_no_plain_text_traceback(
+    admin: httpx.Client, orgs: Orgs, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Strawberry's own error log prints the document (which may hold names of people) and a
+    # traceback as plain text; ours writes JSON lines, and client errors are no server errors.
+    with caplog.at_level(logging.DEBUG):
+        body = graphql(
+            admin,
+            "mutation($input: CreateIntegrationInput!) "
+            "{ createIntegration(input: $input) { accessToken } }",
+            {"input": {"sourceId": orgs.source, "scope": "SELECTED", "name": "Jane Doe's app"}},
+        ).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert [r for r in caplog.records if r.name.startswith("strawberry")] == []
+    assert "Jane Doe" not in caplog.text
 
 
 def test_a_name_with_half_a_surrogate_pair_is_bad_user_input(

@@ -23,6 +23,7 @@ from gateway.admin import audit, records, service
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
 from gateway.graph import enums
+from gateway.graph.errors import QuietSchema
 from gateway.graph.pagination import PageInfo
 
 
@@ -475,4 +476,4 @@ class Mutation:
         return Integration(record=destroyed)
 
 
-admin_schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[AdminErrors])
+admin_schema = QuietSchema(query=Query, mutation=Mutation, extensions=[AdminErrors])

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -76,3 +78,12 @@ class ErrorShaping(SchemaExtension):
             return
         request_id = getattr(self.execution_context.context, "request_id", "unknown")
         result.errors = [shape_error(e, request_id) for e in result.errors]
+
+
+class QuietSchema(strawberry.Schema):
+    """Strawberry's schema, minus its own error logging, which writes plain-text tracebacks with
+    an excerpt of the document. Our error shaping logs what is unexpected, as JSON with the
+    request id; client errors (401, 403, FORBIDDEN, bad input) are not server errors."""
+
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        return None

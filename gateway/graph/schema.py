@@ -20,7 +20,7 @@ from gateway.errors import BadUserInput
 from gateway.graph import types as t
 from gateway.graph.context import Context
 from gateway.graph.directives import gate
-from gateway.graph.errors import ErrorShaping
+from gateway.graph.errors import ErrorShaping, QuietSchema
 from gateway.graph.guard import Guard, PermissionMap
 from gateway.graph.integration import Integration, load_integration
 from gateway.graph.pagination import Connection, connection, page_args
@@ -208,14 +208,6 @@ def resolve_attribute(source: Any, name: str) -> Any:
     return value
 
 
-class GatewaySchema(strawberry.Schema):
-    """Strawberry's schema, minus its own error logging: `ErrorShaping` logs what is unexpected,
-    and client errors (401, 403, FORBIDDEN, bad input) are not server errors."""
-
-    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
-        return None
-
-
 def build_schema(*, introspection: bool = True, limits: Limits | None = None) -> strawberry.Schema:
     """The Graph API schema; the guard, the limits and error shaping run on every operation.
 
@@ -235,7 +227,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    built = GatewaySchema(
+    built = QuietSchema(
         query=Query,
         types=list(t.GRAPH_CLASSES.values()),
         extensions=extensions,
