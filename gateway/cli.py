@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: `--permission SLUG_OR_UUID`, flags without a value, no `<bool>` tags
+    # and boxes (typer's rich help shows each option's Python type instead of its metavar).
+    rich_markup_mode=None,
 )
 
 T = TypeVar("T")
@@ -34,11 +37,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run an async command body; a ValidationFailed becomes a clear message and exit code 2."""
+    """Run an async command body; a ValidationFailed becomes a clear message and exit code 2,
+    a database that cannot be opened a clear message and exit code 1."""
+    from gateway.db_problems import DatabaseUnavailable
+
     try:
         return asyncio.run(coro)
     except ValidationFailed as exc:
         fail(str(exc))
+    except DatabaseUnavailable as exc:
+        fail(str(exc), code=1)
 
 
 def emit_json(value: Any) -> None:
@@ -84,9 +92,9 @@ def export_schema(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(metavar="N", help="Worker processes.", min=1)] = 1,
     demo: Annotated[
         bool,
         typer.Option(
@@ -97,10 +105,23 @@ def serve(
     """Run the HTTP server."""
     import uvicorn
 
-    if demo:
-        from gateway.demo import ensure_demo
+    async def prepare(engine: Any) -> None:
+        if demo:
+            from gateway.demo import ensure_demo
 
-        run(with_engine(lambda engine: ensure_demo(engine, echo=True)))
+            await ensure_demo(engine, echo=True)
+
+    # Opening the database here (and creating missing tables) turns a wrong URL or an
+    # unreachable server into one message, instead of a traceback from each worker's startup.
+    run(with_engine(prepare))
+    # uvicorn runs at log level warning (the gateway writes its own access log), which hides
+    # its "running on" line; say where we listen instead.
+    address = f"[{host}]" if ":" in host else host
+    typer.echo(
+        f"Serving http://{address}:{port}/graphql (GraphiQL in a browser) and /admin/graphql; "
+        "Ctrl+C stops.",
+        err=True,
+    )
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

@@ -53,7 +53,7 @@ admin_keys = typer.Typer(help="Keys for the admin API at /admin/graphql.", no_ar
 
 @admin_keys.command("create")
 def create_admin_key(
-    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "admin",
+    name: Annotated[str, typer.Option(metavar="NAME", help="Who or what uses the key.")] = "admin",
     as_json: JsonOption = False,
 ) -> None:
     """Create an admin key; it is printed only this once and stored as a SHA-256 digest."""
@@ -98,14 +98,20 @@ sources = typer.Typer(help="Data sources (SIS, LMS, OneRoster exports).", no_arg
 
 @sources.command("create")
 def create_source(
-    name: Annotated[str, typer.Argument(help="The source's name.", show_default=False)],
-    provider_name: Annotated[str, typer.Option(help="E.g. Canvas.")] = "OneRoster",
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The source's name.", show_default=False)
+    ],
+    provider_name: Annotated[str, typer.Option(metavar="NAME", help="E.g. Canvas.")] = "OneRoster",
     provider_application: Annotated[
-        str, typer.Option(help="The provider's machine name, e.g. canvas.")
+        str, typer.Option(metavar="NAME", help="The provider's machine name, e.g. canvas.")
     ] = "oneroster",
-    team_name: Annotated[str | None, typer.Option(help="Defaults to NAME.")] = None,
-    entity_name: Annotated[str | None, typer.Option(help="Defaults to NAME.")] = None,
-    entity_type: Annotated[str, typer.Option(help="DISTRICT or SCHOOL.")] = "DISTRICT",
+    team_name: Annotated[str | None, typer.Option(metavar="NAME", help="Defaults to NAME.")] = None,
+    entity_name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Defaults to NAME.")
+    ] = None,
+    entity_type: Annotated[
+        str, typer.Option(metavar="TYPE", help="DISTRICT or SCHOOL.")
+    ] = "DISTRICT",
     as_json: JsonOption = False,
 ) -> None:
     """Create a source with its provider, team and entity."""
@@ -146,29 +152,44 @@ integrations = typer.Typer(
 PermissionOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--permission", help="A permission slug (people:read) or UUID; repeat for several."
+        "--permission",
+        metavar="SLUG_OR_UUID",
+        help="A permission slug (people:read) or UUID; repeat for several.",
     ),
 ]
 TargetOption = Annotated[
     list[str] | None,
-    typer.Option("--target", help="A school, course or class id of the source; repeatable."),
+    typer.Option(
+        "--target", metavar="ID", help="A school, course or class id of the source; repeatable."
+    ),
 ]
 StartDateOption = Annotated[
     str | None,
-    typer.Option(help="ISO-8601; INACTIVE until then, ACTIVE from then on (UTC if no zone)."),
+    typer.Option(
+        metavar="DATE",
+        help="ISO-8601; INACTIVE until then, ACTIVE from then on (UTC if no zone).",
+    ),
 ]
 
 
 @integrations.command("create")
 def create_integration(
-    source: Annotated[str, typer.Option(help="The source's id.", show_default=False)],
-    scope: Annotated[str, typer.Option(help="all or selected.", show_default=False)],
+    source: Annotated[str, typer.Option(metavar="ID", help="The source's id.", show_default=False)],
+    scope: Annotated[
+        str, typer.Option(metavar="SCOPE", help="all or selected.", show_default=False)
+    ],
     permission: PermissionOption = None,
     target: TargetOption = None,
     start_date: StartDateOption = None,
-    status: Annotated[str, typer.Option(help="active, inactive or disabled.")] = "active",
-    name: Annotated[str | None, typer.Option(help="A label for administrators.")] = None,
-    application: Annotated[str | None, typer.Option(help="The application's name.")] = None,
+    status: Annotated[
+        str, typer.Option(metavar="STATUS", help="active, inactive or disabled.")
+    ] = "active",
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A label for administrators.")
+    ] = None,
+    application: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The application's name.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an integration and print it with its token (shown only this once)."""
@@ -197,22 +218,28 @@ def update_integration(
     integration_id: IdArgument,
     permission: Annotated[
         list[str] | None,
-        typer.Option("--permission", help="Replace the permissions with these; repeatable."),
+        typer.Option(
+            "--permission",
+            metavar="SLUG_OR_UUID",
+            help="Replace the permissions with these; repeatable.",
+        ),
     ] = None,
     no_permissions: Annotated[
         bool, typer.Option("--no-permissions", help="Remove every permission.")
     ] = False,
-    scope: Annotated[str | None, typer.Option(help="all or selected.")] = None,
+    scope: Annotated[str | None, typer.Option(metavar="SCOPE", help="all or selected.")] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Replace the targets with these; repeatable."),
+        typer.Option("--target", metavar="ID", help="Replace the targets with these; repeatable."),
     ] = None,
-    status: Annotated[str | None, typer.Option(help="active, inactive or disabled.")] = None,
+    status: Annotated[
+        str | None, typer.Option(metavar="STATUS", help="active, inactive or disabled.")
+    ] = None,
     start_date: StartDateOption = None,
     clear_start_date: Annotated[
         bool, typer.Option("--clear-start-date", help="Remove the start date.")
     ] = False,
-    name: Annotated[str | None, typer.Option(help="A new label.")] = None,
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="A new label.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change an integration; its token stays the same. Its source cannot be changed.
@@ -273,7 +300,9 @@ def destroy_integration(integration_id: IdArgument, as_json: JsonOption = False)
 
 @integrations.command("list")
 def list_integrations(
-    source: Annotated[str | None, typer.Option(help="Only this source's integrations.")] = None,
+    source: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only this source's integrations.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List integrations, oldest first."""
@@ -305,16 +334,19 @@ def show_integration(integration_id: IdArgument, as_json: JsonOption = False) ->
 
 def show_audit_log(
     integration: Annotated[
-        str | None, typer.Option(help="Only entries about this integration.")
+        str | None, typer.Option(metavar="ID", help="Only entries about this integration.")
     ] = None,
     action: Annotated[
-        str | None, typer.Option(help="Only this action, e.g. integration.update.")
+        str | None,
+        typer.Option(metavar="ACTION", help="Only this action, e.g. integration.update."),
     ] = None,
     limit: Annotated[
-        int, typer.Option(help=f"Entries per page (at most {audit.MAX_PAGE_SIZE}).")
+        int,
+        typer.Option(metavar="N", help=f"Entries per page (at most {audit.MAX_PAGE_SIZE})."),
     ] = audit.DEFAULT_PAGE_SIZE,
     after: Annotated[
-        str | None, typer.Option(help="Continue after this cursor (pageInfo.endCursor).")
+        str | None,
+        typer.Option(metavar="CURSOR", help="Continue after this cursor (pageInfo.endCursor)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -20,7 +20,13 @@ def register(app: typer.Typer) -> None:
 def demo(
     people: Annotated[
         int,
-        typer.Option("--people", min=MIN_PEOPLE, max=MAX_PEOPLE, help="How many people to create."),
+        typer.Option(
+            "--people",
+            metavar="N",
+            min=MIN_PEOPLE,
+            max=MAX_PEOPLE,
+            help="How many people to create.",
+        ),
     ] = DEFAULT_PEOPLE,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the tokens on stdout.")

@@ -21,17 +21,22 @@ def register(app: typer.Typer) -> None:
 
 def oneroster(
     directory: Annotated[
-        Path, typer.Argument(help="A OneRoster 1.1 or 1.2 CSV folder (or its zip file).")
+        Path,
+        typer.Argument(metavar="DIR", help="A OneRoster 1.1 or 1.2 CSV folder (or its zip file)."),
     ],
     source_name: Annotated[
         str,
         typer.Option(
             "--source-name",
+            metavar="NAME",
             help="The source to import into; created when no source has this name.",
         ),
     ],
     provider_name: Annotated[
-        str, typer.Option("--provider-name", help="The provider's name, for a new source.")
+        str,
+        typer.Option(
+            "--provider-name", metavar="NAME", help="The provider's name, for a new source."
+        ),
     ] = "OneRoster",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: source, counts, warnings.")

@@ -1,0 +1,186 @@
+"""The console script's own messages: a database it cannot open, help screens, `serve`'s address.
+
+Every case runs `python -m gateway` in a process of its own, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _free_port
+
+PASSWORD = "s3cret-pw"  # must never be echoed back
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gateway(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the console script with GATEWAY_DATABASE_URL=`url` in `cwd`."""
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "PYTHONPATH": str(REPO)}
+    return subprocess.run(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-m", "gateway", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# (GATEWAY_DATABASE_URL, command, what the message must say)
+UNOPENABLE = {
+    "unparsable-url": (
+        "nonsense",
+        ["sources", "list"],
+        [
+            "GATEWAY_DATABASE_URL=nonsense is not a database URL",
+            "Set GATEWAY_DATABASE_URL",
+            "sqlite+aiosqlite:///gateway.db",
+            "postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE",
+        ],
+    ),
+    "sqlite-folder-missing": (
+        "sqlite+aiosqlite:////nonexistent/dir/g.db",
+        ["demo"],
+        [
+            "cannot open the SQLite database /nonexistent/dir/g.db",
+            "unable to open database file",
+            "Check that the folder /nonexistent/dir exists",
+            "set GATEWAY_DATABASE_URL to another file",
+        ],
+    ),
+    "sqlite-not-a-database": (
+        "sqlite+aiosqlite:///notes.txt",
+        ["admin-key", "list"],
+        ["cannot open the SQLite database", "notes.txt", "file is not a database"],
+    ),
+    "postgres-refused": (
+        f"postgresql+asyncpg://reader:{PASSWORD}@127.0.0.1:1/roster",
+        ["integrations", "list"],
+        [
+            "cannot connect to the database roster at 127.0.0.1:1 as reader",
+            "postgresql+asyncpg://reader:***@127.0.0.1:1/roster",
+            "Connect call failed",
+            "set GATEWAY_DATABASE_URL to another server",
+        ],
+    ),
+    "driver-not-installed": (
+        f"mysql://reader:{PASSWORD}@127.0.0.1/roster",
+        ["audit"],
+        [
+            "GATEWAY_DATABASE_URL=mysql://reader:***@127.0.0.1/roster cannot be used",
+            "No module named",
+            "SQLite through aiosqlite and PostgreSQL through asyncpg",
+        ],
+    ),
+    "sync-driver": (
+        "sqlite:///roster.db",
+        ["integrations", "show", "00000000-0000-4000-8000-000000000000"],
+        [
+            "requires an async driver",
+            "set GATEWAY_DATABASE_URL to the same URL with the driver aiosqlite: "
+            "sqlite+aiosqlite:///roster.db",
+        ],
+    ),
+    "password-in-a-parameter": (
+        f"postgresql+asyncpg://reader@127.0.0.1:1/roster?password={PASSWORD}",
+        ["sources", "create", "North"],
+        ["roster?password=***", "Connect call failed"],
+    ),
+    "serve-refuses-before-listening": (
+        f"postgresql+asyncpg://reader:{PASSWORD}@127.0.0.1:1/roster",
+        ["serve", "--port", "1"],
+        ["cannot connect to the database roster at 127.0.0.1:1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNOPENABLE))
+def test_a_database_that_cannot_be_opened_is_one_message_and_exit_code_1(
+    case: str, tmp_path: Path
+) -> None:
+    url, args, expected = UNOPENABLE[case]
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    done = gateway(url, tmp_path, *args)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    for fragment in expected:
+        assert fragment in done.stderr
+    assert PASSWORD not in done.stderr
+    assert "Serving" not in done.stderr
+
+
+def test_serve_says_where_it_listens(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+        "PYTHONPATH": str(REPO),
+    }
+    server = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Read on a thread: a server that never writes the line must fail the test, not hang it.
+        first_line: queue.Queue[str] = queue.Queue()
+        stderr = server.stderr
+        assert stderr is not None
+        threading.Thread(target=lambda: first_line.put(stderr.readline()), daemon=True).start()
+        line = first_line.get(timeout=60)
+        assert line.startswith(f"Serving http://127.0.0.1:{port}/graphql (GraphiQL in a browser)")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer in 30 s"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            ["integrations", "create"],
+            ["--source ID", "--scope SCOPE", "--permission SLUG_OR_UUID", "--target ID"],
+        ),
+        (["integrations", "update"], ["--permission SLUG_OR_UUID", "--no-permissions  "]),
+        (["serve"], ["--host HOST", "--port PORT", "--workers N", "--demo  "]),
+        (["demo"], ["--people N", "--json  "]),
+        (["import", "oneroster"], ["--source-name NAME", "--provider-name NAME"]),
+        (["audit"], ["--integration ID", "--limit N", "--after CURSOR"]),
+    ],
+    ids=["integrations-create", "integrations-update", "serve", "demo", "import", "audit"],
+)
+def test_help_names_option_values_not_python_types(
+    command: list[str], expected: list[str], tmp_path: Path
+) -> None:
+    done = gateway("sqlite+aiosqlite:///unused.db", tmp_path, *command, "--help")
+    assert done.returncode == 0, done.stderr
+    options = done.stdout.split("Options:", 1)[1]
+    for fragment in expected:
+        assert fragment in options
+    assert re.findall(r"<[a-z][a-z\[\] ]*>", options) == [], options  # <bool>, <list[str]>…
+    assert "╭" not in done.stdout  # no rich boxes either
