@@ -1,4 +1,5 @@
-"""Per-token rate limiting of the Graph API: a token bucket for each access token.
+"""Per-token rate limiting of the Graph and admin APIs: a token bucket for each access token
+or admin key, and one per client address for requests refused with 401.
 
 Each caller has a bucket of `burst` requests that refills at `per_second` requests a second.
 A request takes one; with the bucket empty it is answered 429 RATE_LIMITED with `Retry-After`
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access.tokens import digest, parse_bearer
 from gateway.errors import ErrorCode
@@ -76,11 +77,28 @@ class TokenBuckets:
             return 0.0
         return (1.0 - bucket.tokens) / self.per_second
 
+    def wait(self, key: str) -> float:
+        """The seconds until `key` may make a request (0.0: now); counts nothing."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = min(
+            float(self.burst),
+            bucket.tokens + max(0.0, self.clock() - bucket.updated) * self.per_second,
+        )
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.per_second
+
     def __len__(self) -> int:
         return len(self._buckets)
 
     def __contains__(self, key: object) -> bool:
         return key in self._buckets
+
+
+def client_key(scope: Scope) -> str:
+    """The bucket of a request's client address."""
+    client = scope.get("client")
+    return "client:" + (client[0] if client else "unknown")
 
 
 def rate_key(scope: Scope) -> str:
@@ -93,36 +111,99 @@ def rate_key(scope: Scope) -> str:
     token = parse_bearer(header)
     if token is not None:
         return "token:" + digest(token)
-    client = scope.get("client")
-    return "client:" + (client[0] if client else "unknown")
+    return client_key(scope)
+
+
+GRAPHQL_PATHS = frozenset({"/graphql", "/admin/graphql"})
+
+
+def _authenticated(scope: Scope) -> bool:
+    """Whether the view found the request's token (it records whose it was)."""
+    state = scope.get("state") or {}
+    return bool(state.get("integration_id") or state.get("admin_key_id"))
 
 
 class RateLimitMiddleware:
-    """Answers 429 to requests under `paths` whose bucket is empty; passes the rest on."""
+    """Answers 429 to requests under `paths` whose bucket is empty; passes the rest on.
+
+    Requests refused with 401 (no, malformed or unknown credentials) also spend from a bucket
+    of their client address; while it is empty, that address gets 429 before anything is
+    looked up, except for tokens this process has recently seen accepted (a school behind one
+    address keeps working while someone there sends made-up tokens). Otherwise a flood of
+    made-up tokens, each with a fresh bucket of its own, would never be limited and would
+    push real tokens' buckets out of memory.
+    """
 
     def __init__(
-        self, app: ASGIApp, buckets: TokenBuckets, paths: frozenset[str] = frozenset({"/graphql"})
+        self,
+        app: ASGIApp,
+        buckets: TokenBuckets,
+        paths: frozenset[str] = GRAPHQL_PATHS,
+        failures: TokenBuckets | None = None,
     ) -> None:
         self.app = app
         self.buckets = buckets
         self.paths = paths
+        self.failures = failures or TokenBuckets(
+            buckets.per_second, buckets.burst, max_keys=buckets.max_keys, clock=buckets.clock
+        )
+        self.accepted: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self.paths:
-            wait = self.buckets.take(rate_key(scope))
-            if wait > 0:
-                retry_after = max(1, math.ceil(wait))
-                accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-                error = http.HTTPError(
-                    429,
-                    f"Rate limit exceeded: each access token may send {self.buckets.burst} "
-                    f"requests at once and {self.buckets.per_second:g} a second after that. "
-                    f"Retry in {retry_after} s.",
-                    ErrorCode.RATE_LIMITED,
-                    headers={"Retry-After": str(retry_after)},
-                    extensions={"retryAfter": retry_after},
-                )
-                response = http.error_response(error, http.negotiate(accept))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        address = client_key(scope)
+        key = rate_key(scope)
+        wait = 0.0 if key in self.accepted else self.failures.wait(address)
+        if wait > 0:
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                wait,
+                "Too many requests without a valid token from this address: "
+                f"{self.failures.burst} at once and {self.failures.per_second:g} a second "
+                "after that.",
+            )
+            return
+        wait = self.buckets.take(key)
+        if wait > 0:
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                wait,
+                f"Rate limit exceeded: each access token may send {self.buckets.burst} "
+                f"requests at once and {self.buckets.per_second:g} a second after that.",
+            )
+            return
+
+        async def counting_failures(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] == 401:
+                    self.failures.take(address)
+                    self.accepted.pop(key, None)
+                elif _authenticated(scope):
+                    self.accepted[key] = None
+                    self.accepted.move_to_end(key)
+                    if len(self.accepted) > self.buckets.max_keys:
+                        self.accepted.popitem(last=False)
+            await send(message)
+
+        await self.app(scope, receive, counting_failures)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, wait: float, reason: str
+    ) -> None:
+        retry_after = max(1, math.ceil(wait))
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        error = http.HTTPError(
+            429,
+            f"{reason} Retry in {retry_after} s.",
+            ErrorCode.RATE_LIMITED,
+            headers={"Retry-After": str(retry_after)},
+            extensions={"retryAfter": retry_after},
+        )
+        response = http.error_response(error, http.negotiate(accept))
+        await response(scope, receive, send)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ratelimit import TokenBuckets, rate_key
 from gateway.settings import Settings
+from tests.admin_factories import make_admin_key
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source
 
@@ -140,12 +141,39 @@ def test_a_flood_is_refused_with_429_and_retry_after(world: World) -> None:
 def test_an_unknown_token_is_limited_before_it_is_looked_up(world: World) -> None:
     with world.serve(rate_limit_burst=2, rate_limit_per_second=0.01) as server:
         graph = {"query": "{ schools { nodes { id } } }"}
+        # A token already accepted from this address keeps working through what follows.
+        assert [r.status_code for r in _burst(server, world.tokens[0], 1)] == [200]
         statuses = sorted(
             r.status_code for r in _burst(server, "not-a-real-token-at-all", 4, graph)
         )
         assert statuses == [401, 401, 429, 429]
-        # A valid token from the same client address has a bucket of its own.
-        assert [r.status_code for r in _burst(server, world.tokens[0], 2)] == [200, 200]
+        assert [r.status_code for r in _burst(server, world.tokens[0], 1)] == [200]
+
+
+def test_made_up_tokens_each_with_a_fresh_bucket_are_limited_per_address(world: World) -> None:
+    # Every made-up token would have a full bucket of its own; the 401s they earn spend from
+    # their address's bucket instead, so a flood of them stops after the burst.
+    with world.serve(rate_limit_burst=3, rate_limit_per_second=0.01) as server:
+        graph = {"query": "{ schools { nodes { id } } }"}
+        statuses = [
+            _burst(server, f"made-up-token-number-{n:04d}", 1, graph)[0].status_code
+            for n in range(8)
+        ]
+        assert statuses == [401] * 3 + [429] * 5
+        with server.client() as http:
+            admin = http.post(
+                "/admin/graphql", json=TYPENAME, headers={"Authorization": "Bearer x"}
+            )
+        assert admin.status_code == 429
+        assert "without a valid token from this address" in admin.json()["errors"][0]["message"]
+
+
+def test_the_admin_api_is_rate_limited_per_key(world: World) -> None:
+    key = make_admin_key(world.url).key
+    with world.serve(rate_limit_burst=2, rate_limit_per_second=0.01) as server:
+        with server.client(key) as http:
+            statuses = [http.post("/admin/graphql", json=TYPENAME).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
 
 
 def test_429_speaks_the_media_type_the_client_asked_for(world: World) -> None:

@@ -77,6 +77,7 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
             actor = await authenticate_admin_key(conn, key)
         if actor is None:
             raise _unauthenticated(_UNKNOWN, invalid=True)
+        request.state.admin_key_id = actor.admin_key_id  # the rate limit trusts it from now on
         # The gateway's RequestIdMiddleware sets the id; the app also runs without it (tests).
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
         context = AdminContext(engine=engine, actor=actor, request_id=request_id)
