@@ -63,14 +63,27 @@ async def create_schema(engine: AsyncEngine) -> None:
     """
     if engine.dialect.name == "sqlite":
         await _use_wal(engine)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
-        elif conn.dialect.name == "sqlite":
-            # The driver leaves DDL outside any transaction; take the write lock first.
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
         await conn.run_sync(SQLModel.metadata.create_all)
         await seed_permissions(conn)
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction for a read-then-write change, committed on exit (rolled back on error).
+
+    On SQLite it holds the write lock from its first statement (`BEGIN IMMEDIATE`), waiting up
+    to the busy timeout for another writer: the driver otherwise starts the transaction only at
+    the first write, so what was read before it could be stale, and two administrators'
+    concurrent changes could silently undo each other. PostgreSQL needs nothing here: the
+    changes lock the rows they read (`FOR UPDATE`).
+    """
+    async with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
 
 
 async def _use_wal(engine: AsyncEngine) -> None:

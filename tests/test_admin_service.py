@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from gateway.access.permissions import BY_SLUG
 from gateway.admin import audit, records, service
 from gateway.admin.service import KEEP, IntegrationChanges
 from gateway.authentication import load_grant
+from gateway.db import create_engine, write_transaction
 from gateway.errors import ValidationFailed
 from tests.admin_factories import Orgs, make_orgs_in
 from tests.conftest import run_db
@@ -469,3 +471,39 @@ def test_audit_rejects_bad_paging(db_url: str, arguments: dict[str, Any], messag
         assert message in str(raised.value)
 
     run_db(db_url, body)
+
+
+def test_concurrent_changes_do_not_undo_each_other(any_db_url: str) -> None:
+    # Two administrators at once: one disables, the other edits permissions. Each change must
+    # read what the other wrote; a stale read written back would re-enable the integration.
+    async def trial(engines: list[AsyncEngine], orgs: Orgs) -> tuple[str, list[str]]:
+        async with write_transaction(engines[0]) as conn:
+            created = await service.create_integration(
+                conn, source_id=orgs.source, scope=Scope.ALL, permissions=["people:read"]
+            )
+
+        async def disable(engine: AsyncEngine) -> None:
+            async with write_transaction(engine) as conn:
+                await service.disable_integration(conn, created.id)
+
+        async def edit(engine: AsyncEngine) -> None:
+            async with write_transaction(engine) as conn:
+                changes = IntegrationChanges(permissions=["people:read", "emails:read"])
+                await service.update_integration(conn, created.id, changes)
+
+        await asyncio.gather(disable(engines[1]), edit(engines[2]), edit(engines[3]))
+        async with engines[0].connect() as conn:
+            (stored,) = await records.load_integrations(conn, ids=[created.id])
+        return stored.configured_status.value, sorted(stored.permissions)
+
+    async def body(engine: AsyncEngine) -> list[tuple[str, list[str]]]:
+        orgs = await make_orgs_in(engine)
+        engines = [create_engine(any_db_url) for _ in range(4)]
+        try:
+            return [await trial(engines, orgs) for _ in range(8)]
+        finally:
+            for each in engines:
+                await each.dispose()
+
+    outcomes = run_db(any_db_url, body)
+    assert outcomes == [("DISABLED", ["emails:read", "people:read"])] * 8

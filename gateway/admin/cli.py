@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.admin import audit, keys, records, service
 from gateway.cli import emit_json, fail, run, with_engine
+from gateway.db import write_transaction
 
 T = TypeVar("T")
 
@@ -25,10 +26,21 @@ IdArgument = Annotated[
 
 
 def _transaction(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `body(conn)` in one transaction on the configured database."""
+    """Run `body(conn)` in one write transaction on the configured database (see
+    `gateway.db.write_transaction`: no other change interleaves)."""
 
     async def in_engine(engine: AsyncEngine) -> T:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
+            return await body(conn)
+
+    return run(with_engine(in_engine))
+
+
+def _reading(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `body(conn)`, which only reads, on the configured database."""
+
+    async def in_engine(engine: AsyncEngine) -> T:
+        async with engine.connect() as conn:
             return await body(conn)
 
     return run(with_engine(in_engine))
@@ -68,7 +80,7 @@ def create_admin_key(
 @admin_keys.command("list")
 def list_admin_keys(as_json: JsonOption = False) -> None:
     """List the admin keys, oldest first (names and ids; the keys themselves are not stored)."""
-    found = _transaction(keys.list_admin_keys)
+    found = _reading(keys.list_admin_keys)
     if as_json:
         emit_json({"adminKeys": [key.as_json() for key in found]})
         return
@@ -135,7 +147,7 @@ def create_source(
 @sources.command("list")
 def list_sources(as_json: JsonOption = False) -> None:
     """List every source, oldest first."""
-    found = _transaction(records.load_sources)
+    found = _reading(records.load_sources)
     if as_json:
         emit_json({"sources": [s.as_json() for s in found]})
         return
@@ -311,7 +323,7 @@ def list_integrations(
         wanted = None if source is None else await service.require_source(conn, source)
         return await records.load_integrations(conn, source_id=wanted)
 
-    found = _transaction(body)
+    found = _reading(body)
     if as_json:
         emit_json({"integrations": [i.as_json() for i in found]})
         return
@@ -325,7 +337,7 @@ def list_integrations(
 @integrations.command("show")
 def show_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
     """Show one integration (never its token)."""
-    found = _transaction(lambda conn: service.require_integration(conn, integration_id))
+    found = _reading(lambda conn: service.require_integration(conn, integration_id))
     _show(found.as_json(), as_json)
 
 
@@ -360,7 +372,7 @@ def show_audit_log(
             conn, subject_id=subject, action=action, first=limit, after=after
         )
 
-    page = _transaction(body)
+    page = _reading(body)
     if as_json:
         emit_json(page.as_json())
         return

@@ -22,6 +22,7 @@ from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
 from gateway.admin import audit, records, service
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
+from gateway.db import write_transaction
 from gateway.graph import enums
 from gateway.graph.errors import QuietSchema
 from gateway.graph.pagination import PageInfo
@@ -72,8 +73,9 @@ async def _reading(info: Info) -> AsyncIterator[AsyncConnection]:
 
 @asynccontextmanager
 async def _changing(info: Info) -> AsyncIterator[AsyncConnection]:
-    # One transaction per mutation: the change and its audit entry commit together.
-    async with info.context.engine.begin() as conn:
+    # One transaction per mutation: the change and its audit entry commit together, and no
+    # other change interleaves between what it reads and what it writes.
+    async with write_transaction(info.context.engine) as conn:
         yield conn
 
 
