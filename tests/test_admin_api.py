@@ -23,6 +23,7 @@ from tests.admin_factories import (
     make_orgs_in,
 )
 from tests.conftest import LiveServer, run_db
+from tests.test_http import page_constant
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -167,7 +168,28 @@ def test_the_graphiql_page_needs_no_key(server: LiveServer) -> None:
     with server.client() as client:
         response = client.get(ADMIN_PATH, headers={"Accept": "text/html"})
     assert response.status_code == 200
-    assert "graphiql" in response.text.lower()
+    page = response.text
+    assert "<title>Rostering gateway admin API · GraphiQL</title>" in page
+    assert "shouldPersistHeaders: false" in page
+    assert "shouldPersistHeaders: true" not in page
+    assert page_constant(page, "DEFAULT_HEADERS") == (
+        '{\n  "Authorization": "Bearer <your admin key>"\n}'
+    )
+    assert '{"Authorization": "Bearer <your admin key>"}' in page_constant(page, "DEFAULT_QUERY")
+
+
+def test_a_browser_reloading_a_graphiql_link_gets_the_page_and_a_client_the_401(
+    server: LiveServer,
+) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    params = {"query": "{ adminKey { name } }"}
+    with server.client() as client:
+        page = client.get(ADMIN_PATH, params=params, headers={"Accept": browser})
+        refused = client.get(ADMIN_PATH, params=params, headers={"Accept": "application/json"})
+    assert page.status_code == 200
+    assert "<title>Rostering gateway admin API · GraphiQL</title>" in page.text
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 def test_the_caller_sees_its_own_key(admin: httpx.Client, db_url: str) -> None:

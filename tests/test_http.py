@@ -4,6 +4,7 @@ codes, malformed requests, switches, CORS and security headers, over real HTTP."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -321,6 +322,81 @@ def test_graphiql_is_served_to_browsers_with_its_csp(api: Api) -> None:
     assert "graphiql" in response.text.lower()
     assert "https://unpkg.com" in response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def page_constant(page: str, name: str) -> str:
+    """The string constant `name` of the GraphiQL page's script."""
+    found = re.search(rf"const {name} = (.*);", page)
+    assert found is not None, name
+    value = json.loads(found[1])
+    assert isinstance(value, str)
+    return value
+
+
+# What a browser sends when it loads a page (a reloaded or shared GraphiQL link included).
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+GRAPH_QUERY = "{ schools { nodes { id } } }"
+
+
+def test_graphiql_is_the_gateways_page_and_keeps_headers_out_of_the_browser(api: Api) -> None:
+    with api.server.client() as http:
+        response = http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    assert response.status_code == 200
+    page = response.text
+    assert "<title>Rostering gateway · GraphiQL</title>" in page
+    assert "Strawberry" not in page
+    assert "shouldPersistHeaders: true" not in page
+    assert "shouldPersistHeaders: false" in page
+    # The headers editor holds the Authorization header's place; the default query explains it.
+    assert page_constant(page, "DEFAULT_HEADERS") == (
+        '{\n  "Authorization": "Bearer <your integration token>"\n}'
+    )
+    assert '{"Authorization": "Bearer <your integration token>"}' in page_constant(
+        page, "DEFAULT_QUERY"
+    )
+    # Every bundle comes from unpkg.com, which the CSP allows, pinned by its SRI hash.
+    bundles = re.findall(
+        r"<(?:script|link)\b[^>]*?(?:src|href)=\"(https:[^\"]+)\"[^>]*>", page, re.S
+    )
+    assert len(bundles) == 6  # react, react-dom, graphiql and its explorer (scripts, styles)
+    assert all(url.startswith("https://unpkg.com/") for url in bundles)
+    assert page.count('integrity="sha384-') == len(bundles)
+    assert "https://unpkg.com" in response.headers["content-security-policy"]
+
+
+def test_a_browser_loading_a_graphiql_link_with_a_query_gets_the_page(api: Api) -> None:
+    with api.server.client() as http:  # no token: as GraphQL, this request would be a 401
+        response = http.get(
+            "/graphql", params={"query": GRAPH_QUERY}, headers={"Accept": BROWSER_ACCEPT}
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<title>Rostering gateway · GraphiQL</title>" in response.text
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "*/*",
+        "application/json",
+        "application/graphql-response+json",
+        "text/html, application/json",
+        "application/json, text/html;q=0.9",
+    ],
+)
+def test_a_get_with_a_query_from_anything_but_a_browser_is_graphql(
+    api: Api, accept: str | None
+) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+    with api.server.client() as http:
+        refused = http.get("/graphql", params={"query": GRAPH_QUERY}, headers=headers)
+    assert refused.status_code == 401
+    assert codes(refused) == ["UNAUTHENTICATED"]
+    with api.client() as http:
+        answered = http.get("/graphql", params={"query": GRAPH_QUERY}, headers=headers)
+    assert answered.status_code == 200
+    assert answered.json()["data"]["schools"]["nodes"]
 
 
 def test_graphiql_off_is_a_coded_404(locked: Api) -> None:

@@ -14,15 +14,17 @@ from collections.abc import Callable
 from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http.base import BaseRequestProtocol
 
 from gateway.access.tokens import parse_bearer
 from gateway.admin.keys import authenticate_admin_key
 from gateway.admin.schema import AdminContext, admin_schema
 from gateway.errors import ErrorCode
 from gateway.graph import http
+from gateway.graphiql import ADMIN_PAGE, is_page_request
 
 _MISSING = (
     "an admin key is required: send `Authorization: Bearer <admin key>` "
@@ -44,6 +46,12 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
     def __init__(self, engine: Callable[[], AsyncEngine], *, graphiql: bool = True) -> None:
         super().__init__(admin_schema, graphql_ide="graphiql" if graphiql else None)
         self._engine = engine
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return is_page_request(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(ADMIN_PAGE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

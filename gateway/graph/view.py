@@ -9,13 +9,15 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from gateway import graphiql
 from gateway.access.tokens import parse_bearer
 from gateway.authentication import load_grant
 from gateway.db import RequestDB
@@ -69,6 +71,12 @@ class GraphView(GraphQL[Context, None]):
                 ErrorCode.INTERNAL_SERVER_ERROR,
             )
             return http.error_response(error, media_type, request_id)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return graphiql.is_page_request(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql.GRAPH_PAGE)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         db: RequestDB = request.state.db
