@@ -386,6 +386,34 @@ def test_catalyst_sample_imports_a_1_2_delta(any_db_url: str) -> None:
     )
 
 
+def test_an_import_never_replaces_a_source_fed_by_another_provider(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Same name by accident: the demo's or a Canvas source's rows must not be swapped for the
+    # folder's under every grant on that source.
+    async def canvas(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await create_source(conn, "Springfield", provider_application="canvas")
+
+    run_db(db_url, canvas)
+    before = dump(db_url)
+    with pytest.raises(ValidationFailed, match="is fed by provider 'canvas', not by OneRoster"):
+        import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+    assert dump(db_url) == before
+
+
+def test_an_import_that_changes_rows_is_audited(db_url: str, tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "f", district_files())
+    result = import_folder(db_url, folder)
+    import_folder(db_url, folder)  # changes nothing: no entry
+    entries = sorted(rows(db_url, models.AuditEntry), key=lambda e: e["at"])
+    assert [(e["action"], e["subject_id"], e["actor"]) for e in entries] == [
+        ("source.create", result.source_id, "cli"),
+        ("source.import", result.source_id, "cli"),
+    ]
+    assert entries[1]["after"]["counts"] == result.counts
+
+
 @pytest.mark.parametrize(
     "sample",
     [

@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
+from gateway.admin import audit
 from gateway.admin.service import CreatedSource, create_source
 from gateway.coltypes import utcnow
+from gateway.db import write_transaction
 from gateway.errors import ValidationFailed
 from gateway.importers.agents import import_agents
 from gateway.importers.manifest import read_manifest
@@ -94,7 +96,7 @@ async def import_oneroster(
     line and column) and change nothing when the folder is bad."""
     folder = Folder(path)
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
                 cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
@@ -159,6 +161,30 @@ async def import_folder(
     await _finish(run)
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
+    if created or store.inserted or store.updated or store.deleted:  # like admin changes
+        await audit.record(
+            conn,
+            audit.CLI,
+            "source.import",
+            "source",
+            source.id,
+            before=None,
+            after={
+                "oneroster": manifest.version,
+                "modes": dict(manifest.modes),
+                "counts": counts,
+                # table names are SQLAlchemy's `quoted_name`, a str subclass JSON refuses
+                **{
+                    change: {str(name): n for name, n in rows.items()}
+                    for change, rows in (
+                        ("inserted", store.inserted),
+                        ("updated", store.updated),
+                        ("deleted", store.deleted),
+                    )
+                },
+                "warnings": len(warnings.as_list()),
+            },
+        )
     return ImportResult(
         source_id=source.id,
         source_name=source.name,
@@ -179,8 +205,13 @@ async def find_or_create_source(
     """The source named `name` (re-imports go into it), or a new OneRoster source; and whether
     it was created."""
     table = table_of(models.Source)
+    providers = table_of(models.Provider)
     rows = (
-        await conn.execute(sa.select(table.c.id, table.c.name).where(table.c.name == name.strip()))
+        await conn.execute(
+            sa.select(table.c.id, table.c.name, providers.c.application)
+            .join(providers, providers.c.id == table.c.provider_id)
+            .where(table.c.name == name.strip())
+        )
     ).all()
     if len(rows) > 1:
         raise ValidationFailed(
@@ -188,6 +219,13 @@ async def find_or_create_source(
             "(`gateway sources list` shows them)"
         )
     if rows:
+        if rows[0].application != "oneroster":
+            # Its rows would be replaced by the folder's, under every grant on that source.
+            raise ValidationFailed(
+                f"source {rows[0].name!r} ({rows[0].id}) is fed by provider "
+                f"{rows[0].application!r}, not by OneRoster imports; import into another "
+                "source name (a new one is created)"
+            )
         return CreatedSource(id=rows[0].id, name=rows[0].name), False
     source = await create_source(
         conn, name, provider_name=provider_name, provider_application="oneroster"
