@@ -38,14 +38,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run an async command body; a ValidationFailed becomes a clear message and exit code 2,
-    a database that cannot be opened a clear message and exit code 1."""
+    a database that cannot be opened or a bad `GATEWAY_*` setting a clear message and exit
+    code 1."""
     from gateway.db_problems import DatabaseUnavailable
+    from gateway.settings import SettingsError
 
     try:
         return asyncio.run(coro)
     except ValidationFailed as exc:
         fail(str(exc))
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, SettingsError) as exc:
         fail(str(exc), code=1)
 
 

@@ -82,7 +82,16 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     """
     async with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except sa.exc.OperationalError as error:
+                if "locked" not in str(error.orig) and "busy" not in str(error.orig):
+                    raise
+                raise db_problems.DatabaseUnavailable(
+                    f"the database is busy with another change (an import, or another "
+                    f"administrator's change) for more than {SQLITE_BUSY_TIMEOUT_MS // 1000} s; "
+                    "try again when it has finished"
+                ) from error
         yield conn
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         return value
 
 
+class SettingsError(ValueError):
+    """A `GATEWAY_*` variable (or `.env` line) holds a value the gateway cannot use."""
+
+
 def load_settings() -> Settings:
-    """Read the settings from the environment (and `.env`)."""
-    return Settings()
+    """Read the settings from the environment (and `.env`); SettingsError names each bad
+    variable, its value and what it must be."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = "GATEWAY_" + "_".join(str(part) for part in item["loc"][:1]).upper()
+            value = str(item.get("input", ""))[:80]
+            problems.append(f"{name}={value!r}: {item['msg']}")
+        raise SettingsError(
+            "bad setting" + ("s" if len(problems) > 1 else "") + ": " + "; ".join(problems)
+        ) from None

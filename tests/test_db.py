@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
 import sqlalchemy as sa
 
+import gateway.db
 from gateway import models
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
@@ -17,7 +19,9 @@ from gateway.db import (
     create_engine,
     create_schema,
     engine_for,
+    write_transaction,
 )
+from gateway.db_problems import DatabaseUnavailable
 
 TEAMS = models.table_of(models.Team)
 
@@ -87,3 +91,25 @@ def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: 
         assert asyncio.run(body()) == ("wal", 1, SQLITE_BUSY_TIMEOUT_MS)
     finally:
         writer.close()
+
+
+def test_a_change_that_waits_too_long_for_another_writer_says_so(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gateway.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+
+    async def body() -> None:
+        async with engine_for(db_url) as engine:
+            path = db_url.removeprefix("sqlite+aiosqlite:///")
+            writer = sqlite3.connect(path, isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")  # an import holding the write lock
+            try:
+                with pytest.raises(DatabaseUnavailable, match="busy with another change"):
+                    async with write_transaction(engine):
+                        pass
+            finally:
+                writer.close()
+            async with write_transaction(engine) as conn:  # free again
+                await conn.execute(sa.select(1))
+
+    asyncio.run(body())
