@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 from strawberry.http.base import BaseRequestProtocol
 
+from gateway.graph.http import media_ranges
+
 GRAPH_QUERY = """\
 # The rostering gateway's Graph API.
 #
@@ -198,18 +200,8 @@ _JSON_MEDIA = ("application/graphql-response+json", "application/json", "applica
 
 
 def _qualities(accept: str) -> Mapping[str, float]:
-    """Each media range of an Accept header with its quality (`q`, 1 when absent)."""
+    """Each media range of an Accept header with its best quality."""
     found: dict[str, float] = {}
-    for media_range in accept.split(","):
-        media, *parameters = (part.strip() for part in media_range.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
+    for media, quality in media_ranges(accept):
         found[media] = max(quality, found.get(media, 0.0))
     return found

@@ -51,11 +51,10 @@ class HTTPError(Exception):
         self.extensions = dict(extensions or {})
 
 
-def negotiate(accept: str | None) -> str:
-    """The media type to answer with, for the request's `Accept` header."""
-    if not accept:
-        return JSON
-    best, best_quality = JSON, 0.0
+def media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an `Accept` header, lower-cased, in order, each with its quality
+    (`q`; 1 when absent, 0 when unreadable)."""
+    ranges = []
     for media_range in accept.split(","):
         media, *parameters = (part.strip() for part in media_range.split(";"))
         quality = 1.0
@@ -66,7 +65,16 @@ def negotiate(accept: str | None) -> str:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        media = media.lower()
+        ranges.append((media.lower(), quality))
+    return ranges
+
+
+def negotiate(accept: str | None) -> str:
+    """The media type to answer with, for the request's `Accept` header."""
+    if not accept:
+        return JSON
+    best, best_quality = JSON, 0.0
+    for media, quality in media_ranges(accept):
         if media == GRAPHQL_RESPONSE_JSON:
             candidate = GRAPHQL_RESPONSE_JSON
         elif media in _JSON_RANGES:
