@@ -18,24 +18,12 @@ from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.settings import Settings
 from tests.conftest import ENGINES, LiveServer, fresh_database, recorded_statements, run_db
-from tests.factories import Graph, make_integration, make_source
+from tests.factories import INSERT_ORDER, Graph, make_integration, make_source
 from tests.oracle import TABLES, visible
 
 TYPE_SLUGS = sorted(set(TYPE_PERMISSIONS.values()))
 STATUSES = [IntegrationStatus.ACTIVE, IntegrationStatus.INACTIVE, IntegrationStatus.DISABLED]
-GRAPH_TABLES = (
-    "districts",
-    "schools",
-    "sessions",
-    "courses",
-    "classes",
-    "class_sessions",
-    "sections",
-    "people",
-    "person_schools",
-    "enrollments",
-    "agents",
-)
+GRAPH_TABLES = INSERT_ORDER  # every table of graph data
 
 
 def _scopes(graph: Graph) -> dict[str, set[str] | None]:
