@@ -90,6 +90,16 @@ def lazy_columns(table: sa.Table) -> list[Any]:
     ]
 
 
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC, a time without an offset taken as UTC (as the database stores it).
+
+    Raises OverflowError when the UTC moment falls before year 1 or after year 9999.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp, also on SQLite (which stores it naive)."""
 
@@ -99,9 +109,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -26,7 +26,7 @@ from gateway.access.permissions import PermissionSpec, resolve_permission
 from gateway.access.tokens import digest, new_token
 from gateway.admin import audit, records
 from gateway.admin.audit import Actor
-from gateway.coltypes import utcnow
+from gateway.coltypes import as_utc, utcnow
 from gateway.errors import ValidationFailed
 
 _UUID_RE = re.compile(
@@ -188,9 +188,8 @@ def parse_start_date(value: str | None) -> datetime | None:
 
 
 def _utc(value: datetime) -> datetime:
-    # A start date without a time zone is UTC, as the database stores it.
     try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError:
         raise ValidationFailed(
             f"start date {value.isoformat()} falls outside the years 1 to 9999 once converted "

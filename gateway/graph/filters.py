@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import scope
 from gateway.access.grant import Grant
-from gateway.coltypes import escape_like, tag_contains_any
+from gateway.coltypes import as_utc, escape_like, tag_contains_any
 from gateway.errors import BadUserInput
 from gateway.graph import enums
 from gateway.graph.directives import filter_gate
@@ -84,10 +84,8 @@ class StringFilter:
 
 def _utc(value: datetime, argument: str) -> datetime:
     """`value` in UTC (a time without an offset is taken as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError:
         raise BadUserInput(
             f"`{argument}` {value.isoformat()} falls outside the years 1 to 9999 once converted "
