@@ -30,8 +30,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import queries
+from gateway.access.authentication import load_grant
 from gateway.app import create_app
-from gateway.authentication import load_grant
 from gateway.db import RequestDB, engine_for
 from gateway.demo import load_demo
 from gateway.relations import (

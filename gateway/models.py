@@ -212,6 +212,26 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] | None = _json(list_default=False)
 
 
+class VisibleRow(SQLModel, table=True):
+    """One id a SELECTED integration sees: its stored view (DESIGN §4, "The closure is stored").
+
+    Written only by `gateway.access.views` from the closure predicates of
+    `gateway.access.scope`, in the transaction of every change that can alter it. The key
+    leads with the integration and the kind, so a keyset page, a lookup, a nested edge's check
+    and a count each read one index range. `kind` is the graph table's name (`people`…).
+    """
+
+    __tablename__ = "visible_rows"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    integration_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("integrations.id", ondelete="CASCADE")],
+    )
+    kind: str = Field(primary_key=True, max_length=16)
+    id: str = Field(primary_key=True, sa_type=UUID)
+
+
 # ---------------------------------------------------------------- the graph
 
 

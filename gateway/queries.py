@@ -1,4 +1,5 @@
-"""Every SELECT of graph data. Each function takes the request's Grant and adds its predicate.
+"""Every SELECT of graph data. Each function takes the request's Grant and adds its scope, read
+from `gateway.access.views` (the source under ALL, the stored view under SELECTED).
 
 Pages are keyset pages ordered by id: `first + 1` rows are fetched so the caller knows whether
 another page follows. Nested pages for many parents are one statement: `ROW_NUMBER()` per
@@ -16,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.access.grant import Grant
+from gateway.access.views import count_visible, visible, visible_rows
 from gateway.coltypes import lazy_columns
 from gateway.relations import TABLES, ManyEdge
-from gateway.scope import visible
 
 Predicate = ColumnElement[bool]
 # A fetched row as the resolvers see it: its columns as attributes. Plain namespaces rather
@@ -54,10 +55,11 @@ async def fetch_page(
     after: str | None,
 ) -> list[Record]:
     """Up to `first + 1` visible rows of `table` after id `after`, ordered by id."""
-    stmt = sa.select(*lazy_columns(table)).where(visible(grant, table), *filters)
+    rows = visible_rows(grant, table)
+    stmt = sa.select(*lazy_columns(table)).select_from(rows.source).where(*rows.where, *filters)
     if after is not None:
-        stmt = stmt.where(table.c.id > after)
-    stmt = stmt.order_by(table.c.id).limit(first + 1)
+        stmt = stmt.where(rows.id > after)
+    stmt = stmt.order_by(rows.id).limit(first + 1)
     return _records(await db.execute(stmt))
 
 
@@ -65,8 +67,7 @@ async def count_rows(
     db: Executor, grant: Grant, table: sa.Table, filters: Sequence[Predicate]
 ) -> int:
     """How many visible rows of `table` match `filters`."""
-    stmt = sa.select(sa.func.count()).select_from(table).where(visible(grant, table), *filters)
-    return int((await db.execute(stmt)).scalar_one())
+    return int((await db.execute(count_visible(grant, table, filters))).scalar_one())
 
 
 def _edge_source(grant: Grant, edge: ManyEdge) -> tuple[sa.FromClause, ColumnElement[Any]]:
@@ -147,7 +148,12 @@ async def fetch_by_ids(
     """The visible rows of `table` among `ids`, by id (invisible and missing ids are absent)."""
     found: dict[str, Record] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        stmt = sa.select(*lazy_columns(table)).where(table.c.id.in_(chunk), visible(grant, table))
+        rows = visible_rows(grant, table)
+        stmt = (
+            sa.select(*lazy_columns(table))
+            .select_from(rows.source)
+            .where(rows.id.in_(chunk), *rows.where)
+        )
         for record in _records(await db.execute(stmt)):
             found[record.id] = record
     return found
@@ -163,11 +169,11 @@ async def find_types(
     for chunk in _chunks(list(dict.fromkeys(ids))):
         stmt = sa.union_all(
             *(
-                sa.select(sa.literal(name).label("type_name"), table.c.id.label("id")).where(
-                    table.c.id.in_(chunk), visible(grant, table)
-                )
+                sa.select(sa.literal(name).label("type_name"), rows.id.label("id"))
+                .select_from(rows.source)
+                .where(rows.id.in_(chunk), *rows.where)
                 for name in type_names
-                for table in (TABLES[name],)
+                for rows in (visible_rows(grant, TABLES[name]),)
             )
         )
         found.update((row.id, row.type_name) for row in await db.execute(stmt))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gateway import scope
+from gateway.access import scope
 
 LinkBuilder = Callable[[str], sa.Subquery]
 

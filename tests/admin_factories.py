@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
+from gateway.access import views
 from gateway.admin import service
 from gateway.admin.keys import CreatedAdminKey, create_admin_key
 from tests.conftest import run_db
@@ -52,6 +53,7 @@ async def add_orgs(conn: AsyncConnection, source: str, name: str = "Springfield"
         conn,
         models.Class(source_id=source, school_id=school, course_id=course, name="Algebra 1A"),
     )
+    await views.refresh_source(conn, source)
     return Orgs(source, district, school, course, class_, other)
 
 

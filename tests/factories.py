@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
+from gateway.access import views
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.admin.service import CreatedSource, create_integration, create_source
@@ -217,11 +218,13 @@ INSERT_ORDER = (
 
 
 async def insert(conn: AsyncConnection, graph: Graph) -> None:
-    """Write every row of `graph`."""
+    """Write every row of `graph`, and refresh the stored views of its source's integrations
+    (as every writer of graph rows does, in the same transaction)."""
     tables = models.SQLModel.metadata.tables
     for name in INSERT_ORDER:
         if graph.rows.get(name):
             await conn.execute(sa.insert(tables[name]), graph.rows[name])
+    await views.refresh_source(conn, graph.source.id)
 
 
 async def make_source(engine: AsyncEngine, seed: int, name: str, **sizes: int) -> Graph:

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
+from gateway.access.authentication import load_grant
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import BY_SLUG
 from gateway.admin import audit, records, service
 from gateway.admin.service import KEEP, IntegrationChanges
-from gateway.authentication import load_grant
 from gateway.db import create_engine, write_transaction
 from gateway.errors import ValidationFailed
 from tests.admin_factories import Orgs, make_orgs_in

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from gateway import demo, models
+from gateway.access.authentication import load_grant
 from gateway.access.grant import Grant, IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
-from gateway.authentication import load_grant
 from gateway.errors import ValidationFailed
 from tests.conftest import run_db
 

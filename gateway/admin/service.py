@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import models
+from gateway.access import views
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import PermissionSpec, resolve_permission
 from gateway.access.tokens import digest, new_token
@@ -262,6 +263,7 @@ async def create_integration(
     )
     await _write_permissions(conn, integration.id, specs)
     await _write_targets(conn, integration.id, kinds)
+    await views.refresh(conn, integration.id)
     created = await require_integration(conn, integration.id)
     await audit.record(
         conn,
@@ -384,6 +386,8 @@ async def update_integration(
         await _write_permissions(conn, before.id, specs)
     if kinds is not None:
         await _write_targets(conn, before.id, kinds)
+    if kinds is not None or scope is not before.scope:
+        await views.refresh(conn, before.id)
     after = await require_integration(conn, before.id)
     await audit.record(
         conn,
@@ -432,6 +436,7 @@ async def destroy_integration(
     """
     before = await require_integration(conn, integration_id, for_update=True)
     for table in (
+        models.table_of(models.VisibleRow),
         models.table_of(models.IntegrationTarget),
         models.table_of(models.IntegrationPermission),
     ):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import strawberry
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway import scope
+from gateway.access import scope, views
 from gateway.access.grant import Grant
 from gateway.coltypes import as_utc, escape_like, tag_contains_any
 from gateway.errors import BadUserInput
@@ -121,7 +121,7 @@ def _ids_in(
     """`column` (a reference to `related`) holds one of `values` that the grant sees."""
     if values is None:
         return []
-    return [column.in_(scope.visible_ids(grant, related, _uuids(values, argument)))]
+    return [column.in_(views.visible_ids(grant, related, _uuids(values, argument)))]
 
 
 def _tags(column: Any, values: Sequence[str] | None) -> list[Predicate]:
@@ -268,7 +268,7 @@ class ClassFilter:
         ]
         if self.session_ids is not None:
             cs = scope.class_sessions.alias()
-            wanted = scope.visible_ids(
+            wanted = views.visible_ids(
                 grant, scope.sessions, _uuids(self.session_ids, "filter.sessionIds")
             )
             out.append(t.c.id.in_(sa.select(cs.c.class_id).where(cs.c.session_id.in_(wanted))))
@@ -358,13 +358,13 @@ class PersonFilter:
             out.append(t.c.graduation_year == self.graduation_year)
         if self.school_ids is not None:
             ps = scope.person_schools.alias()
-            wanted = scope.visible_ids(
+            wanted = views.visible_ids(
                 grant, scope.schools, _uuids(self.school_ids, "filter.schoolIds")
             )
             out.append(t.c.id.in_(sa.select(ps.c.person_id).where(ps.c.school_id.in_(wanted))))
         if self.class_ids is not None:
             e = scope.enrollments.alias()
-            wanted = scope.visible_ids(
+            wanted = views.visible_ids(
                 grant, scope.classes, _uuids(self.class_ids, "filter.classIds")
             )
             out.append(t.c.id.in_(sa.select(e.c.person_id).where(e.c.class_id.in_(wanted))))

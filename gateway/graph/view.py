@@ -18,8 +18,8 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from gateway import graphiql
+from gateway.access.authentication import load_grant
 from gateway.access.tokens import parse_bearer
-from gateway.authentication import load_grant
 from gateway.db import RequestDB
 from gateway.errors import ErrorCode
 from gateway.graph import http

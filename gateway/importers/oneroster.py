@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
+from gateway.access import views
 from gateway.admin import audit
 from gateway.admin.service import CreatedSource, create_source
 from gateway.coltypes import utcnow
@@ -159,6 +160,8 @@ async def import_folder(
     await import_agents(run)
     await import_enrollments(run)
     await _finish(run)
+    # Every SELECTED integration of the source sees the new rows in the same commit.
+    await views.refresh_source(conn, source.id)
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
     if created or store.inserted or store.updated or store.deleted:  # like admin changes

@@ -1,7 +1,9 @@
 """The SELECTED-scope closure (DESIGN §4 step 5) as SQL predicates, one function per type.
 
-`visible(grant, table)` is the predicate every graph statement carries: the row belongs to the
-grant's source and, under SELECTED, to the closure of its targets. Nothing is filtered in Python.
+This is the one definition of what a SELECTED integration sees. Requests do not evaluate it:
+`gateway.access.views` stores its result per integration (written by `closure`, one
+`INSERT … SELECT` per type) and every graph statement reads that stored view. Tests compare
+the two type by type. Nothing is filtered in Python.
 """
 
 from __future__ import annotations
@@ -181,23 +183,9 @@ CLOSURES: dict[str, Callable[[Grant, sa.FromClause], Predicate]] = {
 }
 
 
-def visible_ids(grant: Grant, table: sa.Table, ids: list[str]) -> sa.Select[Any]:
-    """Those of `ids` that name rows of `table` the grant sees.
-
-    Filters on the ids of related objects (`schoolIds`, `classIds`…) match through this, never
-    through the raw ids: otherwise which visible rows match would tell whether an invisible
-    school has members or an invisible class has enrollments. The alias is fresh each time, so
-    the subquery never correlates with a statement that reads the same table.
-    """
-    alias = table.alias()
-    where = [alias.c.id.in_(ids), alias.c.source_id == grant.source_id]
-    if grant.scope is not Scope.ALL:
-        where.append(CLOSURES[table.name](grant, alias))
-    return sa.select(alias.c.id).where(*where)
-
-
-def visible(grant: Grant, table: sa.Table) -> Predicate:
-    """The predicate for rows of `table` that `grant` may see: its source, and its closure."""
+def closure(grant: Grant, table: sa.Table) -> Predicate:
+    """The rows of `table` that `grant` sees, derived from its targets: its source, and under
+    SELECTED the closure rule of the table's type. What the stored view is written from."""
     in_source = table.c.source_id == grant.source_id
     if grant.scope is Scope.ALL:
         return in_source
