@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.access.grant import Grant
-from gateway.access.views import count_visible, visible, visible_rows
+from gateway.access.views import Rows, count_visible, visible_rows
 from gateway.coltypes import lazy_columns
 from gateway.relations import TABLES, ManyEdge
 
@@ -70,13 +70,14 @@ async def count_rows(
     return int((await db.execute(count_visible(grant, table, filters))).scalar_one())
 
 
-def _edge_source(grant: Grant, edge: ManyEdge) -> tuple[sa.FromClause, ColumnElement[Any]]:
+def _edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
+    """The visible rows an edge reaches, and the column holding each row's parent id."""
     table = edge.table
     if edge.parent_fk is not None:
-        return table, table.c[edge.parent_fk]
+        return visible_rows(grant, table, table), table.c[edge.parent_fk]
     assert edge.link is not None
     link = edge.link(grant.source_id)
-    return table.join(link, link.c.child == table.c.id), link.c.parent
+    return visible_rows(grant, table, table.join(link, link.c.child == table.c.id)), link.c.parent
 
 
 async def fetch_edge_pages(
@@ -92,8 +93,8 @@ async def fetch_edge_pages(
     table = edge.table
     pages: dict[str, list[Record]] = defaultdict(list)
     for chunk in _chunks(parent_ids):
-        source, parent = _edge_source(grant, edge)
-        conditions = [parent.in_(chunk), visible(grant, table), *filters]
+        rows, parent = _edge_rows(grant, edge)
+        conditions = [parent.in_(chunk), *rows.where, *filters]
         if after is not None:
             conditions.append(table.c.id > after)
         numbered = (
@@ -104,7 +105,7 @@ async def fetch_edge_pages(
                 .over(partition_by=parent, order_by=table.c.id)
                 .label("page_rank"),
             )
-            .select_from(source)
+            .select_from(rows.source)
             .where(*conditions)
             .subquery("page")
         )
@@ -129,11 +130,11 @@ async def count_edges(
     table = edge.table
     counts: dict[str, int] = {}
     for chunk in _chunks(parent_ids):
-        source, parent = _edge_source(grant, edge)
+        rows, parent = _edge_rows(grant, edge)
         stmt = (
             sa.select(parent, sa.func.count(sa.distinct(table.c.id)))
-            .select_from(source)
-            .where(parent.in_(chunk), visible(grant, table), *filters)
+            .select_from(rows.source)
+            .where(parent.in_(chunk), *rows.where, *filters)
             .group_by(parent)
         )
         result: Any = await db.execute(stmt)

@@ -19,12 +19,32 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway import models
 from gateway.access.authentication import load_grant_by_id
 from gateway.access.grant import Grant, Scope
 from gateway.access.scope import closure
+
+
+class _ViewJoin(sa.sql.expression.Join):
+    """A join whose left side drives the loop: rendered `CROSS JOIN … ON` on SQLite, which is
+    SQLite's documented way to fix a join order (its planner, without statistics for a fresh
+    view, would otherwise scan a whole view range to probe a few child rows); a plain `JOIN`
+    elsewhere."""
+
+    inherit_cache = True
+
+
+@compiles(_ViewJoin, "sqlite")
+def _cross_join(join: _ViewJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    text: str = compiler.visit_join(join, **kw)  # type: ignore[no-untyped-call]  # untyped upstream
+    on = text.rindex(" ON ")
+    at = text.rindex(" JOIN ", 0, on)  # the right side is a plain table alias: no JOIN in it
+    return f"{text[:at]} CROSS JOIN {text[at + len(' JOIN ') :]}"
+
 
 VIEW = models.table_of(models.VisibleRow)
 GRAPH_TABLES: tuple[sa.Table, ...] = tuple(models.table_of(m) for m in models.GRAPH_TABLES)
@@ -40,42 +60,32 @@ def _in_view(grant: Grant, table: sa.Table, view: sa.FromClause) -> list[Predica
     return [view.c.integration_id == grant.integration_id, view.c.kind == table.name]
 
 
-def visible(grant: Grant, table: sa.Table) -> Predicate:
-    """A per-row predicate: this row of `table` is one the grant sees (its source, and under
-    SELECTED an entry of its stored view, probed by primary key)."""
-    in_source = table.c.source_id == grant.source_id
-    if grant.scope is Scope.ALL:
-        return in_source
-    view = VIEW.alias()
-    entry = sa.select(sa.literal(1)).where(*_in_view(grant, table, view), view.c.id == table.c.id)
-    return sa.and_(in_source, entry.exists())
-
-
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """Where a list of visible rows of one table is read from: `source` to select from, the
-    `id` column to order and cut keyset pages by, and the `where` predicates that scope it.
-
-    Under SELECTED the stored view drives the statement (its index range, in id order), joined
-    to the table by primary key; under ALL the table's `(source_id, id)` index does.
-    """
+    """Where visible rows of one table are read from: `source` to select from, the `id`
+    column to order and cut keyset pages by, and the `where` predicates that scope it."""
 
     source: sa.FromClause
     id: ColumnElement[Any]
     where: list[Predicate] = field(default_factory=list)
 
 
-def visible_rows(grant: Grant, table: sa.Table) -> Rows:
-    """The rows of `table` the grant sees, as a FROM clause to page, count or look up in."""
+def visible_rows(grant: Grant, table: sa.Table, joined: sa.FromClause | None = None) -> Rows:
+    """The rows of `table` the grant sees: its source's rows, and under SELECTED only those
+    with an entry in its stored view, joined by primary key (never a subquery per row).
+
+    `joined` is a FROM clause that already holds `table` (a nested edge's link join); without
+    it a SELECTED list is driven by the view's index range, in id order, so a keyset page reads
+    `first + 1` entries, and a lookup of an invisible id stops where a missing one does.
+    """
     in_source = table.c.source_id == grant.source_id
     if grant.scope is Scope.ALL:
-        return Rows(table, table.c.id, [in_source])
+        return Rows(table if joined is None else joined, table.c.id, [in_source])
     view = VIEW.alias("scope_view")
-    return Rows(
-        view.join(table, table.c.id == view.c.id),
-        view.c.id,
-        [*_in_view(grant, table, view), in_source],
-    )
+    on = sa.and_(*_in_view(grant, table, view), view.c.id == table.c.id)
+    if joined is None:
+        return Rows(_ViewJoin(view, table, on), view.c.id, [in_source])
+    return Rows(_ViewJoin(joined, view, on), table.c.id, [in_source])
 
 
 def count_visible(grant: Grant, table: sa.Table, filters: Sequence[Predicate]) -> sa.Select[Any]:
@@ -131,6 +141,8 @@ async def refresh(conn: AsyncConnection, integration_id: str) -> Refreshed:
     """
     done = Refreshed()
     grant = await load_grant_by_id(conn, integration_id)
+    if grant is not None and grant.scope is Scope.SELECTED:
+        await _with_scratch(conn)
     for table in GRAPH_TABLES:
         if grant is None or grant.scope is Scope.ALL:
             removed, added = await _clear_table(conn, integration_id, table), 0
@@ -150,21 +162,37 @@ async def _clear_table(conn: AsyncConnection, integration_id: str, table: sa.Tab
     return result.rowcount
 
 
+_scratch = sa.MetaData()
+FRESH = sa.Table(
+    "scope_fresh",
+    _scratch,
+    sa.Column("id", models.UUID, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+"""One table's closure during a refresh, computed once and then compared with the view."""
+
+
+async def _with_scratch(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text(f"DROP TABLE IF EXISTS {FRESH.name}"))
+    await conn.run_sync(_scratch.create_all)
+
+
 async def _refresh_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -> tuple[int, int]:
-    entries = [VIEW.c.integration_id == grant.integration_id, VIEW.c.kind == table.name]
-    seen = sa.select(table.c.id).where(closure(grant, table))
-    removed = await conn.execute(VIEW.delete().where(*entries, VIEW.c.id.not_in(seen)))
-    stored = VIEW.alias("stored")
-    missing = sa.select(
-        sa.literal(grant.integration_id, models.UUID),
-        sa.literal(table.name, sa.String),
-        table.c.id,
-    ).where(
-        closure(grant, table),
-        ~sa.select(sa.literal(1))
-        .where(*_in_view(grant, table, stored), stored.c.id == table.c.id)
-        .exists(),
+    await conn.execute(FRESH.delete())
+    await conn.execute(
+        FRESH.insert().from_select(["id"], sa.select(table.c.id).where(closure(grant, table)))
     )
+    still = sa.select(sa.literal(1)).where(FRESH.c.id == VIEW.c.id).exists()
+    removed = await conn.execute(VIEW.delete().where(*_in_view(grant, table, VIEW), ~still))
+    stored = VIEW.alias("stored")
+    known = (
+        sa.select(sa.literal(1))
+        .where(*_in_view(grant, table, stored), stored.c.id == FRESH.c.id)
+        .exists()
+    )
+    missing = sa.select(
+        sa.literal(grant.integration_id, models.UUID), sa.literal(table.name, sa.String), FRESH.c.id
+    ).where(~known)
     added = await conn.execute(VIEW.insert().from_select(["integration_id", "kind", "id"], missing))
     return removed.rowcount, added.rowcount
 

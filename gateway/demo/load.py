@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
 from gateway.admin.service import create_source
+from gateway.db import refresh_statistics
 from gateway.demo.agents import agent_rows
 from gateway.demo.district import SOURCE_NAME
 from gateway.demo.enrollments import enrollment_rows
@@ -103,6 +104,7 @@ async def load_demo(engine: AsyncEngine, *, people: int = DEFAULT_PEOPLE) -> Dem
             entity_type="DISTRICT",
         )
         written = await _write_rows(conn, source.id, people)
+        await refresh_statistics(conn)
         integrations = await create_integrations(conn, source.id)
     counts = {models.table_of(m).name: written[models.table_of(m).name] for m in _COUNTED}
     return DemoResult(source.id, source.name, integrations, counts)

@@ -23,7 +23,7 @@ from gateway.access import views
 from gateway.admin import audit
 from gateway.admin.service import CreatedSource, create_source
 from gateway.coltypes import utcnow
-from gateway.db import write_transaction
+from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
 from gateway.importers.agents import import_agents
 from gateway.importers.manifest import read_manifest
@@ -161,6 +161,7 @@ async def import_folder(
     await import_enrollments(run)
     await _finish(run)
     # Every SELECTED integration of the source sees the new rows in the same commit.
+    await refresh_statistics(conn)
     await views.refresh_source(conn, source.id)
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
