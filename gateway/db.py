@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 
 from gateway import db_problems, models
+from gateway.access import views
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 
@@ -66,8 +67,20 @@ async def create_schema(engine: AsyncEngine) -> None:
     async with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        upgrading = await conn.run_sync(_has_integrations_without_views)
         await conn.run_sync(SQLModel.metadata.create_all)
         await seed_permissions(conn)
+        if upgrading:
+            # A database from before the stored views: write them once, before any request.
+            await refresh_statistics(conn)
+            await views.refresh_all(conn)
+
+
+def _has_integrations_without_views(conn: sa.Connection) -> bool:
+    inspector = sa.inspect(conn)
+    return inspector.has_table("integrations") and not inspector.has_table(
+        models.table_of(models.VisibleRow).name
+    )
 
 
 @asynccontextmanager

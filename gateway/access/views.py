@@ -214,6 +214,16 @@ async def refresh_source(conn: AsyncConnection, source_id: str) -> Refreshed:
     return done
 
 
+async def refresh_all(conn: AsyncConnection) -> Refreshed:
+    """Refresh the stored view of every SELECTED integration (a database written before the
+    views existed gets them this way when the gateway first opens it)."""
+    done = Refreshed()
+    sources = await conn.execute(sa.select(_integrations.c.source_id).distinct())
+    for (source_id,) in sources.all():
+        done.merge(await refresh_source(conn, source_id))
+    return done
+
+
 async def stored_ids(conn: AsyncConnection, integration_id: str, table: sa.Table) -> set[str]:
     """The ids of `table` in the stored view of `integration_id` (for checks and tests)."""
     rows = await conn.execute(

@@ -1,0 +1,485 @@
+"""The stored scope views (gateway/access/views.py) always equal the closure predicates.
+
+A property test drives random sequences of administrative changes (targets of every kind,
+ALL <-> SELECTED, destroy) and OneRoster imports (a generated bulk folder, then changed copies:
+students move school, a class changes course, guardian links removed, rows dropped from a bulk
+file, `tobedeleted` rows in a delta) through the real service and importer, and after every step
+compares each integration's stored view with the closure computed by `gateway.access.scope`
+directly, type by type, on both engines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway import models
+from gateway.access import views
+from gateway.access.authentication import load_grant_by_id
+from gateway.access.grant import Scope
+from gateway.access.permissions import ALL_SLUGS
+from gateway.admin import service
+from gateway.db import write_transaction
+from gateway.errors import ValidationFailed
+from gateway.importers.oneroster import import_oneroster
+from tests.conftest import ENGINES, fresh_database, run_db
+from tests.reporting import SUMMARY
+from tests.test_importers_oneroster import write_folder
+
+EXAMPLES = 25
+STEPS = 8
+TODAY = date(2025, 10, 1)
+META = {"status": "", "dateLastModified": "2025-09-01T00:00:00Z"}
+
+Files = dict[str, list[dict[str, str]]]
+
+
+# ---------------------------------------------------------------- a OneRoster district
+
+
+@dataclass
+class District:
+    """A OneRoster 1.1 bulk folder as rows, changed step by step like a real SIS export."""
+
+    rng: random.Random
+    files: Files = field(default_factory=dict)
+
+    @classmethod
+    def generate(cls, seed: int) -> District:
+        rng = random.Random(seed)
+        district = cls(rng)
+        schools = [f"S{n}" for n in range(1, 4)]
+        courses = [f"C{n}" for n in range(1, 5)]
+        classes = [f"K{n}" for n in range(1, 9)]
+        students = [f"U{n}" for n in range(1, 13)]
+        teachers = [f"TE{n}" for n in range(1, 4)]
+        guardians = [f"G{n}" for n in range(1, 5)]
+        org = {"identifier": "", "parentSourcedId": "D1"}
+        district.files = {
+            "orgs": [{"sourcedId": "D1", **META, "name": "D", "type": "district", **org}]
+            + [
+                {"sourcedId": s, **META, "name": f"School {s}", "type": "school", **org}
+                for s in schools
+            ],
+            "academicSessions": [
+                {
+                    "sourcedId": "Y1",
+                    **META,
+                    "title": "2025",
+                    "type": "schoolYear",
+                    "startDate": "2025-08-15",
+                    "endDate": "2026-06-15",
+                    "parentSourcedId": "",
+                    "schoolYear": "2026",
+                },
+                {
+                    "sourcedId": "T1",
+                    **META,
+                    "title": "Fall",
+                    "type": "term",
+                    "startDate": "2025-08-15",
+                    "endDate": "2025-12-20",
+                    "parentSourcedId": "Y1",
+                    "schoolYear": "2026",
+                },
+            ],
+            "courses": [
+                {
+                    "sourcedId": c,
+                    **META,
+                    "schoolYearSourcedId": "Y1",
+                    "title": f"Course {c}",
+                    "courseCode": c,
+                    "grades": "09",
+                    "orgSourcedId": rng.choice(schools),
+                    "subjects": "",
+                    "subjectCodes": "",
+                }
+                for c in courses
+            ],
+            "classes": [
+                {
+                    "sourcedId": k,
+                    **META,
+                    "title": f"Class {k}",
+                    "grades": "09",
+                    "courseSourcedId": rng.choice(courses),
+                    "classCode": k,
+                    "classType": "scheduled",
+                    "location": "",
+                    "schoolSourcedId": rng.choice(schools),
+                    "termSourcedIds": "T1",
+                    "subjects": "",
+                    "subjectCodes": "",
+                    "periods": "1",
+                }
+                for k in classes
+            ],
+            "users": [],
+            "enrollments": [],
+        }
+        for sid in students:
+            district._add_user(sid, "student", rng.choice(schools))
+        for sid in teachers:
+            district._add_user(sid, "teacher", rng.choice(schools))
+        for sid in guardians:
+            wards = rng.sample(students, rng.randint(1, 2))
+            district._add_user(
+                sid, rng.choice(["parent", "guardian"]), rng.choice(["D1", *schools])
+            )
+            district._user(sid)["agentSourcedIds"] = ",".join(wards)
+            for ward in wards:
+                if rng.random() < 0.5:  # OneRoster lists a link on both rows, or on one
+                    district._link(ward, sid)
+        school_of = {k["sourcedId"]: k["schoolSourcedId"] for k in district.files["classes"]}
+        for n, sid in enumerate(itertools.chain(students, students, teachers)):
+            class_ = rng.choice(classes)
+            district.files["enrollments"].append(
+                {
+                    "sourcedId": f"E{n}",
+                    **META,
+                    "classSourcedId": class_,
+                    "schoolSourcedId": school_of[class_],
+                    "userSourcedId": sid,
+                    "role": "teacher" if sid.startswith("TE") else "student",
+                    "primary": "false",
+                    "beginDate": "",
+                    "endDate": "",
+                }
+            )
+        district._dedupe_enrollments()
+        return district
+
+    def _add_user(self, sid: str, role: str, org: str) -> None:
+        self.files["users"].append(
+            {
+                "sourcedId": sid,
+                **META,
+                "enabledUser": "true",
+                "orgSourcedIds": org,
+                "role": role,
+                "username": sid.lower(),
+                "givenName": sid,
+                "familyName": "Doe",
+                "agentSourcedIds": "",
+            }
+        )
+
+    def _user(self, sid: str) -> dict[str, str]:
+        return next(u for u in self.files["users"] if u["sourcedId"] == sid)
+
+    def _link(self, sid: str, other: str) -> None:
+        row = self._user(sid)
+        row["agentSourcedIds"] = ",".join(filter(None, [row["agentSourcedIds"], other]))
+
+    def _dedupe_enrollments(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        kept = []
+        for row in self.files["enrollments"]:
+            key = (row["classSourcedId"], row["userSourcedId"])
+            if key not in seen:
+                seen.add(key)
+                kept.append(row)
+        self.files["enrollments"] = kept
+
+    def ids(self, stem: str, role: str | None = None) -> list[str]:
+        rows = self.files[stem]
+        return [r["sourcedId"] for r in rows if role is None or r.get("role") == role]
+
+    # -------------------------------------------------------- changes (each returns a folder)
+
+    def move_student(self, pick: int) -> Files:
+        students = self.ids("users", "student")
+        if students:
+            user = self._user(students[pick % len(students)])
+            schools = [s for s in self.ids("orgs") if s != "D1" and s != user["orgSourcedIds"]]
+            user["orgSourcedIds"] = schools[pick % len(schools)]
+        return self.files
+
+    def change_course(self, pick: int) -> Files:
+        if self.files["classes"]:
+            row = self.files["classes"][pick % len(self.files["classes"])]
+            courses = [c for c in self.ids("courses") if c != row["courseSourcedId"]]
+            row["courseSourcedId"] = courses[pick % len(courses)]
+        return self.files
+
+    def remove_guardian_links(self, pick: int) -> Files:
+        guardians = [u for u in self.files["users"] if u["role"] in ("parent", "guardian")]
+        if guardians:
+            guardian = guardians[pick % len(guardians)]
+            guardian["agentSourcedIds"] = ""
+            for user in self.files["users"]:
+                links = [s for s in user["agentSourcedIds"].split(",") if s]
+                user["agentSourcedIds"] = ",".join(s for s in links if s != guardian["sourcedId"])
+        return self.files
+
+    def drop_class(self, pick: int) -> Files:
+        if len(self.files["classes"]) > 1:
+            gone = self.files["classes"].pop(pick % len(self.files["classes"]))["sourcedId"]
+            self.files["enrollments"] = [
+                e for e in self.files["enrollments"] if e["classSourcedId"] != gone
+            ]
+        return self.files
+
+    def _forget_user(self, sid: str) -> None:
+        self.files["users"] = [u for u in self.files["users"] if u["sourcedId"] != sid]
+        self.files["enrollments"] = [
+            e for e in self.files["enrollments"] if e["userSourcedId"] != sid
+        ]
+        for user in self.files["users"]:
+            links = [s for s in user["agentSourcedIds"].split(",") if s and s != sid]
+            user["agentSourcedIds"] = ",".join(links)
+
+    def drop_user(self, pick: int) -> Files:
+        users = self.ids("users")
+        if len(users) > 1:
+            self._forget_user(users[pick % len(users)])
+        return self.files
+
+    def delta_delete(self, pick: int) -> Files:
+        """A delta folder: one enrollment, and every other time one user, `tobedeleted`."""
+        delta: Files = {}
+        if self.files["enrollments"]:
+            row = self.files["enrollments"].pop(pick % len(self.files["enrollments"]))
+            delta["enrollments"] = [{**row, "status": "tobedeleted"}]
+        users = self.ids("users")
+        if pick % 2 and len(users) > 1:
+            user = dict(self._user(users[pick % len(users)]))
+            self._forget_user(user["sourcedId"])
+            delta["users"] = [{**user, "status": "tobedeleted"}]
+        return delta
+
+
+CHANGES = {
+    "move_student": District.move_student,
+    "change_course": District.change_course,
+    "remove_guardian_links": District.remove_guardian_links,
+    "drop_class": District.drop_class,
+    "drop_user": District.drop_user,
+    "delta_delete": District.delta_delete,
+}
+
+# ---------------------------------------------------------------- steps
+
+Step = tuple[str, int, int]
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["import", "create", "retarget", "rescope", "destroy"]),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+    ),
+    min_size=1,
+    max_size=STEPS,
+)
+
+
+@dataclass
+class Run:
+    """One example: its source, its district, and the folders it has written."""
+
+    district: District
+    source_name: str
+    folder: Iterator[Path]
+    source_id: str = ""
+    integrations: list[str] = field(default_factory=list)
+    checks: int = 0
+
+
+async def _import(engine: AsyncEngine, run: Run, files: Files, mode: str) -> None:
+    path = write_folder(next(run.folder), files, version="1.1", mode=mode)
+    result = await import_oneroster(engine, path, source_name=run.source_name, today=TODAY)
+    run.source_id = result.source_id
+
+
+async def _targets(conn: AsyncConnection, source_id: str, pick: int) -> list[str]:
+    """One to three schools, courses or classes of the source, in any mix."""
+    found: list[str] = []
+    for model in (models.School, models.Course, models.Class):
+        table = models.table_of(model)
+        query = sa.select(table.c.id).where(table.c.source_id == source_id).order_by(table.c.id)
+        found += list((await conn.execute(query)).scalars())
+    rng = random.Random(pick)
+    return rng.sample(found, min(len(found), rng.randint(1, 3)))
+
+
+async def _apply(engine: AsyncEngine, run: Run, step: Step) -> None:
+    action, pick, choice = step
+    if action == "import":
+        name = sorted(CHANGES)[choice % len(CHANGES)]
+        files = CHANGES[name](run.district, pick)
+        await _import(engine, run, files, "delta" if name == "delta_delete" else "bulk")
+        return
+    async with write_transaction(engine) as conn:
+        if action == "create" or not run.integrations:
+            selected = choice % 3 != 0
+            created = await service.create_integration(
+                conn,
+                source_id=run.source_id,
+                scope=Scope.SELECTED if selected else Scope.ALL,
+                permissions=sorted(ALL_SLUGS),
+                targets=await _targets(conn, run.source_id, pick) if selected else (),
+            )
+            run.integrations.append(created.id)
+            return
+        integration = run.integrations[choice % len(run.integrations)]
+        before = await service.require_integration(conn, integration)
+        if action == "destroy":
+            await service.destroy_integration(conn, integration)
+            run.integrations.remove(integration)
+        elif action == "rescope" and before.scope is Scope.SELECTED:
+            changes = service.IntegrationChanges(scope=Scope.ALL)
+            await service.update_integration(conn, integration, changes)
+        else:  # retarget, or rescope from ALL to SELECTED
+            targets = await _targets(conn, run.source_id, pick)
+            changes = service.IntegrationChanges(scope=Scope.SELECTED, targets=targets)
+            await service.update_integration(conn, integration, changes)
+
+
+async def _check(engine: AsyncEngine, run: Run, after: str) -> None:
+    """Every integration's stored view equals its closure, type by type; nothing else is
+    stored (ALL integrations and destroyed ones have no rows)."""
+    async with engine.connect() as conn:
+        integrations = models.table_of(models.Integration)
+        ids = (
+            await conn.execute(
+                sa.select(integrations.c.id).where(integrations.c.source_id == run.source_id)
+            )
+        ).scalars()
+        for integration_id in ids:
+            grant = await load_grant_by_id(conn, integration_id)
+            assert grant is not None
+            for table in views.GRAPH_TABLES:
+                stored = await views.stored_ids(conn, integration_id, table)
+                expected = (
+                    set()
+                    if grant.scope is Scope.ALL
+                    else await views.closure_ids(conn, grant, table)
+                )
+                assert stored == expected, (
+                    f"after {after}: {table.name} of {grant.scope} integration "
+                    f"{integration_id}: stored - closure = {sorted(stored - expected)[:3]}, "
+                    f"closure - stored = {sorted(expected - stored)[:3]}"
+                )
+                run.checks += 1
+        orphans = sa.select(sa.func.count()).select_from(views.VIEW)
+        orphans = orphans.where(~views.VIEW.c.integration_id.in_(sa.select(integrations.c.id)))
+        assert (await conn.execute(orphans)).scalar_one() == 0, f"after {after}: orphan rows"
+
+
+stats: dict[str, int] = {"examples": 0, "steps": 0, "checks": 0}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """One database per engine for the whole property test; each example has its own source."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_database(request.param, Path(folder), "views_property") as url,
+    ):
+        before = dict(stats)
+        yield url
+    SUMMARY.append(
+        f"stored views property test on {request.param}: "
+        f"{stats['examples'] - before['examples']} examples, "
+        f"{stats['steps'] - before['steps']} random steps, "
+        f"{stats['checks'] - before['checks']} view/closure comparisons"
+    )
+
+
+counter = itertools.count()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32), plan=steps)
+def test_stored_views_equal_the_closure_after_every_change(
+    engine_url: str, seed: int, plan: list[Step]
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        folders = (Path(folder) / f"f{n}" for n in itertools.count())
+        run = Run(District.generate(seed), f"Example {next(counter)}", folders)
+
+        async def body(engine: AsyncEngine) -> None:
+            await _import(engine, run, run.district.files, "bulk")
+            for selected in (True, True, False):  # two SELECTED integrations and one ALL
+                await _apply(engine, run, ("create", seed, 1 if selected else 0))
+            await _check(engine, run, "the first import")
+            for step in plan:
+                await _apply(engine, run, step)
+                await _check(engine, run, f"{step} of {plan}")
+
+        run_db(engine_url, body)
+    stats["examples"] += 1
+    stats["steps"] += len(plan)
+    stats["checks"] += run.checks
+
+
+# ---------------------------------------------------------------- transactions and upgrades
+
+
+async def _views_and_closures(engine: AsyncEngine, integration_id: str) -> list[tuple[Any, Any]]:
+    async with engine.connect() as conn:
+        grant = await load_grant_by_id(conn, integration_id)
+        assert grant is not None
+        return [
+            (
+                await views.stored_ids(conn, integration_id, table),
+                await views.closure_ids(conn, grant, table),
+            )
+            for table in views.GRAPH_TABLES
+        ]
+
+
+def test_a_failed_import_leaves_the_views_as_they_were(any_db_url: str, tmp_path: Path) -> None:
+    district = District.generate(5)
+    run = Run(district, "Failing", (tmp_path / f"f{n}" for n in itertools.count()))
+
+    async def body(engine: AsyncEngine) -> None:
+        await _import(engine, run, district.files, "bulk")
+        await _apply(engine, run, ("create", 3, 1))
+        before = await _views_and_closures(engine, run.integrations[0])
+        assert all(stored == closure for stored, closure in before)
+        assert sum(len(stored) for stored, _ in before) > 1
+        broken = district.drop_class(0)  # then a user enrolled in a class that does not exist
+        broken["enrollments"].append({**broken["enrollments"][0], "classSourcedId": "nowhere"})
+        with pytest.raises(ValidationFailed):
+            await _import(engine, run, broken, "bulk")
+        assert await _views_and_closures(engine, run.integrations[0]) == before
+
+    run_db(any_db_url, body)
+
+
+def test_a_database_from_before_the_views_gets_them_when_opened(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    district = District.generate(6)
+    run = Run(district, "Upgraded", (tmp_path / f"f{n}" for n in itertools.count()))
+
+    async def before_views(engine: AsyncEngine) -> None:
+        await _import(engine, run, district.files, "bulk")
+        await _apply(engine, run, ("create", 4, 1))
+        async with engine.begin() as conn:  # as an older version left it: no view table
+            await conn.execute(sa.text(f"DROP TABLE {views.VIEW.name}"))
+
+    async def reopened(engine: AsyncEngine) -> list[tuple[Any, Any]]:
+        return await _views_and_closures(engine, run.integrations[0])
+
+    run_db(any_db_url, before_views)
+    found = run_db(any_db_url, reopened)  # engine_for runs create_schema, as `serve` does
+    assert all(stored == closure for stored, closure in found)
+    assert sum(len(stored) for stored, _ in found) > 1
