@@ -154,15 +154,11 @@ def visible_people(grant: Grant, table: sa.FromClause) -> Predicate:
     """Person: enrolled in a visible class, or a member of a target school, or the observer of
     a visible agent."""
     a = agents.alias("va")
-    direct = _enrolled_or_member_ids(grant)
-    return sa.or_(
-        table.c.id.in_(direct),
-        table.c.id.in_(
-            sa.select(a.c.observer_id).where(
-                a.c.source_id == grant.source_id, a.c.target_id.in_(direct)
-            )
-        ),
+    direct = _enrolled_or_member_ids(grant).cte("direct_people")
+    observers = sa.select(a.c.observer_id).where(
+        a.c.source_id == grant.source_id, a.c.target_id.in_(sa.select(direct.c.person_id))
     )
+    return table.c.id.in_(sa.union(sa.select(direct.c.person_id), observers))
 
 
 def visible_agents(grant: Grant, table: sa.FromClause) -> Predicate:
