@@ -160,9 +160,10 @@ async def import_folder(
     await import_agents(run)
     await import_enrollments(run)
     await _finish(run)
-    # Every SELECTED integration of the source sees the new rows in the same commit.
-    await refresh_statistics(conn)
-    await views.refresh_source(conn, source.id)
+    if store.inserted or store.updated or store.deleted or store.relinked:
+        # Every SELECTED integration of the source sees the new rows in the same commit.
+        await refresh_statistics(conn)
+        await views.refresh_source(conn, source.id)
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
     if created or store.inserted or store.updated or store.deleted:  # like admin changes

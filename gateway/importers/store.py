@@ -64,12 +64,15 @@ class Store:
     """Reads and writes of one import, inside its transaction."""
 
     def __init__(self, conn: AsyncConnection, source_id: str, now: datetime) -> None:
+        # Rows written per table name: graph rows inserted, updated and deleted, and owners
+        # whose links (class sessions, person schools) were replaced.
         self.conn = conn
         self.source_id = source_id
         self.now = now
         self.inserted: dict[str, int] = {}
         self.updated: dict[str, int] = {}
         self.deleted: dict[str, int] = {}
+        self.relinked: dict[str, int] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def among(self, column: ColumnElement[Any], ids: Iterable[str]) -> ColumnElement[bool]:
@@ -228,6 +231,7 @@ class Store:
         changed = [key for key, others in wanted.items() if set(others) != current[key]]
         if not changed:
             return
+        self.relinked[table.name] = self.relinked.get(table.name, 0) + len(changed)
         await self.conn.execute(table.delete().where(self.among(table.c[owner], changed)))
         inserts = [
             {owner: key, other: other_id, "source_id": self.source_id}
