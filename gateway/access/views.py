@@ -141,11 +141,15 @@ async def refresh(conn: AsyncConnection, integration_id: str) -> Refreshed:
     """
     done = Refreshed()
     grant = await load_grant_by_id(conn, integration_id)
-    if grant is not None and grant.scope is Scope.SELECTED:
+    stored = sa.select(VIEW.c.id).where(VIEW.c.integration_id == integration_id).limit(1)
+    first = (await conn.execute(stored)).first() is None
+    if grant is not None and grant.scope is Scope.SELECTED and not first:
         await _with_scratch(conn)
     for table in GRAPH_TABLES:
         if grant is None or grant.scope is Scope.ALL:
             removed, added = await _clear_table(conn, integration_id, table), 0
+        elif first:  # nothing stored yet: the closure goes straight in
+            removed, added = 0, await _write_table(conn, grant, table)
         else:
             removed, added = await _refresh_table(conn, grant, table)
         if removed:
@@ -175,6 +179,14 @@ FRESH = sa.Table(
 async def _with_scratch(conn: AsyncConnection) -> None:
     await conn.execute(sa.text(f"DROP TABLE IF EXISTS {FRESH.name}"))
     await conn.run_sync(_scratch.create_all)
+
+
+async def _write_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -> int:
+    rows = sa.select(
+        sa.literal(grant.integration_id, models.UUID), sa.literal(table.name, sa.String), table.c.id
+    ).where(closure(grant, table))
+    added = await conn.execute(VIEW.insert().from_select(["integration_id", "kind", "id"], rows))
+    return added.rowcount
 
 
 async def _refresh_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -> tuple[int, int]:
