@@ -29,6 +29,7 @@ from gateway.importers.cli import register
 from gateway.importers.oneroster import ImportResult, import_oneroster
 from gateway.importers.reading import OneRosterError
 from tests.conftest import LiveServer, run_db
+from tests.oracle import property_leaks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "oneroster"
 LEPO = SAMPLES / "lepo-roster-hub-en-v1p1"
@@ -337,7 +338,9 @@ def test_lepo_sample_imports_with_its_quirks_as_warnings(any_db_url: str) -> Non
         "FN 01",
         ["STUDENT"],
     )
-    assert teacher["properties"]["metadata.phoneticGivenName"] == "PGN 01"
+    assert teacher["properties"]["givenName"] == "GN 01"
+    # An extension column cannot be known not to be an identifier: properties leave it out.
+    assert "metadata.phoneticGivenName" not in teacher["properties"]
 
 
 @needs_samples
@@ -579,7 +582,7 @@ def test_a_1_2_folder_maps_onto_the_graph(any_db_url: str, tmp_path: Path) -> No
     sessions = {s["name"]: (s["type"], s["state"]) for s in rows(any_db_url, models.Session)}
     assert sessions == {"2024-2025": ("SCHOOL_YEAR", "ACTIVE"), "Fall 2024": ("SEMESTER", "ACTIVE")}
     enrollments = {
-        e["properties"]["sourcedId"]: (
+        e["identifiers"][0]["value"]: (
             e["role"],
             e["primary"],
             e["state"],
@@ -764,10 +767,37 @@ def test_delta_import_upserts_and_deletes_tobedeleted_rows(any_db_url: str, tmp_
     ]
 
 
+def _as_earlier_versions_stored_people(db_url: str) -> None:
+    """Put the people's role rows and orgs back into `properties`, where imports before the
+    `oneroster_people` table kept them, and empty that table."""
+    memory = models.table_of(models.OneRosterPerson)
+    people = models.table_of(models.Person)
+
+    async def body(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            for row in (await conn.execute(sa.select(memory))).mappings().all():
+                query = sa.select(people.c.properties).where(people.c.id == row["person_id"])
+                properties = (await conn.execute(query)).scalar_one()
+                legacy = {
+                    **properties,
+                    "primaryOrgSourcedId": ",".join(row["orgs"]),
+                    "roles": row["roles"],
+                }
+                await conn.execute(
+                    people.update().where(people.c.id == row["person_id"]).values(properties=legacy)
+                )
+            await conn.execute(memory.delete())
+
+    run_db(db_url, body)
+
+
+@pytest.mark.parametrize("stored_by", ["this-version", "earlier-versions"])
 def test_delta_roles_and_demographics_update_people_not_in_users(
-    any_db_url: str, tmp_path: Path
+    any_db_url: str, tmp_path: Path, stored_by: str
 ) -> None:
     first = import_folder(any_db_url, write_folder(tmp_path / "a", district_files()))
+    if stored_by == "earlier-versions":
+        _as_earlier_versions_stored_people(any_db_url)
     base = district_files()
     delta = {
         "roles": [
@@ -804,6 +834,97 @@ def test_delta_roles_and_demographics_update_people_not_in_users(
     assert schools == {stable_id(source, "school", "S1")}
     assert result.updated == {"people": 2}
     assert result.warnings == []
+    for person_id in (lisa["id"], teacher):
+        assert property_leaks(rows(any_db_url, models.Person, id=person_id)[0]["properties"]) == []
+
+
+# ---------------------------------------------------------------- properties (DESIGN §3)
+
+WITH_PROPERTIES = (
+    models.District,
+    models.School,
+    models.Session,
+    models.Course,
+    models.Class,
+    models.Person,
+    models.Enrollment,
+    models.Agent,
+)
+
+
+def _folder_1_1(path: Path) -> Path:
+    files = district_files()
+    del files["roles"]
+    roles_and_orgs = [("student", "S1"), ("student", "S1"), ("teacher", "S1,S2"), ("parent", "D1")]
+    for row, (role, orgs) in zip(files["users"], roles_and_orgs, strict=True):
+        row.update(role=role, orgSourcedIds=orgs)
+        del row["primaryOrgSourcedId"]
+    files["users"][3]["agentSourcedIds"] = "U1"
+    return write_folder(path, files, version="1.1")
+
+
+FOLDERS: dict[str, Callable[[Path], Path]] = {
+    "lepo-1.1": lambda path: LEPO,
+    "catalyst-1.2": lambda path: CATALYST,
+    "district-1.2": lambda path: write_folder(path, district_files()),
+    "district-1.1": _folder_1_1,
+}
+
+
+@needs_samples
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_properties_hold_no_references_identifiers_or_contacts(
+    db_url: str, tmp_path: Path, folder: str
+) -> None:
+    import_folder(db_url, FOLDERS[folder](tmp_path / "f"))
+
+    leaks = {
+        model.__tablename__: sorted(
+            {key for row in rows(db_url, model) for key in property_leaks(row["properties"])}
+        )
+        for model in WITH_PROPERTIES
+    }
+    assert leaks == {model.__tablename__: [] for model in WITH_PROPERTIES}
+
+
+def test_properties_keep_the_allowed_columns_of_each_file(db_url: str, tmp_path: Path) -> None:
+    import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+
+    kept = {
+        model.__tablename__: sorted(
+            {key for row in rows(db_url, model) for key in (row["properties"] or {})}
+        )
+        for model in WITH_PROPERTIES
+    }
+    common = ["dateLastModified", "status"]
+    assert kept == {
+        "districts": sorted([*common, "name", "type"]),
+        "schools": sorted([*common, "name", "type"]),
+        "sessions": sorted([*common, "title", "type", "startDate", "endDate", "schoolYear"]),
+        "courses": sorted([*common, "title", "courseCode", "grades", "subjects", "subjectCodes"]),
+        "classes": sorted(
+            [
+                *common,
+                *("title", "grades", "classType", "location", "subjects", "subjectCodes"),
+                "periods",
+            ]
+        ),
+        "people": sorted(
+            [
+                *common,
+                *("enabledUser", "givenName", "familyName", "middleName", "grades"),
+                *("preferredGivenName", "preferredMiddleName", "preferredFamilyName", "pronouns"),
+                "roles",
+            ]
+        ),
+        "enrollments": sorted([*common, "role", "primary", "beginDate", "endDate"]),
+        "agents": [],
+    }
+    te = stable_id(rows(db_url, models.Source)[0]["id"], "person", "TE")
+    assert rows(db_url, models.Person, id=te)[0]["properties"]["roles"] == [
+        {"roleType": "primary", "role": "teacher", "beginDate": "", "endDate": ""},
+        {"roleType": "secondary", "role": "teacher", "beginDate": "", "endDate": ""},
+    ]
 
 
 # ---------------------------------------------------------------- guardian links (DESIGN §10)
