@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.admin.app import create_admin_app
 from gateway.db import RequestDB, create_engine, create_schema, ping
@@ -104,4 +105,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if settings.trusted_proxies:
+        # Outermost, so that the rate limit and the access log see the client it names. The
+        # server does the same (`proxy_options`); doing it here too keeps the setting true
+        # under a server that passes X-Forwarded-For through untouched (a second pass changes
+        # nothing: the client it found is not a trusted proxy).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's `proxy_headers` and `forwarded_allow_ips` for GATEWAY_TRUSTED_PROXIES: by
+    default no peer's X-Forwarded-For is believed (uvicorn's own default believes loopback's,
+    which lets any local caller choose the address its rate limit and log line are keyed on)."""
+    return {
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+    }

@@ -124,6 +124,9 @@ def serve(
         "Ctrl+C stops.",
         err=True,
     )
+    from gateway.app import proxy_options
+    from gateway.settings import load_settings
+
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
@@ -131,7 +134,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
-        proxy_headers=True,
+        **proxy_options(load_settings()),
     )
 
 

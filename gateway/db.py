@@ -42,6 +42,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         "echo": echo,
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
+        # A database error's message would carry every bound value, the caller's input among
+        # them, into the log (and `echo`); the statement alone says what failed.
+        "hide_parameters": True,
     }
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -4,7 +4,9 @@ Every line carries the request id when there is one, so a client quoting the id 
 INTERNAL_SERVER_ERROR leads to the stack. The access line adds the method, path (never the
 query string), status, duration, integration id and operation name and type. No token is ever
 put in a record; as a second line of defence anything shaped like `Bearer <token>` in a
-message or stack is replaced by `Bearer [redacted]`.
+message or stack is replaced by `Bearer [redacted]`. Every field, message and stack is cut to
+a bound, and the engine hides SQL parameters (`db.create_engine`), so a request cannot fill
+the log with what it sent.
 """
 
 from __future__ import annotations
@@ -37,12 +39,24 @@ FIELDS = (
     "client",
 )
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+# A caller controls much of what is logged (operation name, path, messages that quote its
+# input), so every part of a line has a bound: 900 KB of operationName must not be 900 KB of log.
+MAX_FIELD_CHARS = 256
+MAX_MESSAGE_CHARS = 4096
+MAX_STACK_CHARS = 16384
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
 
 
 def redact(text: str) -> str:
     """`text` with every bearer credential replaced."""
     return _BEARER.sub(r"\1 [redacted]", text)
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,14 +67,16 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": bounded(redact(record.getMessage()), MAX_MESSAGE_CHARS),
         }
         for name in FIELDS:
             value = record.__dict__.get(name)
-            if value is not None:
+            if isinstance(value, str):
+                line[name] = bounded(value, MAX_FIELD_CHARS)
+            elif value is not None:
                 line[name] = value
         if record.exc_info:
-            line["stack"] = redact(self.formatException(record.exc_info))
+            line["stack"] = bounded(redact(self.formatException(record.exc_info)), MAX_STACK_CHARS)
         return json.dumps(line, ensure_ascii=False, default=str)
 
 

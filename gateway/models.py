@@ -429,6 +429,22 @@ class PersonSchool(SQLModel, table=True):
     source_id: str = _fk("sources.id")
 
 
+class OneRosterPerson(SQLModel, table=True):
+    """What the OneRoster import remembers of a person for later deltas and never serves: the
+    orgs of the user's row and its roles.csv rows whole (with their sourcedIds and orgs).
+    `properties` cannot carry them: it holds no references or identifiers (DESIGN §3)."""
+
+    __tablename__ = "oneroster_people"
+    person_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("people.id", ondelete="CASCADE")],
+    )
+    source_id: str = _fk("sources.id")
+    orgs: list[str] = _json()
+    roles: list[dict[str, Any]] = _json()
+
+
 class Enrollment(SQLModel, table=True):
     """A person's enrollment in a class (optionally in one of its sections)."""
 

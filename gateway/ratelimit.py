@@ -1,5 +1,5 @@
 """Per-token rate limiting of the Graph and admin APIs: a token bucket for each access token
-or admin key, and one per client address for requests refused with 401.
+or admin key, and one per client address for requests that carry no valid one.
 
 Each caller has a bucket of `burst` requests that refills at `per_second` requests a second.
 A request takes one; with the bucket empty it is answered 429 RATE_LIMITED with `Retry-After`
@@ -7,7 +7,9 @@ A request takes one; with the bucket empty it is answered 429 RATE_LIMITED with 
 looked up, so a flood costs the server little and never touches another token's bucket.
 
 The key is the SHA-256 digest of the bearer token (the token itself is neither kept nor
-logged); a request without a well-formed bearer token is keyed on its client address. Buckets
+logged); a request without a well-formed bearer token is keyed on its client address. The
+client address is the connecting peer unless GATEWAY_TRUSTED_PROXIES names it (then the
+X-Forwarded-For it sends; see `gateway.app`). Buckets
 live in this process's memory: the least recently used are dropped past `max_keys` (a dropped
 bucket comes back full, as it would have been after `burst / per_second` seconds of quiet).
 
@@ -117,21 +119,16 @@ def rate_key(scope: Scope) -> str:
 GRAPHQL_PATHS = frozenset({"/graphql", "/admin/graphql"})
 
 
-def _authenticated(scope: Scope) -> bool:
-    """Whether the view found the request's token (it records whose it was)."""
-    state = scope.get("state") or {}
-    return bool(state.get("integration_id") or state.get("admin_key_id"))
-
-
 class RateLimitMiddleware:
     """Answers 429 to requests under `paths` whose bucket is empty; passes the rest on.
 
     Requests refused with 401 (no, malformed or unknown credentials) also spend from a bucket
-    of their client address; while it is empty, that address gets 429 before anything is
-    looked up, except for tokens this process has recently seen accepted (a school behind one
-    address keeps working while someone there sends made-up tokens). Otherwise a flood of
-    made-up tokens, each with a fresh bucket of its own, would never be limited and would
-    push real tokens' buckets out of memory.
+    of their client address. While it is empty, that address's requests without a bearer token
+    get 429 at once, and its requests with one whose token turns out not to be valid get 429
+    instead of 401. A valid token is never refused for its address: made-up tokens sent from a
+    school's shared address (a NAT, a load balancer) do not lock out the school's real ones,
+    nor a token created after the flood. Without the address bucket a flood of made-up tokens,
+    each with a fresh bucket of its own, would never be limited.
     """
 
     def __init__(
@@ -147,7 +144,6 @@ class RateLimitMiddleware:
         self.failures = failures or TokenBuckets(
             buckets.per_second, buckets.burst, max_keys=buckets.max_keys, clock=buckets.clock
         )
-        self.accepted: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
@@ -155,18 +151,12 @@ class RateLimitMiddleware:
             return
         address = client_key(scope)
         key = rate_key(scope)
-        wait = 0.0 if key in self.accepted else self.failures.wait(address)
-        if wait > 0:
-            await self._refuse(
-                scope,
-                receive,
-                send,
-                wait,
-                "Too many requests without a valid token from this address: "
-                f"{self.failures.burst} at once and {self.failures.per_second:g} a second "
-                "after that.",
-            )
-            return
+        if key == address:
+            # No bearer token: nothing that could be valid, so the address's bucket decides.
+            wait = self.failures.wait(address)
+            if wait > 0:
+                await self._refuse(scope, receive, send, wait, self._address_reason())
+                return
         wait = self.buckets.take(key)
         if wait > 0:
             await self._refuse(
@@ -178,20 +168,28 @@ class RateLimitMiddleware:
                 f"requests at once and {self.buckets.per_second:g} a second after that.",
             )
             return
+        refused = False
 
-        async def counting_failures(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                if message["status"] == 401:
-                    self.failures.take(address)
-                    self.accepted.pop(key, None)
-                elif _authenticated(scope):
-                    self.accepted[key] = None
-                    self.accepted.move_to_end(key)
-                    if len(self.accepted) > self.buckets.max_keys:
-                        self.accepted.popitem(last=False)
-            await send(message)
+        async def refusing_failures(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                wait = self.failures.take(address)
+                if wait > 0:
+                    # The token was looked up and is not valid; its address has sent too many.
+                    refused = True
+                    await self._refuse(scope, receive, send, wait, self._address_reason())
+                    return
+            if not refused:
+                await send(message)
 
-        await self.app(scope, receive, counting_failures)
+        await self.app(scope, receive, refusing_failures)
+
+    def _address_reason(self) -> str:
+        return (
+            "Too many requests without a valid token from this address: "
+            f"{self.failures.burst} at once and {self.failures.per_second:g} a second "
+            "after that."
+        )
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, wait: float, reason: str

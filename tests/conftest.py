@@ -120,7 +120,7 @@ class LiveServer:
     """A uvicorn server in a background thread, serving `create_app(settings)`."""
 
     def __init__(self, settings: Settings) -> None:
-        from gateway.app import create_app
+        from gateway.app import create_app, proxy_options
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -131,6 +131,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="on",
+            **proxy_options(settings),  # as `gateway serve` runs it
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

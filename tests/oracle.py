@@ -6,6 +6,7 @@ Written from the rules' text, not from gateway.scope: it is what the SQL is chec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tests.factories import Graph
 
@@ -74,3 +75,45 @@ def visible(graph: Graph, targets: set[str] | None) -> Visible:
             "Agent": agents,
         }
     )
+
+
+# ---------------------------------------------------------------- properties (DESIGN §3)
+
+IDENTIFIER_OR_CONTACT_KEYS = frozenset(
+    {
+        "sourcedid",
+        "username",
+        "identifier",
+        "userids",
+        "usermasteridentifier",
+        "classcode",
+        "email",
+        "phone",
+        "sms",
+        "password",
+        "studentnumber",
+        "employeeid",
+        "ncesid",
+        "lunchpin",
+    }
+)
+"""Keys (lower-cased) that name an identifier or contact data, which `properties` must not
+hold: those are served by `identifiers`, `email` and `phone` behind their own permissions."""
+
+
+def property_leaks(properties: Any, path: str = "") -> list[str]:
+    """The keys of `properties` (nested ones too, as dotted paths) that are references to other
+    rows (`…SourcedId`, `…SourcedIds`) or identifiers or contact data."""
+    found: list[str] = []
+    if isinstance(properties, dict):
+        for key, value in properties.items():
+            lowered = key.lower()
+            if lowered.endswith(("sourcedid", "sourcedids")) or lowered in (
+                IDENTIFIER_OR_CONTACT_KEYS
+            ):
+                found.append(path + key)
+            found += property_leaks(value, f"{path}{key}.")
+    elif isinstance(properties, list):
+        for item in properties:
+            found += property_leaks(item, path)
+    return found

@@ -22,6 +22,7 @@ from gateway.access.grant import Grant, IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.errors import ValidationFailed
 from tests.conftest import run_db
+from tests.oracle import property_leaks
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 200
@@ -555,3 +556,14 @@ def test_sis_ids_are_unique_within_each_type(db_url: str) -> None:
         ]
         assert sis_ids, t.name
         assert len(sis_ids) == len(set(sis_ids)), t.name
+
+
+def test_properties_hold_no_references_identifiers_or_contacts(db_url: str) -> None:
+    load(db_url)
+    leaks = {}
+    for model in GRAPH:
+        t = models.table_of(model)
+        if "properties" in t.c:
+            found = query(db_url, sa.select(t.c.properties))
+            leaks[t.name] = sorted({k for (p,) in found for k in property_leaks(p)})
+    assert leaks == {name: [] for name in leaks}

@@ -29,6 +29,7 @@ from gateway.importers.cli import register
 from gateway.importers.oneroster import ImportResult, import_oneroster
 from gateway.importers.reading import OneRosterError
 from tests.conftest import LiveServer, run_db
+from tests.oracle import property_leaks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "oneroster"
 LEPO = SAMPLES / "lepo-roster-hub-en-v1p1"
@@ -337,7 +338,9 @@ def test_lepo_sample_imports_with_its_quirks_as_warnings(any_db_url: str) -> Non
         "FN 01",
         ["STUDENT"],
     )
-    assert teacher["properties"]["metadata.phoneticGivenName"] == "PGN 01"
+    assert teacher["properties"]["givenName"] == "GN 01"
+    # An extension column cannot be known not to be an identifier: properties leave it out.
+    assert "metadata.phoneticGivenName" not in teacher["properties"]
 
 
 @needs_samples
@@ -579,7 +582,7 @@ def test_a_1_2_folder_maps_onto_the_graph(any_db_url: str, tmp_path: Path) -> No
     sessions = {s["name"]: (s["type"], s["state"]) for s in rows(any_db_url, models.Session)}
     assert sessions == {"2024-2025": ("SCHOOL_YEAR", "ACTIVE"), "Fall 2024": ("SEMESTER", "ACTIVE")}
     enrollments = {
-        e["properties"]["sourcedId"]: (
+        e["identifiers"][0]["value"]: (
             e["role"],
             e["primary"],
             e["state"],
@@ -606,7 +609,7 @@ def test_a_1_2_folder_maps_onto_the_graph(any_db_url: str, tmp_path: Path) -> No
         ("guardian", "GUARDIAN", "GUARDIAN"),
         ("parent", "PARENT", "PARENT"),
         ("relative", "GUARDIAN", "RELATIVE"),
-        ("proctor", "TA", "OTHER"),
+        ("proctor", "TA", "AIDE"),
         ("districtAdministrator", "DISTRICT_ADMINISTRATOR", "OTHER"),
         ("siteAdministrator", "ADMINISTRATOR", "OTHER"),
         ("systemAdministrator", "ADMINISTRATOR", "OTHER"),
@@ -764,10 +767,37 @@ def test_delta_import_upserts_and_deletes_tobedeleted_rows(any_db_url: str, tmp_
     ]
 
 
+def _as_earlier_versions_stored_people(db_url: str) -> None:
+    """Put the people's role rows and orgs back into `properties`, where imports before the
+    `oneroster_people` table kept them, and empty that table."""
+    memory = models.table_of(models.OneRosterPerson)
+    people = models.table_of(models.Person)
+
+    async def body(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            for row in (await conn.execute(sa.select(memory))).mappings().all():
+                query = sa.select(people.c.properties).where(people.c.id == row["person_id"])
+                properties = (await conn.execute(query)).scalar_one()
+                legacy = {
+                    **properties,
+                    "primaryOrgSourcedId": ",".join(row["orgs"]),
+                    "roles": row["roles"],
+                }
+                await conn.execute(
+                    people.update().where(people.c.id == row["person_id"]).values(properties=legacy)
+                )
+            await conn.execute(memory.delete())
+
+    run_db(db_url, body)
+
+
+@pytest.mark.parametrize("stored_by", ["this-version", "earlier-versions"])
 def test_delta_roles_and_demographics_update_people_not_in_users(
-    any_db_url: str, tmp_path: Path
+    any_db_url: str, tmp_path: Path, stored_by: str
 ) -> None:
     first = import_folder(any_db_url, write_folder(tmp_path / "a", district_files()))
+    if stored_by == "earlier-versions":
+        _as_earlier_versions_stored_people(any_db_url)
     base = district_files()
     delta = {
         "roles": [
@@ -804,6 +834,296 @@ def test_delta_roles_and_demographics_update_people_not_in_users(
     assert schools == {stable_id(source, "school", "S1")}
     assert result.updated == {"people": 2}
     assert result.warnings == []
+    for person_id in (lisa["id"], teacher):
+        assert property_leaks(rows(any_db_url, models.Person, id=person_id)[0]["properties"]) == []
+
+
+# ---------------------------------------------------------------- properties (DESIGN §3)
+
+WITH_PROPERTIES = (
+    models.District,
+    models.School,
+    models.Session,
+    models.Course,
+    models.Class,
+    models.Person,
+    models.Enrollment,
+    models.Agent,
+)
+
+
+def _folder_1_1(path: Path) -> Path:
+    files = district_files()
+    del files["roles"]
+    roles_and_orgs = [("student", "S1"), ("student", "S1"), ("teacher", "S1,S2"), ("parent", "D1")]
+    for row, (role, orgs) in zip(files["users"], roles_and_orgs, strict=True):
+        row.update(role=role, orgSourcedIds=orgs)
+        del row["primaryOrgSourcedId"]
+    files["users"][3]["agentSourcedIds"] = "U1"
+    return write_folder(path, files, version="1.1")
+
+
+FOLDERS: dict[str, Callable[[Path], Path]] = {
+    "lepo-1.1": lambda path: LEPO,
+    "catalyst-1.2": lambda path: CATALYST,
+    "district-1.2": lambda path: write_folder(path, district_files()),
+    "district-1.1": _folder_1_1,
+}
+
+
+@needs_samples
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_properties_hold_no_references_identifiers_or_contacts(
+    db_url: str, tmp_path: Path, folder: str
+) -> None:
+    import_folder(db_url, FOLDERS[folder](tmp_path / "f"))
+
+    leaks = {
+        model.__tablename__: sorted(
+            {key for row in rows(db_url, model) for key in property_leaks(row["properties"])}
+        )
+        for model in WITH_PROPERTIES
+    }
+    assert leaks == {model.__tablename__: [] for model in WITH_PROPERTIES}
+
+
+def test_properties_keep_the_allowed_columns_of_each_file(db_url: str, tmp_path: Path) -> None:
+    import_folder(db_url, write_folder(tmp_path / "f", district_files()))
+
+    kept = {
+        model.__tablename__: sorted(
+            {key for row in rows(db_url, model) for key in (row["properties"] or {})}
+        )
+        for model in WITH_PROPERTIES
+    }
+    common = ["dateLastModified", "status"]
+    assert kept == {
+        "districts": sorted([*common, "name", "type"]),
+        "schools": sorted([*common, "name", "type"]),
+        "sessions": sorted([*common, "title", "type", "startDate", "endDate", "schoolYear"]),
+        "courses": sorted([*common, "title", "courseCode", "grades", "subjects", "subjectCodes"]),
+        "classes": sorted(
+            [
+                *common,
+                *("title", "grades", "classType", "location", "subjects", "subjectCodes"),
+                "periods",
+            ]
+        ),
+        "people": sorted(
+            [
+                *common,
+                *("enabledUser", "givenName", "familyName", "middleName", "grades"),
+                *("preferredGivenName", "preferredMiddleName", "preferredFamilyName", "pronouns"),
+                "roles",
+            ]
+        ),
+        "enrollments": sorted([*common, "role", "primary", "beginDate", "endDate"]),
+        "agents": [],
+    }
+    te = stable_id(rows(db_url, models.Source)[0]["id"], "person", "TE")
+    assert rows(db_url, models.Person, id=te)[0]["properties"]["roles"] == [
+        {"roleType": "primary", "role": "teacher", "beginDate": "", "endDate": ""},
+        {"roleType": "secondary", "role": "teacher", "beginDate": "", "endDate": ""},
+    ]
+
+
+# ---------------------------------------------------------------- guardian links (DESIGN §10)
+
+
+def _agents(db_url: str) -> list[tuple[str, str, str, str]]:
+    """(id, observer, target, relationship) of every agent."""
+    return [
+        (a["id"], a["observer_id"], a["target_id"], a["relationship"])
+        for a in rows(db_url, models.Agent)
+    ]
+
+
+def _link_files(lisa_lists: str, marge_lists: str, *, marge_role: str = "parent") -> Files:
+    files = edited(district_files(), "users", 0, agentSourcedIds=lisa_lists)
+    files = edited(files, "users", 3, agentSourcedIds=marge_lists)
+    return edited(files, "roles", 4, role=marge_role)
+
+
+@pytest.mark.parametrize(
+    ("lisa_lists", "marge_lists"),
+    [("G1", "U1"), ("G1", ""), ("", "U1")],
+    ids=["both-rows", "student-row-only", "parent-row-only"],
+)
+def test_a_guardian_link_is_one_agent_whichever_row_lists_it(
+    any_db_url: str, tmp_path: Path, lisa_lists: str, marge_lists: str
+) -> None:
+    files = _link_files(lisa_lists, marge_lists)
+    result = import_folder(any_db_url, write_folder(tmp_path / "f", files))
+
+    source = result.source_id
+    lisa, marge = stable_id(source, "person", "U1"), stable_id(source, "person", "G1")
+    link = stable_id(source, "agent", json.dumps(["U1", "G1"]))
+    assert _agents(any_db_url) == [(link, marge, lisa, "PARENT")]
+    assert result.counts["agents"] == 1
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("marge_role", "relationship"),
+    [("guardian", "GUARDIAN"), ("relative", "RELATIVE"), ("aide", "AIDE"), ("proctor", "AIDE")],
+)
+def test_the_observer_is_the_side_with_the_guardian_or_aide_role(
+    db_url: str, tmp_path: Path, marge_role: str, relationship: str
+) -> None:
+    # Listed from the observer's row only: the observer is still Marge.
+    files = _link_files("", "U1", marge_role=marge_role)
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    source = result.source_id
+    assert [(o, t, r) for _, o, t, r in _agents(db_url)] == [
+        (stable_id(source, "person", "G1"), stable_id(source, "person", "U1"), relationship)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lisa_lists", "bart_lists"),
+    [("U2", ""), ("U2", "U1")],
+    ids=["one-row", "both-rows"],
+)
+def test_a_link_between_two_students_is_one_agent_targeting_the_lister_with_a_warning(
+    any_db_url: str, tmp_path: Path, lisa_lists: str, bart_lists: str
+) -> None:
+    files = edited(district_files(), "users", 0, agentSourcedIds=lisa_lists)
+    files = edited(files, "users", 1, agentSourcedIds=bart_lists)
+    result = import_folder(any_db_url, write_folder(tmp_path / "f", files))
+
+    source = result.source_id
+    lisa, bart = stable_id(source, "person", "U1"), stable_id(source, "person", "U2")
+    link = stable_id(source, "agent", json.dumps(["U1", "U2"]))
+    assert _agents(any_db_url) == [(link, bart, lisa, "OTHER")]
+    assert result.warnings == [
+        "users.csv, line 2: neither 'U1' nor 'U2' has a parent, guardian, relative, aide or "
+        "proctor role, so the agent link between them has no clear observer; stored with 'U1' "
+        "(who lists it) as the target"
+    ]
+
+
+def test_two_guardians_linked_to_each_other_are_one_agent_with_a_warning(
+    db_url: str, tmp_path: Path
+) -> None:
+    files = _link_files("G1", "U1")
+    files = edited(files, "roles", 0, role="guardian")
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    source = result.source_id
+    lisa, marge = stable_id(source, "person", "U1"), stable_id(source, "person", "G1")
+    assert [(o, t) for _, o, t, _ in _agents(db_url)] == [(marge, lisa)]
+    assert [w for w in result.warnings if "agent" in w] == [
+        "users.csv, line 2: both 'U1' and 'G1' have a parent, guardian, relative, aide or "
+        "proctor role, so the agent link between them has no clear observer; stored with 'U1' "
+        "(who lists it) as the target"
+    ]
+
+
+def test_a_delta_listing_a_link_from_the_other_side_changes_nothing(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    import_folder(any_db_url, write_folder(tmp_path / "a", _link_files("G1", "")))
+    before = rows(any_db_url, models.Agent)
+    marge = dict(_link_files("G1", "U1")["users"][3], status="active")
+    delta = {"users": [marge]}
+    result = import_folder(any_db_url, write_folder(tmp_path / "b", delta, mode="delta"))
+
+    assert rows(any_db_url, models.Agent) == before
+    assert result.counts["agents"] == 1
+    assert "agents" not in result.inserted
+    assert "agents" not in result.deleted
+
+
+def test_a_delta_row_that_no_longer_lists_a_link_removes_it(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    import_folder(any_db_url, write_folder(tmp_path / "a", _link_files("", "U1")))
+    marge = dict(_link_files("", "")["users"][3], status="active")
+    result = import_folder(
+        any_db_url, write_folder(tmp_path / "b", {"users": [marge]}, mode="delta")
+    )
+
+    assert _agents(any_db_url) == []
+    assert result.counts["agents"] == 0
+
+
+def test_a_reimport_leaves_one_agent_per_link_in_a_database_that_has_two(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    folder = write_folder(tmp_path / "f", _link_files("G1", "U1"))
+    first = import_folder(any_db_url, folder)
+    source = first.source_id
+    lisa, marge = stable_id(source, "person", "U1"), stable_id(source, "person", "G1")
+
+    (agent,) = [a for a in rows(any_db_url, models.Agent) if a["observer_id"] == marge]
+
+    async def add_the_reversed_agent(engine: AsyncEngine) -> None:
+        # What earlier versions made of Marge's row: Lisa observing Marge.
+        reversed_ = {
+            **agent,
+            "id": stable_id(source, "agent", json.dumps(["G1", "U1"])),
+            "observer_id": lisa,
+            "target_id": marge,
+            "relationship": "OTHER",
+        }
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(models.Agent.__table__).values(**reversed_))
+
+    run_db(any_db_url, add_the_reversed_agent)
+    assert len(rows(any_db_url, models.Agent)) == 2
+    for mode in ("bulk", "delta"):
+        files = _link_files("G1", "U1")
+        if mode == "delta":
+            files = {"users": [dict(u, status="active") for u in files["users"]]}
+            run_db(any_db_url, add_the_reversed_agent)
+        import_folder(any_db_url, write_folder(tmp_path / mode, files, mode=mode))
+        assert [(o, t) for _, o, t, _ in _agents(any_db_url)] == [(marge, lisa)], mode
+
+
+@pytest.mark.parametrize("second", ["bulk", "delta"])
+def test_a_guardian_at_a_target_school_does_not_open_her_student_to_it(
+    db_url: str, tmp_path: Path, live_server: Callable[..., LiveServer], second: str
+) -> None:
+    # Lisa and her mother Marge list each other; Marge is a member of Shelbyville (S2). Lisa was
+    # at Shelbyville too, then moved to Springfield (S1).
+    files = _link_files("G1", "U1")
+    files = edited(files, "roles", 4, orgSourcedId="S2")
+    at_s2 = edited(files, "users", 0, primaryOrgSourcedId="S2")
+    at_s2 = edited(at_s2, "roles", 0, orgSourcedId="S2")
+    at_s2 = without(at_s2, "enrollments", "E1")
+    import_folder(db_url, write_folder(tmp_path / "a", at_s2))
+    if second == "bulk":
+        result = import_folder(db_url, write_folder(tmp_path / "b", files))
+    else:
+        moved = {
+            "users": [dict(files["users"][0], status="active")],
+            "roles": [dict(files["roles"][0], status="active")],
+            "enrollments": [dict(files["enrollments"][0], status="active")],
+        }
+        result = import_folder(db_url, write_folder(tmp_path / "b", moved, mode="delta"))
+    source = result.source_id
+
+    async def grant(engine: AsyncEngine) -> str:
+        async with engine.begin() as conn:
+            created = await create_integration(
+                conn,
+                source_id=source,
+                scope=Scope.SELECTED,
+                permissions=["people:read", "agents:read"],
+                targets=[stable_id(source, "school", "S2")],
+            )
+        return created.token
+
+    token = run_db(db_url, grant)
+    query = "{ people { nodes { id } } agents { nodes { id } } }"
+    with live_server() as server:
+        status, body = server.graphql(query, token)
+    assert status == 200
+    seen = {n["id"] for n in body["data"]["people"]["nodes"]}
+    assert stable_id(source, "person", "G1") in seen
+    assert stable_id(source, "person", "U1") not in seen
+    assert body["data"]["agents"]["nodes"] == []
 
 
 # ---------------------------------------------------------------- errors

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import queries
 from gateway.graph import view
-from gateway.logs import JsonFormatter, redact
+from gateway.logs import (
+    MAX_FIELD_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_STACK_CHARS,
+    JsonFormatter,
+    redact,
+)
 from gateway.settings import Settings
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source
@@ -153,3 +160,76 @@ def test_an_unexpected_error_outside_graphql_is_a_coded_500(
     (access,) = [line for line in lines(caplog) if line["logger"] == "gateway.access"]
     assert access["status"] == 500
     assert api.token not in json.dumps(lines(caplog))
+
+
+# ---------------------------------------------------------------- bounded by what a caller sends
+
+
+def test_a_huge_operation_name_without_a_token_is_logged_bounded(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "Op" + "x" * 900_000
+    with caplog.at_level(logging.INFO, logger="gateway"), api.server.client() as http:
+        response = http.post(
+            "/graphql", json={"query": "{ schools { totalCount } }", "operationName": name}
+        )
+    assert response.status_code in (400, 401)
+    (access,) = [line for line in lines(caplog) if line["logger"] == "gateway.access"]
+    assert access["operation_name"].startswith("Opxxx")
+    assert len(access["operation_name"]) <= MAX_FIELD_CHARS + 40
+    assert "more characters" in access["operation_name"]
+    assert max(len(JsonFormatter().format(r)) for r in caplog.records) < 4 * MAX_FIELD_CHARS
+
+
+def test_every_field_message_and_stack_of_a_record_is_bounded() -> None:
+    try:
+        raise ValueError("v" * 100_000)
+    except ValueError:
+        record = logging.LogRecord(
+            "gateway.test", logging.ERROR, __file__, 1, "m%s", ("m" * 100_000,), sys.exc_info()
+        )
+    record.operation_name = "o" * 100_000
+    record.path = "/" + "p" * 100_000
+    line = json.loads(JsonFormatter().format(record))
+    assert len(line["operation_name"]) <= MAX_FIELD_CHARS + 40
+    assert len(line["path"]) <= MAX_FIELD_CHARS + 40
+    assert len(line["message"]) <= MAX_MESSAGE_CHARS + 40
+    assert len(line["stack"]) <= MAX_STACK_CHARS + 40
+    assert line["stack"].startswith("Traceback")
+    assert line["stack"].endswith("more characters]")
+
+
+def test_a_database_error_is_logged_without_its_parameters_and_bounded(
+    live_server: Callable[..., LiveServer], db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def build(engine: AsyncEngine) -> str:
+        graph = await make_source(engine, 14, "Broken", people=5, enrollments=5)
+        return await make_integration(engine, graph.source.id)
+
+    async def break_people(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            # A real database error: the statement names a table that is no longer there.
+            await conn.exec_driver_sql("ALTER TABLE people RENAME TO people_gone")
+
+    token = run_db(db_url, build)
+    secret = "needle-" + "s" * 900
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 201)]
+    query = (
+        "query($s: String!, $ids: [ID!]) "
+        "{ people(filter: {ids: $ids, lastName: {contains: $s}}) { totalCount } }"
+    )
+    with live_server() as server, caplog.at_level(logging.INFO, logger="gateway"):
+        run_db(db_url, break_people)
+        with server.client(token) as http:
+            response = http.post(
+                "/graphql", json={"query": query, "variables": {"s": secret, "ids": ids}}
+            )
+    assert response.status_code == 200
+    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    (logged,) = [line for line in lines(caplog) if line["level"] == "ERROR"]
+    assert "no such table" in logged["stack"]
+    assert "needle-" not in logged["stack"]
+    formatted = [JsonFormatter().format(r) for r in caplog.records]
+    assert "needle-" not in "".join(formatted)
+    assert ids[-1] not in "".join(formatted)
+    assert max(len(line) for line in formatted) < MAX_STACK_CHARS + MAX_MESSAGE_CHARS + 2000

@@ -4,6 +4,7 @@ flood refused with 429 RATE_LIMITED and Retry-After while other tokens go on unh
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,7 @@ def test_the_key_is_the_tokens_digest_never_the_token() -> None:
 @dataclass
 class World:
     url: str
+    source_id: str
     tokens: list[str]
 
     def serve(self, **settings: Any) -> LiveServer:
@@ -98,11 +100,11 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('ratelimit') / 'gateway.db'}"
 
-    async def build(engine: AsyncEngine) -> list[str]:
+    async def build(engine: AsyncEngine) -> tuple[str, list[str]]:
         graph = await make_source(engine, 5, "Rate", people=10, enrollments=10)
-        return [await make_integration(engine, graph.source.id) for _ in range(2)]
+        return graph.source.id, [await make_integration(engine, graph.source.id) for _ in range(2)]
 
-    return World(url, run_db(url, build))
+    return World(url, *run_db(url, build))
 
 
 def _burst(
@@ -138,7 +140,7 @@ def test_a_flood_is_refused_with_429_and_retry_after(world: World) -> None:
         assert [r.status_code for r in _burst(server, second, 5)] == [200] * 5
 
 
-def test_an_unknown_token_is_limited_before_it_is_looked_up(world: World) -> None:
+def test_an_unknown_token_is_limited_per_address(world: World) -> None:
     with world.serve(rate_limit_burst=2, rate_limit_per_second=0.01) as server:
         graph = {"query": "{ schools { nodes { id } } }"}
         # A token already accepted from this address keeps working through what follows.
@@ -206,3 +208,74 @@ def test_health_checks_are_not_rate_limited(world: World) -> None:
         server.client() as http,
     ):
         assert [http.get("/healthz").status_code for _ in range(5)] == [200] * 5
+
+
+def _new_token(world: World) -> str:
+    async def create(engine: AsyncEngine) -> str:
+        return await make_integration(engine, world.source_id)
+
+    return run_db(world.url, create)
+
+
+def test_made_up_tokens_never_lock_out_a_valid_token_from_the_same_address(world: World) -> None:
+    graph = {"query": "{ schools { nodes { id } } }"}
+    with world.serve(rate_limit_burst=3, rate_limit_per_second=0.01) as server:
+        statuses = [
+            _burst(server, f"made-up-token-number-{n:04d}", 1, graph)[0].status_code
+            for n in range(8)
+        ]
+        assert statuses == [401] * 3 + [429] * 5
+        with server.client() as http:
+            assert http.post("/graphql", json=graph).status_code == 429  # no token at all
+        # A token created after the flood, and one this process has never seen, both work.
+        fresh = _new_token(world)
+        assert [r.status_code for r in _burst(server, fresh, 3, graph)] == [200] * 3
+        assert [r.status_code for r in _burst(server, world.tokens[1], 1, graph)] == [200]
+        # Made-up tokens are still refused.
+        assert _burst(server, "made-up-token-number-9999", 1, graph)[0].status_code == 429
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "gateway.access"]
+
+
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    defaults = Settings.model_construct()
+    assert defaults.trusted_proxies == []
+    graph = {"query": "{ schools { nodes { id } } }"}
+    with world.serve(rate_limit_burst=3, rate_limit_per_second=0.01) as server:
+        with caplog.at_level(logging.INFO, logger="gateway"), server.client() as http:
+            http.post("/graphql", json=TYPENAME, headers={"X-Forwarded-For": "203.0.113.7"})
+        assert [r.__dict__["client"] for r in _access_lines(caplog)] == ["127.0.0.1"]
+        # Claiming another address for each made-up token does not give it a bucket of its own.
+        statuses = []
+        for n in range(6):
+            with server.client(f"made-up-token-number-{n:04d}") as http:
+                headers = {"X-Forwarded-For": f"203.0.113.{n}"}
+                statuses.append(http.post("/graphql", json=graph, headers=headers).status_code)
+        assert statuses == [401] * 3 + [429] * 3
+
+
+def test_a_trusted_proxy_names_the_client(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    graph = {"query": "{ schools { nodes { id } } }"}
+    settings = {"rate_limit_burst": 2, "rate_limit_per_second": 0.01}
+    with world.serve(trusted_proxies=["127.0.0.1"], **settings) as server:
+        with caplog.at_level(logging.INFO, logger="gateway"), server.client() as http:
+            http.post("/graphql", json=TYPENAME, headers={"X-Forwarded-For": "203.0.113.7"})
+        assert [r.__dict__["client"] for r in _access_lines(caplog)] == ["203.0.113.7"]
+        # Behind the proxy, each client address has its own bucket for made-up tokens.
+        statuses = []
+        for n, client in enumerate(["198.51.100.1"] * 3 + ["198.51.100.2"]):
+            with server.client(f"made-up-token-number-{n:04d}") as http:
+                headers = {"X-Forwarded-For": client}
+                statuses.append(http.post("/graphql", json=graph, headers=headers).status_code)
+        assert statuses == [401, 401, 429, 401]
+
+
+def test_trusted_proxies_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+    assert Settings().trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+    monkeypatch.setenv("GATEWAY_TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    assert Settings().trusted_proxies == ["10.0.0.0/8"]

@@ -40,7 +40,6 @@ def _agent(
     sis = f"CT-{rows.next_serial():07d}"
     row = rows.base(f"agent:{observer}:{target}", [{"type": "sis_id", "value": sis}])
     row["properties"] = {
-        "sourcedId": sis,
         "relationshipCode": relationship.lower(),
         "contactPriority": 1 if "primary_contact" in flags else 2,
     }

@@ -79,7 +79,7 @@ def _enrollment(
         "created_date": created,
         "updated_date": updated,
         "identifiers": [{"type": "sis_id", "value": sis}],
-        "properties": {"sourcedId": sis, "status": _ENROLLMENT_STATUS[state]},
+        "properties": {"status": _ENROLLMENT_STATUS[state]},
         "person_id": person_id,
         "class_id": cls.id,
         "section_id": section,

@@ -25,10 +25,9 @@ def district_rows(rows: RowMaker) -> Iterator[dict[str, Any]]:
     row = rows.base("district", [
         {"type": "sis_id", "value": "DD-0001"},
         {"type": "state_id", "value": "15-016-1860-26"},
+        {"type": "nces_id", "value": "1799990"},
     ])  # fmt: skip
     row["properties"] = {
-        "sourcedId": "DD-0001",
-        "ncesId": "1799990",
         "superintendent": "Dr. Renee Okafor",
         "website": f"https://www.{DOMAIN}",
         "dateLastModified": iso(row["updated_date"]),
@@ -49,11 +48,9 @@ def school_rows(rows: RowMaker) -> Iterator[dict[str, Any]]:
         row = rows.base(f"school:{school.key}", [
             {"type": "sis_id", "value": school.code},
             {"type": "state_id", "value": f"15-016-1860-26-{code}"},
+            {"type": "nces_id", "value": f"17999900{n:04d}"},
         ])  # fmt: skip
         row["properties"] = {
-            "sourcedId": school.code,
-            "schoolNumber": code,
-            "ncesId": f"17999900{n:04d}",
             "schoolType": school.kind.title(),
             "title1": n % 2 == 1,
             "dateLastModified": iso(row["updated_date"]),

@@ -63,10 +63,8 @@ class People:
         row = self.rows.base(key, identifiers)
         demographics = personal.demographics(rng, gender, birthday, student)
         row["properties"] = {
-            "sourcedId": sis,
             "status": "active",
             "enabledUser": not contact,
-            "username": None if contact else username,
             "role": role.lower(),
             "dateLastModified": iso(row["updated_date"]),
         }
@@ -107,8 +105,9 @@ class People:
                                birthday=birthday)  # fmt: skip
             row["graduation_year"] = 2026 + 12 - n
             row["grade_levels"] = [grade]
-            row["properties"]["studentNumber"] = row["properties"]["sourcedId"]
-            row["properties"]["lunchPin"] = f"{self.rng.randrange(10_000):04d}"
+            # Drawn, though no longer stored (a PIN is a credential), so that the seeded
+            # generator gives every later row what it gave before.
+            self.rng.randrange(10_000)
             self.student_ids.append(row["id"])
             yield row
 
@@ -133,7 +132,6 @@ class People:
                     title = "Teacher"
                     row["grade_levels"] = sorted(grades_taught.get(k, ()), key=GRADES.index)
                 row["properties"]["title"] = title
-                row["properties"]["employeeId"] = row["properties"]["sourcedId"]
                 yield row
 
     def contacts(self) -> Iterator[dict[str, Any]]:

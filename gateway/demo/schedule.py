@@ -42,17 +42,14 @@ class Schedule:
         name: str,
         kind: str,
         dates: tuple[date, date],
-        parent: str | None,
     ) -> dict[str, Any]:
         sis = f"TRM-{len(self.session_sis) + 1:04d}"
         self.session_sis[key] = sis
         row = self.rows.base(key, [{"type": "sis_id", "value": sis}])
         row["properties"] = {
-            "sourcedId": sis,
             "title": name,
             "type": kind.lower(),
             "schoolYear": "2026",
-            "parentSourcedId": None if parent is None else self.session_sis[parent],
             "dateLastModified": iso(row["updated_date"]),
         }
         row.update(
@@ -71,17 +68,17 @@ class Schedule:
     def session_rows(self) -> Iterator[dict[str, Any]]:
         """The school year, then each school's two terms and four quarters."""
         year = "session:year"
-        yield self._session(year, None, "2025-26 School Year", "SCHOOL_YEAR", YEAR, None)
+        yield self._session(year, None, "2025-26 School Year", "SCHOOL_YEAR", YEAR)
         for s, school in enumerate(SCHOOLS):
             semester = school.term_type == "SEMESTER"
             for t, dates in enumerate(TERMS):
                 name = f"{('Fall', 'Spring')[t]} Semester" if semester else f"Term {t + 1}"
                 key = f"session:{school.key}:t{t}"
-                yield self._session(key, s, f"{name} 2025-26", school.term_type, dates, year)
+                yield self._session(key, s, f"{name} 2025-26", school.term_type, dates)
             for q, dates in enumerate(QUARTERS):
-                key, term = f"session:{school.key}:q{q}", f"session:{school.key}:t{q // 2}"
+                key = f"session:{school.key}:q{q}"
                 name = f"Quarter {q + 1} 2025-26"
-                yield self._session(key, s, name, "GRADING_PERIOD", dates, term)
+                yield self._session(key, s, name, "GRADING_PERIOD", dates)
 
     def _class_name(self, cls: PlannedClass) -> str:
         subject, school = cls.subject, SCHOOLS[cls.school]
@@ -130,7 +127,6 @@ class Schedule:
             session_id = self.sessions[s, f"t{first.semester}"][0]
         row = self.rows.base(f"{key}:{chunk}", [{"type": "sis_id", "value": code}])
         row["properties"] = {
-            "sourcedId": code,
             "courseCode": code,
             "credits": 0.5 if first.semester is not None else 1.0,
             "department": subject.title,
@@ -167,11 +163,13 @@ class Schedule:
             term = "full year" if cls.semester is None else ("fall", "spring")[cls.semester]
             grades = list(school.grades if cls.grade is None else (cls.grade,))
             sis = f"CLS-{n:06d}"
-            row = self.rows.base(cls.key, [{"type": "sis_id", "value": sis}])
+            class_code = f"{school.code}-{subject.code}-{cls.grade or 'ALL'}-{cls.instance}"
+            row = self.rows.base(
+                cls.key,
+                [{"type": "sis_id", "value": sis}, {"type": "classCode", "value": class_code}],
+            )
             state = "COMPLETED" if cls.semester == 0 else "ACTIVE"
             row["properties"] = {
-                "sourcedId": sis,
-                "classCode": f"{school.code}-{subject.code}-{cls.grade or 'ALL'}-{cls.instance}",
                 "room": room,
                 "status": "active",
                 "dateLastModified": iso(row["updated_date"]),
@@ -207,8 +205,6 @@ class Schedule:
         sis = f"SEC-{len(self.sections) + 1:06d}"
         row = self.rows.base(f"section:{cls.key}:{k}", [{"type": "sis_id", "value": sis}])
         row["properties"] = {
-            "sourcedId": sis,
-            "classSourcedId": cls.key,
             "dateLastModified": iso(row["updated_date"]),
         }
         row.update(

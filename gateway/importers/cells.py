@@ -47,13 +47,15 @@ ENROLLMENT_ROLES = USER_ROLES
 """1.1 and 1.2 enrollments use administrator, proctor, student and teacher; 1.0 exports also
 carry the user roles, which are accepted with the same mapping."""
 
-AGENT_RELATIONSHIPS = {
+OBSERVER_ROLES = {
     "parent": "PARENT",
     "guardian": "GUARDIAN",
     "relative": "RELATIVE",
     "aide": "AIDE",
+    "proctor": "AIDE",
 }
-"""The observer's OneRoster role → Agent.relationship (any other role → OTHER)."""
+"""The OneRoster roles that make a user the observer of an agent link (DESIGN §10), each with
+the Agent.relationship it gives; a link whose observer has none of them is OTHER."""
 
 ROLE_TYPES = {"primary": "primary", "secondary": "secondary"}
 CLASS_TYPES = {"homeroom": "homeroom", "scheduled": "scheduled"}

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.importers.cells import ORG_TYPES, TO_BE_DELETED, Cells
+from gateway.importers.properties import kept
 from gateway.importers.reading import OneRosterError, Row
 from gateway.importers.run import DISTRICTS, SCHOOLS, Org, Run
 
@@ -96,7 +97,7 @@ def _school(run: Run, cells: Cells, row: Row, sourced_id: str, name: str) -> dic
         "id": run.id("school", sourced_id),
         "source_id": run.source_id,
         "identifiers": identifiers(sourced_id, ("identifier", cells.text(row, "identifier"))),
-        "properties": dict(row.cells),
+        "properties": kept("orgs", row.cells),
         "district_id": "",
         "name": name,
         "grade_levels": [],
@@ -115,7 +116,7 @@ async def _write_district(run: Run, cells: Cells | None, found: tuple[Row, str] 
             "id": run.id("district", sourced_id),
             "source_id": run.source_id,
             "identifiers": identifiers(sourced_id, ("identifier", cells.text(row, "identifier"))),
-            "properties": dict(row.cells),
+            "properties": kept("orgs", row.cells),
             "name": cells.required(row, "name"),
         }
     else:

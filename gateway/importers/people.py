@@ -2,8 +2,9 @@
 1.1 role column or the staged 1.2 roles.csv; schools from their orgs; demographics from the
 staged demographics.csv.
 
-A person's 1.2 role rows are kept in `properties.roles`, so that a later delta roles.csv can be
-merged into them, also for people whom that delta's users.csv does not list.
+A person's 1.2 role rows are remembered whole (`remembered.py`), so that a later delta roles.csv
+can be merged into them, also for people whom that delta's users.csv does not list; their
+`properties.roles` shows them without sourcedIds and orgs.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gateway.importers import remembered
 from gateway.importers.cells import TO_BE_DELETED, USER_ROLES, Cells
 from gateway.importers.orgs import identifiers
+from gateway.importers.properties import kept
 from gateway.importers.reading import Row
+from gateway.importers.remembered import Remembered
 from gateway.importers.run import PEOPLE, PERSON_SCHOOLS, Run
 from gateway.importers.staging import staged
 from gateway.importers.store import SEEN, STAGED_DEMOGRAPHICS, STAGED_ROLES
 
 _USER_IDS = re.compile(r"\{([^:{}]*):([^{}]*)\}")
-_NOT_PROPERTIES = frozenset({"password", "email", "phone", "sms"})
-"""Columns left out of `properties`: a password must never be served, and the contact columns
-are served only through `email` and `phone`, whose own permissions (emails:read, phones:read)
-properties:read must not bypass."""
 
 
 def _role(value: str | None) -> str | None:
@@ -39,11 +39,11 @@ def _role(value: str | None) -> str | None:
 
 
 def _role_entries(
-    run: Run, existing: Mapping[str, Any] | None, staged: Sequence[tuple[bool, dict[str, Any]]]
+    run: Run, known: Remembered | None, staged: Sequence[tuple[bool, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
-    if run.mode("roles") != "bulk" and existing is not None:
-        for entry in (existing["properties"] or {}).get("roles", []):
+    if run.mode("roles") != "bulk" and known is not None:
+        for entry in known.roles:
             entries[entry["sourcedId"]] = entry
     for live, entry in staged:
         if live:
@@ -126,24 +126,32 @@ def _user_orgs(run: Run, cells: Cells, row: Row) -> list[str]:
     return orgs
 
 
+def _properties(base: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A person's `properties`: the kept users.csv columns and the kept columns of each role."""
+    properties = dict(base)
+    if entries:
+        properties["roles"] = [kept("roles", entry) for entry in entries]
+    return properties
+
+
 def _person(
     run: Run,
     cells: Cells,
     row: Row,
     sourced_id: str,
     existing: Mapping[str, Any] | None,
+    known: Remembered | None,
     staged_roles: Sequence[tuple[bool, dict[str, Any]]],
     staged_demographics: Mapping[str, dict[str, Any] | None],
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], Remembered]:
     person_id = run.id("person", sourced_id)
     user_role = cells.text(row, "role")
     cells.enum(row, "role", USER_ROLES, extension="MEMBER")
     cells.boolean(row, "enabledUser")
-    entries = _role_entries(run, existing, staged_roles)
-    orgs = _user_orgs(run, cells, row) + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
-    properties: dict[str, Any] = {k: v for k, v in row.cells.items() if k not in _NOT_PROPERTIES}
-    if entries:
-        properties["roles"] = entries
+    entries = _role_entries(run, known, staged_roles)
+    user_orgs = _user_orgs(run, cells, row)
+    orgs = user_orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
+    properties = _properties(kept("users", row.cells), entries)
     given = cells.text(row, "givenName")
     family = cells.text(row, "familyName")
     display = " ".join(
@@ -175,7 +183,7 @@ def _person(
         "demographics": _demographics(run, person_id, existing, staged_demographics),
         "address": None,
     }
-    return values, _schools(run, orgs)
+    return values, _schools(run, orgs), Remembered(user_orgs, entries)
 
 
 async def import_users(run: Run) -> None:
@@ -202,23 +210,27 @@ async def import_users(run: Run) -> None:
         await run.check_duplicates(cells.file, "person", seen)
         ids = [run.id("person", sid) for _, sid in live]
         existing = await run.store.fetch(PEOPLE, ids)
+        known = await remembered.fetch(run, ids)
         staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []
         schools: dict[str, list[str]] = {}
+        memory: dict[str, Remembered] = {}
         for row, sourced_id in live:
             person_id = run.id("person", sourced_id)
-            values, school_ids = _person(
+            values, school_ids, memory[person_id] = _person(
                 run,
                 cells,
                 row,
                 sourced_id,
                 existing.get(person_id),
+                known.get(person_id),
                 staged_roles.get(person_id, ()),
                 staged_demographics,
             )
             people.append(values)
             schools[person_id] = school_ids
         await run.store.write(PEOPLE, people, existing)
+        await remembered.write(run, memory, known)
         await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
         if mode == "delta":
             await run.store.delete(PEOPLE, dead)
@@ -252,18 +264,17 @@ async def update_other_people(run: Run) -> None:
             return
         after = ids[-1]
         existing = await run.store.fetch(PEOPLE, ids)
+        known = await remembered.fetch(run, ids)
         staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []
         schools: dict[str, list[str]] = {}
+        memory: dict[str, Remembered] = {}
         for person_id, current in existing.items():
-            entries = _role_entries(run, current, staged_roles.get(person_id, ()))
-            properties = dict(current["properties"] or {})
-            properties.pop("roles", None)
-            if entries:
-                properties["roles"] = entries
-            orgs = [o for o in (properties.get("primaryOrgSourcedId", "").strip(),) if o]
-            orgs += [o.strip() for o in properties.get("orgSourcedIds", "").split(",") if o.strip()]
-            orgs += [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
+            was = known.get(person_id) or Remembered([], [])
+            entries = _role_entries(run, was, staged_roles.get(person_id, ()))
+            properties = _properties(kept("users", current["properties"] or {}), entries)
+            orgs = was.orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
+            memory[person_id] = Remembered(was.orgs, entries)
             values = {k: v for k, v in current.items() if k not in ("created_date", "updated_date")}
             values.update(
                 properties=properties,
@@ -273,4 +284,5 @@ async def update_other_people(run: Run) -> None:
             people.append(values)
             schools[person_id] = _schools(run, orgs)
         await run.store.write(PEOPLE, people, existing)
+        await remembered.write(run, memory, known)
         await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)

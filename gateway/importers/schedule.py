@@ -19,6 +19,7 @@ from gateway.importers.cells import (
     Cells,
 )
 from gateway.importers.orgs import identifiers
+from gateway.importers.properties import kept
 from gateway.importers.reading import Row
 from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
 
@@ -107,7 +108,7 @@ def _session(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> 
     return Mapped(
         {
             "identifiers": identifiers(sourced_id),
-            "properties": row.cells,
+            "properties": kept("academicSessions", row.cells),
             "district_id": run.district_id,
             "school_id": None,
             "name": cells.required(row, "title"),
@@ -140,7 +141,7 @@ def _course(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> M
     return Mapped(
         {
             "identifiers": identifiers(sourced_id),
-            "properties": row.cells,
+            "properties": kept("courses", row.cells),
             "district_id": run.district_id,
             "school_id": run.school_of(cells, row, "orgSourcedId", org),
             "session_id": session_id,
@@ -178,7 +179,7 @@ def _class(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Ma
     return Mapped(
         {
             "identifiers": identifiers(sourced_id, ("classCode", cells.text(row, "classCode"))),
-            "properties": row.cells,
+            "properties": kept("classes", row.cells),
             "school_id": _class_school(run, cells, row),
             "course_id": course_id,
             "name": cells.required(row, "title"),
@@ -243,7 +244,7 @@ def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) 
     return Mapped(
         {
             "identifiers": identifiers(sourced_id),
-            "properties": row.cells,
+            "properties": kept("enrollments", row.cells),
             "person_id": person_id,
             "class_id": class_id,
             "section_id": None,
@@ -278,7 +279,7 @@ async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None
         )
         found.extend((people[person_id], have) for person_id, have in rows)
     for m, have in sorted(found, key=lambda item: item[0].line):
-        user = m.values["properties"]["userSourcedId"]
+        user = m.refs[0].sourced_id  # the userSourcedId
         run.warnings.add(
             "enrollment role",
             f"enrollments.csv, line {m.line}: user '{user}' is {' and '.join(have)} in "

@@ -194,6 +194,13 @@ class Store:
         )
         return self._count_deleted(table, result.rowcount)
 
+    async def delete_where(self, table: sa.Table, *conditions: ColumnElement[bool]) -> int:
+        """Delete this source's rows that meet `conditions`; return how many."""
+        result = await self.conn.execute(
+            table.delete().where(table.c.source_id == self.source_id, *conditions)
+        )
+        return self._count_deleted(table, result.rowcount)
+
     async def delete_unseen(self, table: sa.Table, kind: str) -> int:
         """Delete this source's rows that this import did not write (bulk mode)."""
         live = [SEEN.c.kind == kind, SEEN.c.live.is_(True)]
