@@ -46,7 +46,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except ValidationFailed as exc:
-        fail(str(exc))
+        fail(exc.for_cli())
     except (DatabaseUnavailable, SettingsError) as exc:
         fail(str(exc), code=1)
 

@@ -415,7 +415,7 @@ def _error_cases(
         "unknown source": (
             create,
             creating(sourceId=MISSING),
-            f"source {MISSING} does not exist",
+            f"source {MISSING} does not exist; the `sources` query lists them",
         ),
         "update: unknown permission": (
             UPDATE,
@@ -440,7 +440,7 @@ def _error_cases(
         "update: unknown integration": (
             UPDATE,
             {"id": MISSING, "input": {}},
-            f"integration {MISSING} does not exist",
+            f"integration {MISSING} does not exist; the `integrations` query lists them",
         ),
         "update: a source in the input": (
             UPDATE,
@@ -493,6 +493,7 @@ def test_errors_are_bad_user_input_naming_the_value(
     body = response.json()
     (error,) = body["errors"]
     assert message in error["message"]
+    assert "gateway " not in error["message"], "an API caller is not told to run a command"
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert body.get("data") is None
     after = ok(
@@ -502,6 +503,60 @@ def test_errors_are_bad_user_input_naming_the_value(
     assert ok(graphql(admin, "{ integrations { id } }"))["integrations"] == [
         {"id": integration["id"]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message", "where"),
+    [
+        pytest.param(
+            f"""mutation {{ updateIntegration(id: "{MISSING}",
+                input: {{name: "x", startDate: "next monday"}}) {{ id }} }}""",
+            {},
+            "Argument 'input' has invalid value at .startDate: "
+            'Value cannot represent a DateTime: "next monday".',
+            {"argument": "input", "inputPath": ["input", "startDate"]},
+            id="literal",
+        ),
+        pytest.param(
+            f"""mutation {{ createIntegration(input: {{sourceId: "{MISSING}", scope: ALL,
+                targets: ["{MISSING}", true]}}) {{ accessToken }} }}""",
+            {},
+            "Argument 'input' has invalid value at .targets[1]: ID cannot represent",
+            {"argument": "input", "inputPath": ["input", "targets", 1]},
+            id="literal in a list",
+        ),
+        pytest.param(
+            f"""mutation($when: DateTime) {{ createIntegration(input: {{sourceId: "{MISSING}",
+                scope: ALL, startDate: $when}}) {{ accessToken }} }}""",
+            {"when": "soon"},
+            "Variable '$when' has invalid value: Value cannot represent a DateTime: \"soon\".",
+            {"variable": "when", "inputPath": ["when"]},
+            id="variable",
+        ),
+        pytest.param(
+            f"""mutation($input: UpdateIntegrationInput!) {{
+                updateIntegration(id: "{MISSING}", input: $input) {{ id }} }}""",
+            {"input": {"name": "x", "startDate": "next monday"}},
+            "Variable '$input' has invalid value at .startDate: "
+            'Value cannot represent a DateTime: "next monday".',
+            {"variable": "input", "inputPath": ["input", "startDate"]},
+            id="field of a variable",
+        ),
+    ],
+)
+def test_a_bad_scalar_names_its_input_path(
+    admin: httpx.Client,
+    query: str,
+    variables: dict[str, Any],
+    message: str,
+    where: dict[str, Any],
+) -> None:
+    body = graphql(admin, query, variables).json()
+    (error,) = body["errors"]
+    assert error["message"].startswith(message), error["message"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", **where}
+    assert error["locations"], "the client can point at the value in its document"
+    assert body.get("data") is None
 
 
 def test_a_refused_admin_request_writes_no_plain_text_traceback(

@@ -247,7 +247,7 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
         ),
         "unknown integration": (
             ["integrations", "show", MISSING],
-            f"integration {MISSING} does not exist",
+            f"integration {MISSING} does not exist; `gateway integrations list` shows them",
         ),
         "bad audit cursor": (["audit", "--after", "xyz"], "cursor 'xyz' is not an audit log"),
         "empty admin key name": (["admin-key", "create", "--name", " "], "name is empty"),
