@@ -334,6 +334,51 @@ def test_lists_and_lookups(admin: httpx.Client, orgs: Orgs, db_url: str) -> None
     assert len(data["permissions"]) == 11
 
 
+def test_targets_and_the_targets_of_an_integration_by_name(
+    admin: httpx.Client, orgs: Orgs, db_url: str
+) -> None:
+    run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    created = create_integration(
+        admin, sourceId=orgs.source, scope="SELECTED", targets=[orgs.class_]
+    )["integration"]["id"]
+    data = ok(
+        graphql(
+            admin,
+            f"""{{
+                every: targets(sourceId: "{orgs.source}") {{ id kind name school }}
+                classes: targets(sourceId: "{orgs.source}", kind: CLASS, search: "1a") {{ id }}
+                nothing: targets(sourceId: "{orgs.source}", search: "Chemistry") {{ id }}
+                integration(id: "{created}") {{ targets targetDetails {{ id kind name school }} }}
+            }}""",
+        )
+    )
+    algebra_1a = {
+        "id": orgs.class_,
+        "kind": "CLASS",
+        "name": "Algebra 1A",
+        "school": "Springfield High",
+    }
+    assert data["every"] == [
+        {
+            "id": orgs.other_school,
+            "kind": "SCHOOL",
+            "name": "Springfield Elementary",
+            "school": None,
+        },
+        {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None},
+        {"id": orgs.course, "kind": "COURSE", "name": "Algebra", "school": "Springfield High"},
+        algebra_1a,
+    ]
+    assert data["classes"] == [{"id": orgs.class_}]
+    assert data["nothing"] == []
+    assert data["integration"] == {"targets": [orgs.class_], "targetDetails": [algebra_1a]}
+
+    unknown = graphql(admin, f'{{ targets(sourceId: "{MISSING}") {{ id }} }}').json()
+    assert unknown["errors"][0]["message"] == (
+        f"source {MISSING} does not exist; the `sources` query lists them"
+    )
+
+
 def test_the_audit_log_pages_and_filters(admin: httpx.Client, orgs: Orgs) -> None:
     integration_id = create_integration(admin, sourceId=orgs.source, scope="ALL")["integration"][
         "id"

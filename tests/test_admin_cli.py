@@ -144,6 +144,9 @@ def test_integration_lifecycle(gateway: Any, orgs: Orgs) -> None:
         "targets": [orgs.school],
         "startDate": "2999-01-31T00:00:00+00:00",
     }
+    assert created["targetDetails"] == [
+        {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None}
+    ]
 
     shown = one_json_object(gateway("integrations", "show", integration_id, "--json"))
     assert shown == {k: v for k, v in created.items() if k != "token"}
@@ -245,6 +248,15 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
             ["integrations", "update", MISSING, "--permission", "people:read", "--no-permissions"],
             "--permission and --no-permissions contradict each other",
         ),
+        "targets: unknown kind": (
+            ["targets", "list", "--source", o.source, "--kind", "room"],
+            "kind 'room' is not school, course or class",
+        ),
+        "targets: unknown source": (
+            ["targets", "list", "--source", MISSING],
+            f"source {MISSING} does not exist; `gateway sources list` shows them",
+        ),
+        "targets: no source": (["targets", "list"], "Missing option '--source'"),
         "unknown integration": (
             ["integrations", "show", MISSING],
             f"integration {MISSING} does not exist; `gateway integrations list` shows them",
@@ -299,8 +311,69 @@ def test_the_console_script_prints_exactly_one_json_object(db_url: str, orgs: Or
             "startDate",
             "permissions",
             "targets",
+            "targetDetails",
             "createdDate",
             "updatedDate",
             "token",
         ]
     )
+
+
+def test_targets_list_names_what_can_be_passed_as_a_target(gateway: Any, orgs: Orgs) -> None:
+    springfield_high = {"school": "Springfield High"}
+    assert one_json_object(gateway("targets", "list", "--source", orgs.source, "--json")) == {
+        "targets": [
+            {
+                "id": orgs.other_school,
+                "kind": "SCHOOL",
+                "name": "Springfield Elementary",
+                "school": None,
+            },
+            {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None},
+            {"id": orgs.course, "kind": "COURSE", "name": "Algebra", **springfield_high},
+            {"id": orgs.class_, "kind": "CLASS", "name": "Algebra 1A", **springfield_high},
+        ]
+    }
+    narrowed = gateway(
+        "targets", "list", "--source", orgs.source, "--kind", "class", "--search", "1a", "--json"
+    )
+    assert [t["id"] for t in one_json_object(narrowed)["targets"]] == [orgs.class_]
+    assert one_json_object(
+        gateway("targets", "list", "--source", orgs.source, "--search", "Chemistry", "--json")
+    ) == {"targets": []}
+
+    text = gateway("targets", "list", "--source", orgs.source, "--kind", "course")
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout == f"COURSE  {orgs.course}  Algebra  (Springfield High)\n"
+
+
+def test_integrations_show_and_list_name_their_targets(gateway: Any, orgs: Orgs) -> None:
+    created = one_json_object(
+        gateway(
+            "integrations",
+            "create",
+            "--source",
+            orgs.source,
+            "--scope",
+            "selected",
+            "--target",
+            orgs.class_,
+            "--name",
+            "Gradebook",
+            "--json",
+        )
+    )
+    details = [
+        {"id": orgs.class_, "kind": "CLASS", "name": "Algebra 1A", "school": "Springfield High"}
+    ]
+    shown = one_json_object(gateway("integrations", "show", created["id"], "--json"))
+    assert shown["targetDetails"] == details
+    listed = one_json_object(gateway("integrations", "list", "--json"))
+    assert listed["integrations"][0]["targetDetails"] == details
+
+    text = gateway("integrations", "show", created["id"])
+    assert text.exit_code == 0, text.stderr
+    assert f"targets: Algebra 1A (class, Springfield High) {orgs.class_}\n" in text.stdout
+    assert "targetDetails" not in text.stdout
+    line = gateway("integrations", "list").stdout
+    assert line.rstrip("\n").endswith("Gradebook  targets: Algebra 1A (class, Springfield High)")

@@ -6,6 +6,7 @@ service layer the CLI uses too, passing the calling admin key as the audit actor
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from strawberry.scalars import JSON
 
 from gateway.access import grant
 from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
-from gateway.admin import audit, records, service
+from gateway.admin import audit, records, service, targets
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
 from gateway.db import write_transaction
@@ -154,6 +155,37 @@ class Source:
         )
 
 
+@strawberry.enum(description="What a target is.")
+class TargetKind(enum.Enum):
+    SCHOOL = "SCHOOL"
+    COURSE = "COURSE"
+    CLASS = "CLASS"
+
+
+@strawberry.type(description="A school, course or class an integration can be scoped to.")
+class Target:
+    id: strawberry.ID
+    kind: TargetKind
+    name: str | None = strawberry.field(
+        description="Null for a target that an import has since removed from the source."
+    )
+    school: str | None = strawberry.field(
+        description=(
+            "The name of a course's or class's school; null for a school, and for a course "
+            "of the whole district."
+        )
+    )
+
+    @staticmethod
+    def of(target: targets.Target) -> Target:
+        return Target(
+            id=strawberry.ID(target.id),
+            kind=TargetKind(target.kind.value),
+            name=target.name,
+            school=target.school,
+        )
+
+
 @strawberry.type(
     description=(
         "An application's access to one source. Its access token is shown only by "
@@ -192,6 +224,10 @@ class Integration:
     @resolver("Ids of the schools, courses and classes it is scoped to (SELECTED only).")
     def targets(self) -> list[strawberry.ID]:
         return [strawberry.ID(t) for t in self.record.targets]
+
+    @resolver("The same targets with their kinds and names, in the same order.")
+    def target_details(self) -> list[Target]:
+        return [Target.of(t) for t in self.record.target_details]
 
     @resolver(
         "The status graph requests see now: DISABLED wins; otherwise a start date decides "
@@ -352,6 +388,27 @@ class Query:
         async with _reading(info) as conn:
             found = await records.load_sources(conn, ids=[source_id])
         return Source.of(found[0]) if found else None
+
+    @resolver(
+        "The schools, then the courses, then the classes of a source: the ids `targets` "
+        "takes. `kind` keeps one kind, `search` those whose name contains it (any case)."
+    )
+    async def targets(
+        self,
+        info: Info,
+        source_id: strawberry.ID,
+        kind: TargetKind | None = None,
+        search: str | None = None,
+    ) -> list[Target]:
+        async with _reading(info) as conn:
+            source = await service.require_source(conn, source_id)
+            found = await targets.list_targets(
+                conn,
+                source,
+                kind=None if kind is None else targets.TargetKind(kind.value),
+                search=search,
+            )
+        return [Target.of(t) for t in found]
 
     @resolver("Every integration (or those of one source), oldest first.")
     async def integrations(
