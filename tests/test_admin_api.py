@@ -379,6 +379,82 @@ def test_targets_and_the_targets_of_an_integration_by_name(
     )
 
 
+def test_destroy_source_takes_its_integrations_and_rows_with_it(
+    admin: httpx.Client, server: LiveServer, orgs: Orgs, db_url: str
+) -> None:
+    other = run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    doomed = create_integration(
+        admin,
+        sourceId=orgs.source,
+        scope="SELECTED",
+        targets=[orgs.school],
+        permissions=["organizations:read"],
+    )
+    kept = create_integration(
+        admin, sourceId=other.source, scope="ALL", permissions=["organizations:read"]
+    )
+    query = "{ schools { nodes { name } } }"
+    assert server.graphql(query, doomed["accessToken"])[0] == 200
+    shown = ok(
+        graphql(admin, f'{{ source(id: "{orgs.source}") {{ counts {{ schools classes }} }} }}')
+    )
+    assert shown["source"] == {"counts": {"schools": 2, "classes": 1}}
+
+    data = ok(
+        graphql(
+            admin,
+            f"""mutation {{ destroySource(id: "{orgs.source}") {{
+                source {{ id name counts {{ districts schools courses classes people }} }}
+                integrations {{ id targetDetails {{ name }} source {{ name }} }}
+            }} }}""",
+        )
+    )
+    assert data["destroySource"] == {
+        "source": {
+            "id": orgs.source,
+            "name": "Springfield",
+            "counts": {"districts": 1, "schools": 2, "courses": 1, "classes": 1, "people": 0},
+        },
+        "integrations": [
+            {
+                "id": doomed["integration"]["id"],
+                "targetDetails": [{"name": "Springfield High"}],
+                "source": {"name": "Springfield"},
+            }
+        ],
+    }
+    status, body = server.graphql(query, doomed["accessToken"])
+    assert (status, body["errors"][0]["extensions"]["code"]) == (401, "UNAUTHENTICATED")
+    status, body = server.graphql(query, kept["accessToken"])
+    assert status == 200
+    assert sorted(n["name"] for n in body["data"]["schools"]["nodes"]) == [
+        "Shelbyville Elementary",
+        "Shelbyville High",
+    ]
+    after = ok(graphql(admin, f'{{ source(id: "{orgs.source}") {{ id }} sources {{ name }} }}'))
+    assert after == {"source": None, "sources": [{"name": "Shelbyville"}]}
+    log = ok(
+        graphql(admin, "{ auditLog(first: 2) { entries { action subjectId adminKey { name } } } }")
+    )
+    assert log["auditLog"]["entries"] == [
+        {"action": "source.destroy", "subjectId": orgs.source, "adminKey": {"name": "ops"}},
+        {
+            "action": "integration.destroy",
+            "subjectId": doomed["integration"]["id"],
+            "adminKey": {"name": "ops"},
+        },
+    ]
+
+    again = graphql(
+        admin, f'mutation {{ destroySource(id: "{orgs.source}") {{ source {{ id }} }} }}'
+    )
+    (error,) = again.json()["errors"]
+    assert (
+        error["message"] == f"source {orgs.source} does not exist; the `sources` query lists them"
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_the_audit_log_pages_and_filters(admin: httpx.Client, orgs: Orgs) -> None:
     integration_id = create_integration(admin, sourceId=orgs.source, scope="ALL")["integration"][
         "id"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from gateway import models
 from gateway.access.tokens import digest
 from gateway.admin.cli import register
 from tests.admin_factories import Orgs, make_orgs_in
-from tests.conftest import run_db
+from tests.conftest import LiveServer, run_db
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -377,3 +378,74 @@ def test_integrations_show_and_list_name_their_targets(gateway: Any, orgs: Orgs)
     assert "targetDetails" not in text.stdout
     line = gateway("integrations", "list").stdout
     assert line.rstrip("\n").endswith("Gradebook  targets: Algebra 1A (class, Springfield High)")
+
+
+def test_sources_show_and_destroy(
+    gateway: Any, orgs: Orgs, db_url: str, live_server: Callable[..., LiveServer]
+) -> None:
+    other = run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    created = one_json_object(
+        gateway(
+            "integrations",
+            "create",
+            "--source",
+            orgs.source,
+            "--scope",
+            "all",
+            "--permission",
+            "organizations:read",
+            "--name",
+            "Gradebook",
+            "--json",
+        )
+    )
+    counts = {
+        "districts": 1,
+        "schools": 2,
+        "sessions": 0,
+        "courses": 1,
+        "classes": 1,
+        "sections": 0,
+        "people": 0,
+        "enrollments": 0,
+        "agents": 0,
+    }
+    shown = one_json_object(gateway("sources", "show", orgs.source, "--json"))
+    assert (shown["id"], shown["name"], shown["counts"]) == (orgs.source, "Springfield", counts)
+    assert [i["id"] for i in shown["integrations"]] == [created["id"]]
+    text = gateway("sources", "show", orgs.source)
+    assert text.exit_code == 0, text.stderr
+    assert "schools 2, courses 1, classes 1" in text.stdout
+    assert f"{created['id']} (Gradebook)" in text.stdout
+
+    refused = gateway("sources", "destroy", orgs.source, "--json")
+    assert refused.exit_code == 2
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        f"Source 'Springfield' ({orgs.source}) holds 1 district, 2 schools, 1 course, "
+        "1 class and 1 integration:\n"
+        f"  {created['id']} (Gradebook)\n"
+        "error: nothing was destroyed; pass --yes to destroy the source, its integrations "
+        "(their tokens stop working) and its rows\n"
+    )
+    assert one_json_object(gateway("sources", "show", orgs.source, "--json")) == shown
+
+    with live_server() as server:
+        query = "{ schools { nodes { id } } }"
+        assert server.graphql(query, created["token"])[0] == 200
+        destroyed = one_json_object(gateway("sources", "destroy", orgs.source, "--yes", "--json"))
+        assert destroyed == {"destroyed": shown}
+        assert server.graphql(query, created["token"])[0] == 401
+
+    listed = one_json_object(gateway("sources", "list", "--json"))
+    assert [s["id"] for s in listed["sources"]] == [other.source]
+    log = one_json_object(gateway("audit", "--limit", "2", "--json"))
+    assert [(e["action"], e["subjectId"]) for e in log["entries"]] == [
+        ("source.destroy", orgs.source),
+        ("integration.destroy", created["id"]),
+    ]
+    again = gateway("sources", "destroy", orgs.source, "--yes")
+    assert again.exit_code == 2
+    assert again.stderr == (
+        f"error: source {orgs.source} does not exist; `gateway sources list` shows them\n"
+    )

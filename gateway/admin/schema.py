@@ -20,7 +20,7 @@ from strawberry.scalars import JSON
 
 from gateway.access import grant
 from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
-from gateway.admin import audit, records, service, targets
+from gateway.admin import audit, records, service, sources, targets
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
 from gateway.db import write_transaction
@@ -124,6 +124,19 @@ class Entity:
     type: enums.EntityType
 
 
+@strawberry.type(description="How many rows of each graph type a source holds.")
+class SourceCounts:
+    districts: int
+    schools: int
+    sessions: int
+    courses: int
+    classes: int
+    sections: int
+    people: int
+    enrollments: int
+    agents: int
+
+
 @strawberry.type(description="A connected SIS, LMS or OneRoster export.")
 class Source:
     id: strawberry.ID
@@ -134,9 +147,18 @@ class Source:
     entity: Entity
     created_date: datetime
     updated_date: datetime
+    known_counts: strawberry.Private[dict[str, int] | None] = None
+
+    @resolver("How many rows of each graph type it holds (for a destroyed source: what it held).")
+    async def counts(self, info: Info) -> SourceCounts:
+        found = self.known_counts
+        if found is None:
+            async with _reading(info) as conn:
+                found = await sources.count_rows(conn, self.id)
+        return SourceCounts(**found)
 
     @staticmethod
-    def of(source: records.Source) -> Source:
+    def of(source: records.Source, counts: dict[str, int] | None = None) -> Source:
         p, t, e = source.provider, source.team, source.entity
         return Source(
             id=strawberry.ID(source.id),
@@ -152,6 +174,7 @@ class Source:
             entity=Entity(id=strawberry.ID(e.id), name=e.name, type=enums.EntityType(e.type)),
             created_date=source.created_date,
             updated_date=source.updated_date,
+            known_counts=counts,
         )
 
 
@@ -295,6 +318,14 @@ class AuditEntry:
 class AuditLog:
     entries: list[AuditEntry]
     page_info: PageInfo
+
+
+@strawberry.type(description="A destroyed source and the integrations destroyed with it.")
+class DestroySourcePayload:
+    source: Source = strawberry.field(description="The source as it was, with what it held.")
+    integrations: list[Integration] = strawberry.field(
+        description="Its integrations as they were; their tokens are refused from now on."
+    )
 
 
 @strawberry.type(description="A new integration and its access token.")
@@ -533,6 +564,21 @@ class Mutation:
         async with _changing(info) as conn:
             destroyed = await service.destroy_integration(conn, id, actor=info.context.actor)
         return Integration(record=destroyed)
+
+    @mutation(
+        "Destroy a source: its integrations (their tokens are refused from the next request "
+        "on), every graph row it holds, its team and entity. Returns it as it was. There is "
+        "no undo."
+    )
+    async def destroy_source(self, info: Info, id: strawberry.ID) -> DestroySourcePayload:
+        async with _changing(info) as conn:
+            destroyed = await sources.destroy_source(conn, id, actor=info.context.actor)
+        # The integrations' `source` field would look the source up: it is gone.
+        info.context.sources.prime(destroyed.source.id, destroyed.source)
+        return DestroySourcePayload(
+            source=Source.of(destroyed.source, destroyed.counts),
+            integrations=[Integration(record=r) for r in destroyed.integrations],
+        )
 
 
 admin_schema = QuietSchema(query=Query, mutation=Mutation, extensions=[AdminErrors])

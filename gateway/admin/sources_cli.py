@@ -1,5 +1,5 @@
 """The commands about sources and what their integrations can target: `gateway sources`
-(create, list) and `gateway targets list` (DESIGN §6, §7)."""
+(create, list, show, destroy) and `gateway targets list` (DESIGN §6, §7)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin import records, service
+from gateway.admin import sources as sources_service
 from gateway.admin.console import JsonOption, reading, show, transaction
+from gateway.admin.sources import SourceSummary, describe_source
 from gateway.admin.targets import Target, list_targets, parse_kind
-from gateway.cli import emit_json
+from gateway.cli import emit_json, fail
 
 # ---------------------------------------------------------------- sources
 
@@ -63,6 +65,87 @@ def list_sources(as_json: JsonOption = False) -> None:
         return
     for source in found:
         typer.echo(f"{source.id}  {source.status:<8}  {source.name}")
+
+
+SourceArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The source's id.", show_default=False)
+]
+
+_ONE = {
+    "districts": "district",
+    "schools": "school",
+    "sessions": "session",
+    "courses": "course",
+    "classes": "class",
+    "sections": "section",
+    "people": "person",
+    "enrollments": "enrollment",
+    "agents": "agent",
+    "integrations": "integration",
+}
+
+
+def _holdings(summary: SourceSummary) -> str:
+    """`1 district, 2 schools and 1 integration`: what is there, nothing that is not."""
+    numbers = {**summary.counts, "integrations": len(summary.integrations)}
+    parts = [f"{n:,} {name if n != 1 else _ONE[name]}" for name, n in numbers.items() if n]
+    if not parts:
+        return "nothing"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _integration_lines(summary: SourceSummary) -> list[str]:
+    return [f"{i.id}" + (f" ({i.name})" if i.name else "") for i in summary.integrations]
+
+
+@sources.command("show")
+def show_source(source_id: SourceArgument, as_json: JsonOption = False) -> None:
+    """Show a source: its provider, how many rows of each graph type it holds, its integrations."""
+    summary = reading(lambda conn: describe_source(conn, source_id))
+    counts = ", ".join(f"{name} {n:,}" for name, n in summary.counts.items() if n)
+    show(
+        summary.as_json(),
+        as_json,
+        lines={
+            "counts": counts or "no rows",
+            "integrations": f"\n{'':>18}".join(_integration_lines(summary)) or "-",
+        },
+    )
+
+
+@sources.command("destroy")
+def destroy_source(
+    source_id: SourceArgument,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Destroy it; without this, say what would go.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Destroy a source with its integrations (their tokens stop working at once) and every
+    row it holds, in one transaction. Without --yes, say what would go and change nothing."""
+    if not yes:
+        summary = reading(lambda conn: describe_source(conn, source_id))
+        source = summary.source
+        typer.echo(
+            f"Source {source.name!r} ({source.id}) holds {_holdings(summary)}"
+            + (":" if summary.integrations else "."),
+            err=True,
+        )
+        for line in _integration_lines(summary):
+            typer.echo(f"  {line}", err=True)
+        fail(
+            "nothing was destroyed; pass --yes to destroy the source, its integrations "
+            "(their tokens stop working) and its rows"
+        )
+    destroyed = transaction(lambda conn: sources_service.destroy_source(conn, source_id))
+    if as_json:
+        emit_json({"destroyed": destroyed.as_json()})
+        return
+    typer.echo(
+        f"Destroyed source {destroyed.source.name!r} ({destroyed.source.id}) and "
+        f"{_holdings(destroyed)}.",
+        err=True,
+    )
 
 
 # ---------------------------------------------------------------- targets
