@@ -647,6 +647,15 @@ def test_errors_are_bad_user_input_naming_the_value(
             id="literal in a list",
         ),
         pytest.param(
+            f"""mutation($when: DateTime = "later") {{ createIntegration(input: {{
+                sourceId: "{MISSING}", scope: ALL, startDate: $when}}) {{ accessToken }} }}""",
+            {},
+            "Default of variable '$when' has invalid value: "
+            'Value cannot represent a DateTime: "later".',
+            {"variable": "when", "inputPath": ["when"]},
+            id="default of a variable",
+        ),
+        pytest.param(
             f"""mutation($when: DateTime) {{ createIntegration(input: {{sourceId: "{MISSING}",
                 scope: ALL, startDate: $when}}) {{ accessToken }} }}""",
             {"when": "soon"},

@@ -72,32 +72,29 @@ class LocatedValuesRule(ValuesOfCorrectTypeRule):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._owner = "value"
+        # What holds the value being checked: an argument, or a variable's default value.
+        self._owner = ("argument", "value")
 
     def enter_argument(self, node: ArgumentNode, *_args: Any) -> None:
-        self._owner = node.name.value
+        self._owner = ("argument", node.name.value)
 
     def enter_variable_definition(self, node: VariableDefinitionNode, *_args: Any) -> None:
-        self._owner = f"${node.variable.name.value}"
+        self._owner = ("variable", node.variable.name.value)
 
     def is_valid_value_node(self, node: ValueNode, input_type: GraphQLInputType | None) -> Any:
         if input_type is None:
             return super().is_valid_value_node(node, input_type)
-        owner = self._owner
+        kind, name = self._owner
+        what = f"Argument '{name}'" if kind == "argument" else f"Default of variable '${name}'"
 
         def on_error(error: GraphQLError, path: list[str | int]) -> None:
             where = f" at {_notation(path)}" if path else ""
-            what = f"Default of '{owner}'" if owner.startswith("$") else f"Argument '{owner}'"
             self.report_error(
                 GraphQLError(
                     f"{what} has invalid value{where}: {error.message}",
                     error.nodes or node,
                     original_error=error.original_error,
-                    extensions={
-                        **(error.extensions or {}),
-                        "argument": owner,
-                        "inputPath": [owner, *path],
-                    },
+                    extensions={**(error.extensions or {}), kind: name, "inputPath": [name, *path]},
                 )
             )
 
