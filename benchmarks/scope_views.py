@@ -173,7 +173,7 @@ async def measure_size(people: int, cache: Path, rounds: int) -> dict[tuple[str,
 
             demo = await load_demo(engine, people=people)
         else:
-            demo = await ensure_demo(engine, echo=False)
+            demo = await ensure_demo(engine, echo=False, new_tokens=True)  # it sends them
         by_name = {i.name: i for i in demo.integrations}
 
         print(f"\n## {people:,} people\n")

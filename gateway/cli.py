@@ -46,7 +46,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except ValidationFailed as exc:
-        fail(str(exc))
+        fail(exc.for_cli())
     except (DatabaseUnavailable, SettingsError) as exc:
         fail(str(exc), code=1)
 
@@ -100,18 +100,34 @@ def serve(
     demo: Annotated[
         bool,
         typer.Option(
-            "--demo", help="Load the demo data into an empty database first and print its tokens."
+            "--demo",
+            help="Load the demo data first (unless it is there) and print its integrations "
+            "and new tokens.",
+        ),
+    ] = False,
+    new_demo_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--new-demo-tokens",
+            help="With --demo: replace the demo integrations, so new tokens are printed "
+            "(the old ones stop working). Without it a loaded demo keeps its tokens.",
         ),
     ] = False,
 ) -> None:
     """Run the HTTP server."""
     import uvicorn
 
+    if new_demo_tokens and not demo:
+        fail(
+            "--new-demo-tokens recreates the demo integrations of `--demo`; "
+            "pass both: gateway serve --demo --new-demo-tokens"
+        )
+
     async def prepare(engine: Any) -> None:
         if demo:
             from gateway.demo import ensure_demo
 
-            await ensure_demo(engine, echo=True)
+            await ensure_demo(engine, echo=True, new_tokens=new_demo_tokens)
 
     # Opening the database here (and creating missing tables) turns a wrong URL or an
     # unreachable server into one message, instead of a traceback from each worker's startup.

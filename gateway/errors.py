@@ -83,4 +83,23 @@ class RateLimited(GatewayError):
 
 
 class ValidationFailed(ValueError):
-    """Bad input to a command or an admin mutation; the message names the value and the fix."""
+    """Bad input to a command or an admin mutation; the message names the value and the fix.
+
+    Where the fix depends on the door the caller came through (a command to run, a query to
+    send), `cli_hint` and `api_hint` say it in the words of each; `str()` is the bare message.
+    """
+
+    def __init__(
+        self, message: str, *, cli_hint: str | None = None, api_hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.cli_hint = cli_hint
+        self.api_hint = api_hint
+
+    def for_cli(self) -> str:
+        """The message as the command line prints it."""
+        return str(self) if self.cli_hint is None else f"{self}; {self.cli_hint}"
+
+    def for_api(self) -> str:
+        """The message as the admin API returns it."""
+        return str(self) if self.api_hint is None else f"{self}; {self.api_hint}"

@@ -334,6 +334,127 @@ def test_lists_and_lookups(admin: httpx.Client, orgs: Orgs, db_url: str) -> None
     assert len(data["permissions"]) == 11
 
 
+def test_targets_and_the_targets_of_an_integration_by_name(
+    admin: httpx.Client, orgs: Orgs, db_url: str
+) -> None:
+    run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    created = create_integration(
+        admin, sourceId=orgs.source, scope="SELECTED", targets=[orgs.class_]
+    )["integration"]["id"]
+    data = ok(
+        graphql(
+            admin,
+            f"""{{
+                every: targets(sourceId: "{orgs.source}") {{ id kind name school }}
+                classes: targets(sourceId: "{orgs.source}", kind: CLASS, search: "1a") {{ id }}
+                nothing: targets(sourceId: "{orgs.source}", search: "Chemistry") {{ id }}
+                integration(id: "{created}") {{ targets targetDetails {{ id kind name school }} }}
+            }}""",
+        )
+    )
+    algebra_1a = {
+        "id": orgs.class_,
+        "kind": "CLASS",
+        "name": "Algebra 1A",
+        "school": "Springfield High",
+    }
+    assert data["every"] == [
+        {
+            "id": orgs.other_school,
+            "kind": "SCHOOL",
+            "name": "Springfield Elementary",
+            "school": None,
+        },
+        {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None},
+        {"id": orgs.course, "kind": "COURSE", "name": "Algebra", "school": "Springfield High"},
+        algebra_1a,
+    ]
+    assert data["classes"] == [{"id": orgs.class_}]
+    assert data["nothing"] == []
+    assert data["integration"] == {"targets": [orgs.class_], "targetDetails": [algebra_1a]}
+
+    unknown = graphql(admin, f'{{ targets(sourceId: "{MISSING}") {{ id }} }}').json()
+    assert unknown["errors"][0]["message"] == (
+        f"source {MISSING} does not exist; the `sources` query lists them"
+    )
+
+
+def test_destroy_source_takes_its_integrations_and_rows_with_it(
+    admin: httpx.Client, server: LiveServer, orgs: Orgs, db_url: str
+) -> None:
+    other = run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    doomed = create_integration(
+        admin,
+        sourceId=orgs.source,
+        scope="SELECTED",
+        targets=[orgs.school],
+        permissions=["organizations:read"],
+    )
+    kept = create_integration(
+        admin, sourceId=other.source, scope="ALL", permissions=["organizations:read"]
+    )
+    query = "{ schools { nodes { name } } }"
+    assert server.graphql(query, doomed["accessToken"])[0] == 200
+    shown = ok(
+        graphql(admin, f'{{ source(id: "{orgs.source}") {{ counts {{ schools classes }} }} }}')
+    )
+    assert shown["source"] == {"counts": {"schools": 2, "classes": 1}}
+
+    data = ok(
+        graphql(
+            admin,
+            f"""mutation {{ destroySource(id: "{orgs.source}") {{
+                source {{ id name counts {{ districts schools courses classes people }} }}
+                integrations {{ id targetDetails {{ name }} source {{ name }} }}
+            }} }}""",
+        )
+    )
+    assert data["destroySource"] == {
+        "source": {
+            "id": orgs.source,
+            "name": "Springfield",
+            "counts": {"districts": 1, "schools": 2, "courses": 1, "classes": 1, "people": 0},
+        },
+        "integrations": [
+            {
+                "id": doomed["integration"]["id"],
+                "targetDetails": [{"name": "Springfield High"}],
+                "source": {"name": "Springfield"},
+            }
+        ],
+    }
+    status, body = server.graphql(query, doomed["accessToken"])
+    assert (status, body["errors"][0]["extensions"]["code"]) == (401, "UNAUTHENTICATED")
+    status, body = server.graphql(query, kept["accessToken"])
+    assert status == 200
+    assert sorted(n["name"] for n in body["data"]["schools"]["nodes"]) == [
+        "Shelbyville Elementary",
+        "Shelbyville High",
+    ]
+    after = ok(graphql(admin, f'{{ source(id: "{orgs.source}") {{ id }} sources {{ name }} }}'))
+    assert after == {"source": None, "sources": [{"name": "Shelbyville"}]}
+    log = ok(
+        graphql(admin, "{ auditLog(first: 2) { entries { action subjectId adminKey { name } } } }")
+    )
+    assert log["auditLog"]["entries"] == [
+        {"action": "source.destroy", "subjectId": orgs.source, "adminKey": {"name": "ops"}},
+        {
+            "action": "integration.destroy",
+            "subjectId": doomed["integration"]["id"],
+            "adminKey": {"name": "ops"},
+        },
+    ]
+
+    again = graphql(
+        admin, f'mutation {{ destroySource(id: "{orgs.source}") {{ source {{ id }} }} }}'
+    )
+    (error,) = again.json()["errors"]
+    assert (
+        error["message"] == f"source {orgs.source} does not exist; the `sources` query lists them"
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_the_audit_log_pages_and_filters(admin: httpx.Client, orgs: Orgs) -> None:
     integration_id = create_integration(admin, sourceId=orgs.source, scope="ALL")["integration"][
         "id"
@@ -415,7 +536,7 @@ def _error_cases(
         "unknown source": (
             create,
             creating(sourceId=MISSING),
-            f"source {MISSING} does not exist",
+            f"source {MISSING} does not exist; the `sources` query lists them",
         ),
         "update: unknown permission": (
             UPDATE,
@@ -440,7 +561,7 @@ def _error_cases(
         "update: unknown integration": (
             UPDATE,
             {"id": MISSING, "input": {}},
-            f"integration {MISSING} does not exist",
+            f"integration {MISSING} does not exist; the `integrations` query lists them",
         ),
         "update: a source in the input": (
             UPDATE,
@@ -493,6 +614,7 @@ def test_errors_are_bad_user_input_naming_the_value(
     body = response.json()
     (error,) = body["errors"]
     assert message in error["message"]
+    assert "gateway " not in error["message"], "an API caller is not told to run a command"
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert body.get("data") is None
     after = ok(
@@ -502,6 +624,69 @@ def test_errors_are_bad_user_input_naming_the_value(
     assert ok(graphql(admin, "{ integrations { id } }"))["integrations"] == [
         {"id": integration["id"]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message", "where"),
+    [
+        pytest.param(
+            f"""mutation {{ updateIntegration(id: "{MISSING}",
+                input: {{name: "x", startDate: "next monday"}}) {{ id }} }}""",
+            {},
+            "Argument 'input' has invalid value at .startDate: "
+            'Value cannot represent a DateTime: "next monday".',
+            {"argument": "input", "inputPath": ["input", "startDate"]},
+            id="literal",
+        ),
+        pytest.param(
+            f"""mutation {{ createIntegration(input: {{sourceId: "{MISSING}", scope: ALL,
+                targets: ["{MISSING}", true]}}) {{ accessToken }} }}""",
+            {},
+            "Argument 'input' has invalid value at .targets[1]: ID cannot represent",
+            {"argument": "input", "inputPath": ["input", "targets", 1]},
+            id="literal in a list",
+        ),
+        pytest.param(
+            f"""mutation($when: DateTime = "later") {{ createIntegration(input: {{
+                sourceId: "{MISSING}", scope: ALL, startDate: $when}}) {{ accessToken }} }}""",
+            {},
+            "Default of variable '$when' has invalid value: "
+            'Value cannot represent a DateTime: "later".',
+            {"variable": "when", "inputPath": ["when"]},
+            id="default of a variable",
+        ),
+        pytest.param(
+            f"""mutation($when: DateTime) {{ createIntegration(input: {{sourceId: "{MISSING}",
+                scope: ALL, startDate: $when}}) {{ accessToken }} }}""",
+            {"when": "soon"},
+            "Variable '$when' has invalid value: Value cannot represent a DateTime: \"soon\".",
+            {"variable": "when", "inputPath": ["when"]},
+            id="variable",
+        ),
+        pytest.param(
+            f"""mutation($input: UpdateIntegrationInput!) {{
+                updateIntegration(id: "{MISSING}", input: $input) {{ id }} }}""",
+            {"input": {"name": "x", "startDate": "next monday"}},
+            "Variable '$input' has invalid value at .startDate: "
+            'Value cannot represent a DateTime: "next monday".',
+            {"variable": "input", "inputPath": ["input", "startDate"]},
+            id="field of a variable",
+        ),
+    ],
+)
+def test_a_bad_scalar_names_its_input_path(
+    admin: httpx.Client,
+    query: str,
+    variables: dict[str, Any],
+    message: str,
+    where: dict[str, Any],
+) -> None:
+    body = graphql(admin, query, variables).json()
+    (error,) = body["errors"]
+    assert error["message"].startswith(message), error["message"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", **where}
+    assert error["locations"], "the client can point at the value in its document"
+    assert body.get("data") is None
 
 
 def test_a_refused_admin_request_writes_no_plain_text_traceback(

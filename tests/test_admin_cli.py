@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from gateway import models
 from gateway.access.tokens import digest
 from gateway.admin.cli import register
 from tests.admin_factories import Orgs, make_orgs_in
-from tests.conftest import run_db
+from tests.conftest import LiveServer, run_db
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -144,6 +145,9 @@ def test_integration_lifecycle(gateway: Any, orgs: Orgs) -> None:
         "targets": [orgs.school],
         "startDate": "2999-01-31T00:00:00+00:00",
     }
+    assert created["targetDetails"] == [
+        {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None}
+    ]
 
     shown = one_json_object(gateway("integrations", "show", integration_id, "--json"))
     assert shown == {k: v for k, v in created.items() if k != "token"}
@@ -245,9 +249,18 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
             ["integrations", "update", MISSING, "--permission", "people:read", "--no-permissions"],
             "--permission and --no-permissions contradict each other",
         ),
+        "targets: unknown kind": (
+            ["targets", "list", "--source", o.source, "--kind", "room"],
+            "kind 'room' is not school, course or class",
+        ),
+        "targets: unknown source": (
+            ["targets", "list", "--source", MISSING],
+            f"source {MISSING} does not exist; `gateway sources list` shows them",
+        ),
+        "targets: no source": (["targets", "list"], "Missing option '--source'"),
         "unknown integration": (
             ["integrations", "show", MISSING],
-            f"integration {MISSING} does not exist",
+            f"integration {MISSING} does not exist; `gateway integrations list` shows them",
         ),
         "bad audit cursor": (["audit", "--after", "xyz"], "cursor 'xyz' is not an audit log"),
         "empty admin key name": (["admin-key", "create", "--name", " "], "name is empty"),
@@ -299,8 +312,140 @@ def test_the_console_script_prints_exactly_one_json_object(db_url: str, orgs: Or
             "startDate",
             "permissions",
             "targets",
+            "targetDetails",
             "createdDate",
             "updatedDate",
             "token",
         ]
+    )
+
+
+def test_targets_list_names_what_can_be_passed_as_a_target(gateway: Any, orgs: Orgs) -> None:
+    springfield_high = {"school": "Springfield High"}
+    assert one_json_object(gateway("targets", "list", "--source", orgs.source, "--json")) == {
+        "targets": [
+            {
+                "id": orgs.other_school,
+                "kind": "SCHOOL",
+                "name": "Springfield Elementary",
+                "school": None,
+            },
+            {"id": orgs.school, "kind": "SCHOOL", "name": "Springfield High", "school": None},
+            {"id": orgs.course, "kind": "COURSE", "name": "Algebra", **springfield_high},
+            {"id": orgs.class_, "kind": "CLASS", "name": "Algebra 1A", **springfield_high},
+        ]
+    }
+    narrowed = gateway(
+        "targets", "list", "--source", orgs.source, "--kind", "class", "--search", "1a", "--json"
+    )
+    assert [t["id"] for t in one_json_object(narrowed)["targets"]] == [orgs.class_]
+    assert one_json_object(
+        gateway("targets", "list", "--source", orgs.source, "--search", "Chemistry", "--json")
+    ) == {"targets": []}
+
+    text = gateway("targets", "list", "--source", orgs.source, "--kind", "course")
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout == f"COURSE  {orgs.course}  Algebra  (Springfield High)\n"
+
+
+def test_integrations_show_and_list_name_their_targets(gateway: Any, orgs: Orgs) -> None:
+    created = one_json_object(
+        gateway(
+            "integrations",
+            "create",
+            "--source",
+            orgs.source,
+            "--scope",
+            "selected",
+            "--target",
+            orgs.class_,
+            "--name",
+            "Gradebook",
+            "--json",
+        )
+    )
+    details = [
+        {"id": orgs.class_, "kind": "CLASS", "name": "Algebra 1A", "school": "Springfield High"}
+    ]
+    shown = one_json_object(gateway("integrations", "show", created["id"], "--json"))
+    assert shown["targetDetails"] == details
+    listed = one_json_object(gateway("integrations", "list", "--json"))
+    assert listed["integrations"][0]["targetDetails"] == details
+
+    text = gateway("integrations", "show", created["id"])
+    assert text.exit_code == 0, text.stderr
+    assert f"targets: Algebra 1A (class, Springfield High) {orgs.class_}\n" in text.stdout
+    assert "targetDetails" not in text.stdout
+    line = gateway("integrations", "list").stdout
+    assert line.rstrip("\n").endswith("Gradebook  targets: Algebra 1A (class, Springfield High)")
+
+
+def test_sources_show_and_destroy(
+    gateway: Any, orgs: Orgs, db_url: str, live_server: Callable[..., LiveServer]
+) -> None:
+    other = run_db(db_url, lambda engine: make_orgs_in(engine, "Shelbyville"))
+    created = one_json_object(
+        gateway(
+            "integrations",
+            "create",
+            "--source",
+            orgs.source,
+            "--scope",
+            "all",
+            "--permission",
+            "organizations:read",
+            "--name",
+            "Gradebook",
+            "--json",
+        )
+    )
+    counts = {
+        "districts": 1,
+        "schools": 2,
+        "sessions": 0,
+        "courses": 1,
+        "classes": 1,
+        "sections": 0,
+        "people": 0,
+        "enrollments": 0,
+        "agents": 0,
+    }
+    shown = one_json_object(gateway("sources", "show", orgs.source, "--json"))
+    assert (shown["id"], shown["name"], shown["counts"]) == (orgs.source, "Springfield", counts)
+    assert [i["id"] for i in shown["integrations"]] == [created["id"]]
+    text = gateway("sources", "show", orgs.source)
+    assert text.exit_code == 0, text.stderr
+    assert "schools 2, courses 1, classes 1" in text.stdout
+    assert f"{created['id']} (Gradebook)" in text.stdout
+
+    refused = gateway("sources", "destroy", orgs.source, "--json")
+    assert refused.exit_code == 2
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        f"Source 'Springfield' ({orgs.source}) holds 1 district, 2 schools, 1 course, "
+        "1 class and 1 integration:\n"
+        f"  {created['id']} (Gradebook)\n"
+        "error: nothing was destroyed; pass --yes to destroy the source, its integrations "
+        "(their tokens stop working) and its rows\n"
+    )
+    assert one_json_object(gateway("sources", "show", orgs.source, "--json")) == shown
+
+    with live_server() as server:
+        query = "{ schools { nodes { id } } }"
+        assert server.graphql(query, created["token"])[0] == 200
+        destroyed = one_json_object(gateway("sources", "destroy", orgs.source, "--yes", "--json"))
+        assert destroyed == {"destroyed": shown}
+        assert server.graphql(query, created["token"])[0] == 401
+
+    listed = one_json_object(gateway("sources", "list", "--json"))
+    assert [s["id"] for s in listed["sources"]] == [other.source]
+    log = one_json_object(gateway("audit", "--limit", "2", "--json"))
+    assert [(e["action"], e["subjectId"]) for e in log["entries"]] == [
+        ("source.destroy", orgs.source),
+        ("integration.destroy", created["id"]),
+    ]
+    again = gateway("sources", "destroy", orgs.source, "--yes")
+    assert again.exit_code == 2
+    assert again.stderr == (
+        f"error: source {orgs.source} does not exist; `gateway sources list` shows them\n"
     )

@@ -360,6 +360,7 @@ def test_a_second_load_is_refused_and_changes_nothing(db_url: str) -> None:
     assert first.source_id in message
     assert "already holds the demo source" in message
     assert "GATEWAY_DATABASE_URL" in message
+    assert "`gateway serve --demo --new-demo-tokens`" in message
     assert every_count(db_url) == before
 
 
@@ -474,13 +475,60 @@ def test_ensure_demo_loads_a_missing_demo(db_url: str, capsys: pytest.CaptureFix
     assert "curl -s http://127.0.0.1:8000/graphql" in err
 
 
-def test_ensure_demo_again_gives_new_tokens_and_revokes_the_old(
+def test_ensure_demo_again_keeps_the_integrations_their_ids_and_tokens(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = load(db_url)
+    before = every_count(db_url)
+    again = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=True))
+
+    assert every_count(db_url) == before  # not even an audit entry
+    check_grants(db_url, first.as_json()["integrations"])
+    assert [(i.name, i.id, i.token) for i in again.integrations] == [
+        (i.name, i.id, None) for i in first.integrations
+    ]
+    assert (again.source_id, again.counts) == (first.source_id, first.counts)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert all(i.token not in err for i in first.integrations)
+    assert "kept" in err
+    assert "gateway serve --demo --new-demo-tokens" in " ".join(err.split())
+
+
+def test_ensure_demo_recreates_only_a_demo_integration_that_is_gone(db_url: str) -> None:
+    from gateway.admin.service import destroy_integration
+
+    first = load(db_url)
+    gone = next(i for i in first.integrations if i.name == "selected-courses")
+
+    async def destroy(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await destroy_integration(conn, gone.id)
+
+    run_db(db_url, destroy)
+    again = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False))
+
+    assert [i.name for i in again.integrations] == list(demo.DEMO_INTEGRATIONS)
+    remade = next(i for i in again.integrations if i.name == "selected-courses")
+    assert remade.id != gone.id
+    assert remade.token is not None
+    (grant,) = grants(db_url, [remade.token])
+    assert grant is not None
+    assert (grant.integration_id, grant.targets.courses) == (remade.id, frozenset(gone.targets))
+    kept = [i for i in first.integrations if i.name != "selected-courses"]
+    assert None not in grants(db_url, [i.token for i in kept])
+    assert [(i.id, i.token) for i in again.integrations if i.name != "selected-courses"] == [
+        (i.id, None) for i in kept
+    ]
+
+
+def test_ensure_demo_with_new_tokens_gives_new_tokens_and_revokes_the_old(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = load(db_url)
     graph_before = {k: v for k, v in every_count(db_url).items() if k in first.counts}
-    second = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False))
-    third = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False))
+    second = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False, new_tokens=True))
+    third = run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False, new_tokens=True))
     assert capsys.readouterr() == ("", "")
 
     old = [i.token for i in first.integrations + second.integrations]
@@ -518,7 +566,7 @@ def test_ensure_demo_keeps_other_integrations_of_the_demo_source(db_url: str) ->
         return made.token
 
     token = run_db(db_url, add)
-    run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False))
+    run_db(db_url, lambda engine: demo.ensure_demo(engine, echo=False, new_tokens=True))
     assert grants(db_url, [token])[0] is not None
     assert every_count(db_url)["integrations"] == 9
 
@@ -537,7 +585,7 @@ def test_every_engine_gets_the_same_demo(any_db_url: str, tmp_path: Path) -> Non
     check_grants(any_db_url, loaded.as_json()["integrations"])
     with pytest.raises(ValidationFailed, match="already holds the demo source"):
         load(any_db_url)
-    again = run_db(any_db_url, lambda engine: demo.ensure_demo(engine, echo=False))
+    again = run_db(any_db_url, lambda engine: demo.ensure_demo(engine, echo=False, new_tokens=True))
     assert grants(any_db_url, [i.token for i in loaded.integrations]) == [None] * 8
     check_grants(any_db_url, again.as_json()["integrations"])
 
@@ -567,3 +615,13 @@ def test_properties_hold_no_references_identifiers_or_contacts(db_url: str) -> N
             found = query(db_url, sa.select(t.c.properties))
             leaks[t.name] = sorted({k for (p,) in found for k in property_leaks(p)})
     assert leaks == {name: [] for name in leaks}
+
+
+def test_new_demo_tokens_needs_demo(db_url: str, tmp_path: Path) -> None:
+    refused = run_cli(db_url, tmp_path, "serve", "--new-demo-tokens")
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        "error: --new-demo-tokens recreates the demo integrations of `--demo`; "
+        "pass both: gateway serve --demo --new-demo-tokens\n"
+    )

@@ -1585,3 +1585,49 @@ def test_imported_people_are_served_by_the_graph_api(
             }
         }
     }
+
+
+def _parent_of_an_export(path: Path) -> Path:
+    write_folder(path / "export-2026-01-20", district_files())
+    return path
+
+
+def _unrelated_files(path: Path) -> Path:
+    path.mkdir()
+    (path / "notes.txt").write_text("not a roster\n")
+    (path / "grades.csv").write_text("student,grade\nA,1\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "found"),
+    [
+        (lambda path: path.mkdir() or path, "it is empty"),
+        (_parent_of_an_export, "it holds export-2026-01-20/"),
+        (_unrelated_files, "it holds grades.csv, notes.txt"),
+    ],
+    ids=["empty", "parent-of-an-export", "unrelated-files"],
+)
+def test_a_folder_without_any_oneroster_file_is_an_error_and_creates_nothing(
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], Path],
+    found: str,
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    folder = make(tmp_path / "typo")
+    before = dump(db_url)
+
+    result = CliRunner().invoke(
+        _cli(), ["import", "oneroster", str(folder), "--source-name", "Typo", "--json"]
+    )
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: {folder} holds no OneRoster file ({found}): expected manifest.csv or at least "
+        "one of orgs.csv, academicSessions.csv, courses.csv, classes.csv, users.csv, roles.csv, "
+        "demographics.csv, enrollments.csv\n"
+    )
+    assert dump(db_url) == before

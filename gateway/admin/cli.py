@@ -7,55 +7,28 @@ object on standard output; everything else goes to standard error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.admin import audit, keys, records, service
-from gateway.cli import emit_json, fail, run, with_engine
-from gateway.db import write_transaction
+from gateway.admin import audit, keys, records, service, sources_cli
+from gateway.admin.console import JsonOption, reading, show, transaction
+from gateway.cli import emit_json, fail
 
-T = TypeVar("T")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 IdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="The integration's id.", show_default=False)
 ]
 
 
-def _transaction(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `body(conn)` in one write transaction on the configured database (see
-    `gateway.db.write_transaction`: no other change interleaves)."""
-
-    async def in_engine(engine: AsyncEngine) -> T:
-        async with write_transaction(engine) as conn:
-            return await body(conn)
-
-    return run(with_engine(in_engine))
-
-
-def _reading(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `body(conn)`, which only reads, on the configured database."""
-
-    async def in_engine(engine: AsyncEngine) -> T:
-        async with engine.connect() as conn:
-            return await body(conn)
-
-    return run(with_engine(in_engine))
-
-
-def _show(value: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(value)
-        return
-    for key, item in value.items():
-        if isinstance(item, list):
-            item = ", ".join(map(str, item)) or "-"
-        elif isinstance(item, dict):
-            item = " ".join(f"{k}={v}" for k, v in item.items())
-        typer.echo(f"{key:>16}: {'-' if item is None else item}")
+def _show(integration: records.Integration, as_json: bool, **extra: str) -> None:
+    """An integration (with `extra` keys such as its token), its targets by name in text."""
+    targets = f"\n{'':>18}".join(t.label() for t in integration.target_details)
+    show(
+        {**integration.as_json(), **extra},
+        as_json,
+        lines={"targets": targets or "-", "targetDetails": ""},
+    )
 
 
 # ---------------------------------------------------------------- admin keys
@@ -69,7 +42,7 @@ def create_admin_key(
     as_json: JsonOption = False,
 ) -> None:
     """Create an admin key; it is printed only this once and stored as a SHA-256 digest."""
-    created = _transaction(lambda conn: keys.create_admin_key(conn, name))
+    created = transaction(lambda conn: keys.create_admin_key(conn, name))
     if as_json:
         emit_json({"id": created.id, "name": created.name, "key": created.key})
         return
@@ -80,7 +53,7 @@ def create_admin_key(
 @admin_keys.command("list")
 def list_admin_keys(as_json: JsonOption = False) -> None:
     """List the admin keys, oldest first (names and ids; the keys themselves are not stored)."""
-    found = _reading(keys.list_admin_keys)
+    found = reading(keys.list_admin_keys)
     if as_json:
         emit_json({"adminKeys": [key.as_json() for key in found]})
         return
@@ -96,63 +69,11 @@ def revoke_admin_key(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke an admin key: requests bearing it are refused from now on."""
-    revoked = _transaction(lambda conn: keys.revoke_admin_key(conn, key_id))
+    revoked = transaction(lambda conn: keys.revoke_admin_key(conn, key_id))
     if as_json:
         emit_json({"revoked": revoked.as_json()})
         return
     typer.echo(f"Revoked admin key {revoked.id} ({revoked.name}).", err=True)
-
-
-# ---------------------------------------------------------------- sources
-
-sources = typer.Typer(help="Data sources (SIS, LMS, OneRoster exports).", no_args_is_help=True)
-
-
-@sources.command("create")
-def create_source(
-    name: Annotated[
-        str, typer.Argument(metavar="NAME", help="The source's name.", show_default=False)
-    ],
-    provider_name: Annotated[str, typer.Option(metavar="NAME", help="E.g. Canvas.")] = "OneRoster",
-    provider_application: Annotated[
-        str, typer.Option(metavar="NAME", help="The provider's machine name, e.g. canvas.")
-    ] = "oneroster",
-    team_name: Annotated[str | None, typer.Option(metavar="NAME", help="Defaults to NAME.")] = None,
-    entity_name: Annotated[
-        str | None, typer.Option(metavar="NAME", help="Defaults to NAME.")
-    ] = None,
-    entity_type: Annotated[
-        str, typer.Option(metavar="TYPE", help="DISTRICT or SCHOOL.")
-    ] = "DISTRICT",
-    as_json: JsonOption = False,
-) -> None:
-    """Create a source with its provider, team and entity."""
-
-    async def body(conn: AsyncConnection) -> records.Source:
-        created = await service.create_source(
-            conn,
-            name,
-            provider_name=provider_name,
-            provider_application=provider_application,
-            team_name=team_name,
-            entity_name=entity_name,
-            entity_type=entity_type.strip().upper(),
-        )
-        (source,) = await records.load_sources(conn, ids=[created.id])
-        return source
-
-    _show(_transaction(body).as_json(), as_json)
-
-
-@sources.command("list")
-def list_sources(as_json: JsonOption = False) -> None:
-    """List every source, oldest first."""
-    found = _reading(records.load_sources)
-    if as_json:
-        emit_json({"sources": [s.as_json() for s in found]})
-        return
-    for source in found:
-        typer.echo(f"{source.id}  {source.status:<8}  {source.name}")
 
 
 # ---------------------------------------------------------------- integrations
@@ -219,10 +140,10 @@ def create_integration(
             application_name=application,
         )
 
-    created = _transaction(body)
+    created = transaction(body)
     if not as_json:
         typer.echo("Store the token now; it cannot be shown again.", err=True)
-    _show({**created.integration.as_json(), "token": created.token}, as_json)
+    _show(created.integration, as_json, token=created.token)
 
 
 @integrations.command("update")
@@ -280,14 +201,14 @@ def update_integration(
         )
         return await service.update_integration(conn, integration_id, changes)
 
-    _show(_transaction(body).as_json(), as_json)
+    _show(transaction(body), as_json)
 
 
 @integrations.command("disable")
 def disable_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
     """Refuse the integration's graph requests from the next request on."""
     _show(
-        _transaction(lambda conn: service.disable_integration(conn, integration_id)).as_json(),
+        transaction(lambda conn: service.disable_integration(conn, integration_id)),
         as_json,
     )
 
@@ -296,7 +217,7 @@ def disable_integration(integration_id: IdArgument, as_json: JsonOption = False)
 def enable_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
     """Set the status to ACTIVE again (a start date in the future still waits)."""
     _show(
-        _transaction(lambda conn: service.enable_integration(conn, integration_id)).as_json(),
+        transaction(lambda conn: service.enable_integration(conn, integration_id)),
         as_json,
     )
 
@@ -304,10 +225,10 @@ def enable_integration(integration_id: IdArgument, as_json: JsonOption = False) 
 @integrations.command("destroy")
 def destroy_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
     """Delete the integration; its token stops working at once. Prints it as it was."""
-    destroyed = _transaction(lambda conn: service.destroy_integration(conn, integration_id))
+    destroyed = transaction(lambda conn: service.destroy_integration(conn, integration_id))
     if not as_json:
         typer.echo(f"Destroyed integration {destroyed.id}.", err=True)
-    _show(destroyed.as_json(), as_json)
+    _show(destroyed, as_json)
 
 
 @integrations.command("list")
@@ -323,22 +244,24 @@ def list_integrations(
         wanted = None if source is None else await service.require_source(conn, source)
         return await records.load_integrations(conn, source_id=wanted)
 
-    found = _reading(body)
+    found = reading(body)
     if as_json:
         emit_json({"integrations": [i.as_json() for i in found]})
         return
     for item in found:
+        names = ", ".join(t.title() for t in item.target_details)
         typer.echo(
             f"{item.id}  {item.status().value:<8}  {item.scope.value:<8}  "
             f"{len(item.permissions):>2} permissions  {item.name or ''}"
+            + (f"  targets: {names}" if names else "")
         )
 
 
 @integrations.command("show")
 def show_integration(integration_id: IdArgument, as_json: JsonOption = False) -> None:
     """Show one integration (never its token)."""
-    found = _reading(lambda conn: service.require_integration(conn, integration_id))
-    _show(found.as_json(), as_json)
+    found = reading(lambda conn: service.require_integration(conn, integration_id))
+    _show(found, as_json)
 
 
 # ---------------------------------------------------------------- audit
@@ -372,7 +295,7 @@ def show_audit_log(
             conn, subject_id=subject, action=action, first=limit, after=after
         )
 
-    page = _reading(body)
+    page = reading(body)
     if as_json:
         emit_json(page.as_json())
         return
@@ -386,6 +309,7 @@ def show_audit_log(
 def register(app: typer.Typer) -> None:
     """Add the administration commands to the `gateway` command line."""
     app.add_typer(admin_keys, name="admin-key")
-    app.add_typer(sources, name="sources")
+    app.add_typer(sources_cli.sources, name="sources")
+    app.add_typer(sources_cli.targets, name="targets")
     app.add_typer(integrations, name="integrations")
     app.command("audit")(show_audit_log)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope, effective_status
 from gateway.access.permissions import CATALOG
+from gateway.admin.targets import Target, describe_targets
 
 _integrations = models.table_of(models.Integration)
 _applications = models.table_of(models.Application)
@@ -38,7 +39,8 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Integration:
-    """An integration's configuration; `permissions` are slugs in catalog order."""
+    """An integration's configuration; `permissions` are slugs in catalog order, `targets` ids
+    in id order and `target_details` the same targets with their kinds and names."""
 
     id: str
     name: str | None
@@ -51,6 +53,7 @@ class Integration:
     targets: tuple[str, ...]
     created_date: datetime
     updated_date: datetime
+    target_details: tuple[Target, ...] = ()
 
     def status(self, now: datetime | None = None) -> IntegrationStatus:
         """The status a graph request sees now (DISABLED wins; a start date decides the rest)."""
@@ -69,6 +72,7 @@ class Integration:
             "startDate": _iso(self.start_date),
             "permissions": list(self.permissions),
             "targets": list(self.targets),
+            "targetDetails": [t.as_json() for t in self.target_details],
             "createdDate": _iso(self.created_date),
             "updatedDate": _iso(self.updated_date),
         }
@@ -81,7 +85,8 @@ async def load_integrations(
     source_id: str | None = None,
     for_update: bool = False,
 ) -> list[Integration]:
-    """Integrations oldest first, all or only `ids` / those of `source_id`, in three statements.
+    """Integrations oldest first, all or only `ids` / those of `source_id`, in six statements
+    (the last three name the targets).
 
     `for_update` locks the integration rows (PostgreSQL) so a concurrent change cannot slip
     between the "before" an update reads and the "after" it writes.
@@ -121,12 +126,15 @@ async def load_integrations(
     ):
         slugs[integration_id].append(slug)
     targets: dict[str, list[str]] = defaultdict(list)
-    for integration_id, target_id in await conn.execute(
-        sa.select(_targets.c.integration_id, _targets.c.target_id).where(
+    kinds: dict[str, str] = {}
+    for integration_id, target_id, kind in await conn.execute(
+        sa.select(_targets.c.integration_id, _targets.c.target_id, _targets.c.kind).where(
             _targets.c.integration_id.in_(found)
         )
     ):
         targets[integration_id].append(target_id)
+        kinds[target_id] = kind
+    details = await describe_targets(conn, kinds)
     return [
         Integration(
             id=row.id,
@@ -140,6 +148,7 @@ async def load_integrations(
             targets=tuple(sorted(targets[row.id])),
             created_date=row.created_date,
             updated_date=row.updated_date,
+            target_details=tuple(details[t] for t in sorted(targets[row.id])),
         )
         for row in rows
     ]

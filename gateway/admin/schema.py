@@ -6,6 +6,7 @@ service layer the CLI uses too, passing the calling admin key as the audit actor
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from strawberry.scalars import JSON
 
 from gateway.access import grant
 from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
-from gateway.admin import audit, records, service
+from gateway.admin import audit, records, service, sources, targets
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
 from gateway.db import write_transaction
@@ -123,6 +124,19 @@ class Entity:
     type: enums.EntityType
 
 
+@strawberry.type(description="How many rows of each graph type a source holds.")
+class SourceCounts:
+    districts: int
+    schools: int
+    sessions: int
+    courses: int
+    classes: int
+    sections: int
+    people: int
+    enrollments: int
+    agents: int
+
+
 @strawberry.type(description="A connected SIS, LMS or OneRoster export.")
 class Source:
     id: strawberry.ID
@@ -133,9 +147,18 @@ class Source:
     entity: Entity
     created_date: datetime
     updated_date: datetime
+    known_counts: strawberry.Private[dict[str, int] | None] = None
+
+    @resolver("How many rows of each graph type it holds (for a destroyed source: what it held).")
+    async def counts(self, info: Info) -> SourceCounts:
+        found = self.known_counts
+        if found is None:
+            async with _reading(info) as conn:
+                found = await sources.count_rows(conn, self.id)
+        return SourceCounts(**found)
 
     @staticmethod
-    def of(source: records.Source) -> Source:
+    def of(source: records.Source, counts: dict[str, int] | None = None) -> Source:
         p, t, e = source.provider, source.team, source.entity
         return Source(
             id=strawberry.ID(source.id),
@@ -151,6 +174,38 @@ class Source:
             entity=Entity(id=strawberry.ID(e.id), name=e.name, type=enums.EntityType(e.type)),
             created_date=source.created_date,
             updated_date=source.updated_date,
+            known_counts=counts,
+        )
+
+
+@strawberry.enum(description="What a target is.")
+class TargetKind(enum.Enum):
+    SCHOOL = "SCHOOL"
+    COURSE = "COURSE"
+    CLASS = "CLASS"
+
+
+@strawberry.type(description="A school, course or class an integration can be scoped to.")
+class Target:
+    id: strawberry.ID
+    kind: TargetKind
+    name: str | None = strawberry.field(
+        description="Null for a target that an import has since removed from the source."
+    )
+    school: str | None = strawberry.field(
+        description=(
+            "The name of a course's or class's school; null for a school, and for a course "
+            "of the whole district."
+        )
+    )
+
+    @staticmethod
+    def of(target: targets.Target) -> Target:
+        return Target(
+            id=strawberry.ID(target.id),
+            kind=TargetKind(target.kind.value),
+            name=target.name,
+            school=target.school,
         )
 
 
@@ -192,6 +247,10 @@ class Integration:
     @resolver("Ids of the schools, courses and classes it is scoped to (SELECTED only).")
     def targets(self) -> list[strawberry.ID]:
         return [strawberry.ID(t) for t in self.record.targets]
+
+    @resolver("The same targets with their kinds and names, in the same order.")
+    def target_details(self) -> list[Target]:
+        return [Target.of(t) for t in self.record.target_details]
 
     @resolver(
         "The status graph requests see now: DISABLED wins; otherwise a start date decides "
@@ -259,6 +318,14 @@ class AuditEntry:
 class AuditLog:
     entries: list[AuditEntry]
     page_info: PageInfo
+
+
+@strawberry.type(description="A destroyed source and the integrations destroyed with it.")
+class DestroySourcePayload:
+    source: Source = strawberry.field(description="The source as it was, with what it held.")
+    integrations: list[Integration] = strawberry.field(
+        description="Its integrations as they were; their tokens are refused from now on."
+    )
 
 
 @strawberry.type(description="A new integration and its access token.")
@@ -352,6 +419,27 @@ class Query:
         async with _reading(info) as conn:
             found = await records.load_sources(conn, ids=[source_id])
         return Source.of(found[0]) if found else None
+
+    @resolver(
+        "The schools, then the courses, then the classes of a source: the ids `targets` "
+        "takes. `kind` keeps one kind, `search` those whose name contains it (any case)."
+    )
+    async def targets(
+        self,
+        info: Info,
+        source_id: strawberry.ID,
+        kind: TargetKind | None = None,
+        search: str | None = None,
+    ) -> list[Target]:
+        async with _reading(info) as conn:
+            source = await service.require_source(conn, source_id)
+            found = await targets.list_targets(
+                conn,
+                source,
+                kind=None if kind is None else targets.TargetKind(kind.value),
+                search=search,
+            )
+        return [Target.of(t) for t in found]
 
     @resolver("Every integration (or those of one source), oldest first.")
     async def integrations(
@@ -476,6 +564,21 @@ class Mutation:
         async with _changing(info) as conn:
             destroyed = await service.destroy_integration(conn, id, actor=info.context.actor)
         return Integration(record=destroyed)
+
+    @mutation(
+        "Destroy a source: its integrations (their tokens are refused from the next request "
+        "on), every graph row it holds, its team and entity. Returns it as it was. There is "
+        "no undo."
+    )
+    async def destroy_source(self, info: Info, id: strawberry.ID) -> DestroySourcePayload:
+        async with _changing(info) as conn:
+            destroyed = await sources.destroy_source(conn, id, actor=info.context.actor)
+        # The integrations' `source` field would look the source up: it is gone.
+        info.context.sources.prime(destroyed.source.id, destroyed.source)
+        return DestroySourcePayload(
+            source=Source.of(destroyed.source, destroyed.counts),
+            integrations=[Integration(record=r) for r in destroyed.integrations],
+        )
 
 
 admin_schema = QuietSchema(query=Query, mutation=Mutation, extensions=[AdminErrors])

@@ -108,7 +108,9 @@ async def require_source(conn: AsyncConnection, source_id: str) -> str:
     table = models.table_of(models.Source)
     if (await conn.execute(sa.select(table.c.id).where(table.c.id == source_id))).first() is None:
         raise ValidationFailed(
-            f"source {source_id} does not exist; `gateway sources list` shows them"
+            f"source {source_id} does not exist",
+            cli_hint="`gateway sources list` shows them",
+            api_hint="the `sources` query lists them",
         )
     return source_id
 
@@ -310,7 +312,9 @@ async def require_integration(
     found = await records.load_integrations(conn, ids=[integration_id], for_update=for_update)
     if not found:
         raise ValidationFailed(
-            f"integration {integration_id} does not exist; `gateway integrations list` shows them"
+            f"integration {integration_id} does not exist",
+            cli_hint="`gateway integrations list` shows them",
+            api_hint="the `integrations` query lists them",
         )
     return found[0]
 

@@ -1,7 +1,9 @@
-"""The eight demo integrations (one of each kind DESIGN §7 lists), created and destroyed."""
+"""The eight demo integrations (one of each kind DESIGN §7 lists): created, found again,
+destroyed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import models
 from gateway.access.grant import IntegrationStatus, Scope, effective_status
 from gateway.access.permissions import CATALOG
+from gateway.admin import records
 from gateway.admin.service import create_integration, destroy_integration
 from gateway.demo.ids import stable_id
 from gateway.demo.results import DemoIntegration
@@ -50,8 +53,11 @@ def _demo_targets() -> dict[str, list[str]]:
     }
 
 
-async def create_integrations(conn: AsyncConnection, source_id: str) -> list[DemoIntegration]:
-    """Create DEMO_INTEGRATIONS on `source_id`; the result holds their only copy of the tokens."""
+async def create_integrations(
+    conn: AsyncConnection, source_id: str, names: Sequence[str] = DEMO_INTEGRATIONS
+) -> list[DemoIntegration]:
+    """Create the demo integrations `names` on `source_id`; the result holds their only copy of
+    the tokens."""
     every = [spec.slug for spec in CATALOG]
     partial = [slug for slug in every if slug not in _PRIVATE]
     targets = _demo_targets()
@@ -67,7 +73,7 @@ async def create_integrations(conn: AsyncConnection, source_id: str) -> list[Dem
         "scheduled": (Scope.ALL, every, IntegrationStatus.ACTIVE, start),
     }
     created: list[DemoIntegration] = []
-    for name in DEMO_INTEGRATIONS:
+    for name in names:
         scope, permissions, status, start_date = kinds[name]
         chosen = targets.get(name, [])
         made = await create_integration(
@@ -92,6 +98,23 @@ async def create_integrations(conn: AsyncConnection, source_id: str) -> list[Dem
             )
         )
     return created
+
+
+async def existing_integrations(conn: AsyncConnection, source_id: str) -> list[DemoIntegration]:
+    """The demo integrations `source_id` has now (the oldest of each name), without tokens."""
+    found: dict[str, DemoIntegration] = {}
+    for integration in await records.load_integrations(conn, source_id=source_id):
+        if integration.name in DEMO_INTEGRATIONS and integration.name not in found:
+            found[integration.name] = DemoIntegration(
+                name=integration.name,
+                id=integration.id,
+                status=integration.status().value,
+                scope=integration.scope.value,
+                targets=list(integration.targets),
+                permissions=list(integration.permissions),
+                token=None,
+            )
+    return list(found.values())
 
 
 async def destroy_integrations(conn: AsyncConnection, source_id: str) -> None:

@@ -1,8 +1,10 @@
-"""Loading the demo source in one transaction, finding it again, and renewing its tokens."""
+"""Loading the demo source in one transaction, finding it again (keeping its integrations), and
+renewing its tokens on request."""
 
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 
 import sqlalchemy as sa
@@ -15,7 +17,12 @@ from gateway.demo.agents import agent_rows
 from gateway.demo.district import SOURCE_NAME
 from gateway.demo.enrollments import enrollment_rows
 from gateway.demo.ids import SEED
-from gateway.demo.integrations import create_integrations, destroy_integrations
+from gateway.demo.integrations import (
+    DEMO_INTEGRATIONS,
+    create_integrations,
+    destroy_integrations,
+    existing_integrations,
+)
 from gateway.demo.orgs import district_id, district_rows, school_rows
 from gateway.demo.output import print_integrations
 from gateway.demo.people import People
@@ -91,8 +98,8 @@ async def load_demo(engine: AsyncEngine, *, people: int = DEFAULT_PEOPLE) -> Dem
                 f"this database already holds the demo source {existing[1]!r} (id {existing[0]}, "
                 f"{counts['people']:,} people); the demo loads only into a database without it. "
                 "To start over, point GATEWAY_DATABASE_URL at a new database (or delete the "
-                "SQLite file); to get fresh demo tokens for the existing data, run "
-                "`gateway serve --demo`"
+                "SQLite file); to get new demo tokens for the existing data, run "
+                "`gateway serve --demo --new-demo-tokens`"
             )
         source = await create_source(
             conn,
@@ -110,25 +117,47 @@ async def load_demo(engine: AsyncEngine, *, people: int = DEFAULT_PEOPLE) -> Dem
     return DemoResult(source.id, source.name, integrations, counts)
 
 
-async def ensure_demo(engine: AsyncEngine, *, echo: bool) -> DemoResult:
-    """Load the demo when it is missing, else recreate its eight integrations for new tokens.
+NEW_TOKENS_HINT = (
+    "tokens are stored only as SHA-256 digests, so they cannot be shown again; to replace "
+    "them with new ones (the old ones stop working), run `gateway serve --demo --new-demo-tokens`"
+)
 
-    Tokens are stored only hashed, so printing them again means creating the integrations
-    again (the old tokens stop working). With `echo`, the tokens go to standard error.
+
+async def ensure_demo(engine: AsyncEngine, *, echo: bool, new_tokens: bool = False) -> DemoResult:
+    """Load the demo when it is missing; else keep its integrations, ids and tokens (and create
+    again only a demo integration that is gone), or with `new_tokens` destroy and recreate its
+    eight integrations for new tokens (the old ones stop working).
+
+    A kept integration has no token in the result (only its digest is stored). With `echo`,
+    the integrations (and whatever tokens there are) go to standard error.
     """
     async with engine.begin() as conn:
         existing = await find_demo_source(conn)
         result = None
         if existing is not None:
             source_id, source_name = existing
-            await destroy_integrations(conn, source_id)
-            integrations = await create_integrations(conn, source_id)
+            if new_tokens:
+                await destroy_integrations(conn, source_id)
+            kept = await existing_integrations(conn, source_id)
+            names = {i.name for i in kept}
+            missing = [name for name in DEMO_INTEGRATIONS if name not in names]
+            by_name = {i.name: i for i in kept}
+            if missing:
+                by_name.update(
+                    {i.name: i for i in await create_integrations(conn, source_id, missing)}
+                )
+            integrations = [by_name[name] for name in DEMO_INTEGRATIONS]
             counts = await count_rows(conn, source_id)
             result = DemoResult(source_id, source_name, integrations, counts)
     if result is None:
         result = await load_demo(engine)
     if echo:
         print_integrations(result)
+        if any(i.token is None for i in result.integrations):
+            sys.stderr.write(
+                f"The demo source {result.source_name!r} was already loaded: its integrations "
+                f"and their tokens are kept; {NEW_TOKENS_HINT}.\n"
+            )
     return result
 
 

@@ -25,9 +25,12 @@ def print_integrations(result: DemoResult) -> None:
     table.add_column("scope", no_wrap=True)
     table.add_column("token", no_wrap=True, min_width=43)
     for integration in result.integrations:
-        table.add_row(integration.name, integration.status, integration.scope, integration.token)
+        shown = integration.token or "(kept: stored only as a digest)"
+        table.add_row(integration.name, integration.status, integration.scope, shown)
     console.print(table)
-    token = next(i.token for i in result.integrations if i.name == "all")
+    token = next((i.token for i in result.integrations if i.name == "all"), None)
+    if token is None:
+        return
     console.print(
         f"curl -s {GRAPHQL_URL} -H 'Authorization: Bearer {token}' "
         "-H 'Content-Type: application/json' "

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class DemoIntegration:
-    """One demo integration as `gateway demo --json` prints it (token shown only here)."""
+    """One demo integration as `gateway demo --json` prints it (token shown only here; None
+    for an integration that was kept, whose token only its digest remembers)."""
 
     name: str
     id: str
@@ -16,7 +17,7 @@ class DemoIntegration:
     scope: str
     targets: list[str]
     permissions: list[str]
-    token: str
+    token: str | None
 
     def as_json(self) -> dict[str, Any]:
         """The integration in DESIGN §7's shape."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from gateway.errors import ValidationFailed
 from gateway.importers.reading import CsvFile, Folder, OneRosterError, Warnings
 
 MANIFEST = "manifest.csv"
@@ -63,6 +64,8 @@ class Manifest:
 def read_manifest(folder: Folder, warnings: Warnings) -> Manifest:
     """Read manifest.csv (or infer one, with a warning, when the folder has none)."""
     names = folder.names()
+    if MANIFEST not in names and not any(f"{stem}.csv" in names for stem in GRAPH_FILES):
+        raise _not_oneroster(folder)
     if MANIFEST not in names:
         warnings.add(
             "manifest",
@@ -131,6 +134,25 @@ def read_manifest(folder: Folder, warnings: Warnings) -> Manifest:
     listed = {key for key in properties if key.startswith("file.")}
     _warn_skipped(names, manifest, warnings, listed)
     return manifest
+
+
+def _not_oneroster(folder: Folder) -> ValidationFailed:
+    """The error for a folder with neither a manifest nor a file that feeds the Graph: an empty
+    folder, the parent of an export, unrelated files (it would create an empty source)."""
+    entries = folder.entries()
+    shown = ", ".join(entries[:_SHOWN]) + (
+        f" and {len(entries) - _SHOWN} more" if len(entries) > _SHOWN else ""
+    )
+    found = f"it holds {shown}" if entries else "it is empty"
+    expected = ", ".join(f"{stem}.csv" for stem in GRAPH_FILES)
+    return ValidationFailed(
+        f"{folder.path} holds no OneRoster file ({found}): expected {MANIFEST} or at least one "
+        f"of {expected}"
+    )
+
+
+_SHOWN = 5
+"""How many of a folder's entries an error message names."""
 
 
 def _read_version(

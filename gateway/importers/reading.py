@@ -113,6 +113,12 @@ class Folder:
             return set(self._zip_names)
         return {p.name for p in self.path.iterdir() if p.is_file()}
 
+    def entries(self) -> list[str]:
+        """Everything at the top of the folder, sorted; sub-folders end with a slash."""
+        if self._zip is not None:
+            return sorted(self._zip_names)
+        return sorted(p.name + "/" if p.is_dir() else p.name for p in self.path.iterdir())
+
     def size(self, name: str) -> int:
         """The size of file `name` in bytes (uncompressed)."""
         if self._zip is not None:
