@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         le=5000,
         description="Most values in one list argument or list variable (filter ids, roles…).",
     )
+    # Ten seconds is about twenty times the largest page the cost limit allows on a laptop; a
+    # request that needs longer is stuck or hostile, and holds a database connection meanwhile.
+    request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest one Graph API request may run (database work and execution).",
+    )
     max_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest HTTP request body accepted (413 past it)."
     )

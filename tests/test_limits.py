@@ -4,7 +4,7 @@ limit and its value, each one let through at its boundary, over real HTTP."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -425,3 +425,26 @@ async def test_the_schema_applies_the_limits_it_was_built_with() -> None:
     assert [e.extensions for e in result.errors] == [
         {"code": "QUERY_TOO_COMPLEX", "limit": "aliases", "maximum": 1, "actual": 2}
     ]
+
+
+def test_a_request_past_its_deadline_is_too_complex_naming_the_setting(
+    db_url: str, live_server: Callable[..., LiveServer]
+) -> None:
+    """A deadline that has passed before the first statement: refused, whatever the engine."""
+
+    async def build(engine: AsyncEngine) -> str:
+        graph = await make_source(engine, 5, "Deadline", people=5, enrollments=5)
+        return await make_integration(engine, graph.source.id)
+
+    token = run_db(db_url, build)
+    with live_server(request_timeout_seconds=1e-9) as server:
+        status, body = server.graphql("{ schools { totalCount } }", token)
+    assert status == 400, body
+    assert "data" not in body or body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "requestTimeout",
+        "maximum": 1e-9,
+    }
+    assert "(GATEWAY_REQUEST_TIMEOUT_SECONDS)" in error["message"]

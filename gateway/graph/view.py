@@ -3,11 +3,13 @@ speaking GraphQL over HTTP (`gateway.graph.http`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
@@ -21,13 +23,24 @@ from gateway import graphiql
 from gateway.access.tokens import parse_bearer
 from gateway.authentication import load_grant
 from gateway.db import RequestDB
-from gateway.errors import ErrorCode
+from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.errors")
+
+
+def _is_timeout(error: GraphQLError) -> bool:
+    return (error.extensions or {}).get("limit") == "requestTimeout"
+
+
+def _timed_out(db: RequestDB) -> http.HTTPError:
+    """The refusal of a request that ran past its deadline (GATEWAY_REQUEST_TIMEOUT_SECONDS)."""
+    refusal = RequestTimeout(db.timeout or 0.0)
+    extensions = {k: v for k, v in refusal.extensions.items() if k != "code"}
+    return http.HTTPError(400, refusal.message, refusal.code, extensions=extensions)
 
 
 class GraphView(GraphQL[Context, None]):
@@ -128,14 +141,17 @@ class GraphView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         request.state.operation_name = request_data.operation_name
         try:
-            return await super().execute_single(
-                request=request,
-                request_adapter=request_adapter,
-                sub_response=sub_response,
-                context=context,
-                root_value=root_value,
-                request_data=request_data,
-            )
+            async with asyncio.timeout(context.db.remaining()):
+                result = await super().execute_single(
+                    request=request,
+                    request_adapter=request_adapter,
+                    sub_response=sub_response,
+                    context=context,
+                    root_value=root_value,
+                    request_data=request_data,
+                )
+        except TimeoutError:
+            raise _timed_out(context.db) from None
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise http.HTTPError(
@@ -144,6 +160,10 @@ class GraphView(GraphQL[Context, None]):
                     headers={"Allow": "POST"},
                 ) from exc
             raise
+        if any(_is_timeout(error) for error in result.errors or ()):
+            # A statement stopped by the deadline: the whole answer is refused, not one field.
+            raise _timed_out(context.db)
+        return result
 
     async def process_result(self, request: Any, result: Any) -> GraphQLHTTPResponse:
         # Errors raised outside the operation (an extension that fails) skip ErrorShaping;
