@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -222,10 +223,17 @@ async def _bound_by(conn: AsyncConnection, deadline: float) -> None:
 
 
 async def _unbound(conn: AsyncConnection) -> None:
-    """Remove the deadline before the connection goes back to the pool."""
-    if conn.dialect.name == "sqlite":
-        raw = await conn.get_raw_connection()
+    """Remove the deadline before the connection goes back to the pool. A connection the pool
+    has given up on (a statement cancelled because the client went away) is closed anyway; one
+    whose deadline cannot be removed is closed too, so it never stops another request's
+    statements."""
+    if conn.dialect.name != "sqlite" or conn.invalidated:
+        return
+    raw = await conn.get_raw_connection()
+    try:
         await raw.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]  # aiosqlite's
+    except sqlite3.Error:
+        await conn.invalidate()
 
 
 class RequestDB:
