@@ -23,6 +23,7 @@ from gateway.graph.directives import gate
 from gateway.graph.errors import ErrorShaping, QuietSchema
 from gateway.graph.guard import Guard, PermissionMap
 from gateway.graph.integration import Integration, load_integration
+from gateway.graph.pacing import PacedExecutionContext
 from gateway.graph.pagination import Connection, connection, page_args
 from gateway.inputs import OperationInputs
 from gateway.limits import Limits, RequestLimits
@@ -235,6 +236,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
         query=Query,
         types=list(t.GRAPH_CLASSES.values()),
         extensions=extensions,
+        execution_context_class=PacedExecutionContext,
         config=StrawberryConfig(
             default_resolver=resolve_attribute,
             disable_field_suggestions=not introspection,
