@@ -14,7 +14,7 @@ fails during execution. The cost estimate (`gateway.limits`) reads the same coer
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -160,7 +160,7 @@ class OperationInputs(SchemaExtension):
         super().__init__()
         self.max_list_length = max_list_length
 
-    async def on_execute(self) -> Any:
+    async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         document = execution.graphql_document
         operation = (

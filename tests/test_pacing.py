@@ -76,3 +76,13 @@ async def test_a_failed_batch_fails_each_of_its_callers() -> None:
     loader: PacedLoader[int, int] = PacedLoader(load, Pacer())
     results = await asyncio.gather(loader.load(1), loader.load(2), return_exceptions=True)
     assert [type(r) for r in results] == [LookupError, LookupError]
+
+
+@pytest.mark.asyncio
+async def test_a_batch_of_the_wrong_length_fails_its_callers_instead_of_hanging() -> None:
+    async def load(keys: list[int]) -> list[int]:
+        return keys[:1]
+
+    loader: PacedLoader[int, int] = PacedLoader(load, Pacer())
+    results = await asyncio.gather(loader.load(1), loader.load(2), return_exceptions=True)
+    assert [type(r) for r in results] == [RuntimeError, RuntimeError]

@@ -141,7 +141,9 @@ class PacedLoader(Generic[K, V]):
         keys, self.batch = self.batch, []
         futures = [self.loaded[key] for key in keys]
         try:
-            values = await self.load_fn(keys)
+            values = list(await self.load_fn(keys))
+            if len(values) != len(keys):
+                raise RuntimeError(f"a batch load gave {len(values)} values for {len(keys)} keys")
         except Exception as error:  # every caller of the batch gets it
             for future in futures:
                 if not future.done():
