@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -70,19 +71,31 @@ class GraphView(GraphQL[Context, None]):
             return http.error_response(
                 http.status_code_error(exc.status_code, exc.reason), media_type
             )
-        except Exception:
-            request_id = request.state.request_id
-            log.exception(
-                "unexpected error serving the request (request id %s)",
-                request_id,
-                extra={"request_id": request_id},
-            )
-            error = http.HTTPError(
-                500,
-                f"Internal server error. Quote request id {request_id} when reporting it.",
-                ErrorCode.INTERNAL_SERVER_ERROR,
-            )
-            return http.error_response(error, media_type, request_id)
+        except sa.exc.DBAPIError as exc:
+            db: RequestDB = request.state.db
+            remaining = db.remaining()
+            if remaining is None or remaining > 0:
+                return self._unexpected(request, media_type, exc)
+            # The database stopped the token lookup itself (PostgreSQL's statement_timeout).
+            return http.error_response(_timed_out(db), media_type)
+        except Exception as exc:
+            return self._unexpected(request, media_type, exc)
+
+    def _unexpected(self, request: Request, media_type: str, exc: Exception) -> Response:
+        """A masked 500 for an error nothing expected, logged with the request id."""
+        request_id = request.state.request_id
+        log.error(
+            "unexpected error serving the request (request id %s)",
+            request_id,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
+        error = http.HTTPError(
+            500,
+            f"Internal server error. Quote request id {request_id} when reporting it.",
+            ErrorCode.INTERNAL_SERVER_ERROR,
+        )
+        return http.error_response(error, media_type, request_id)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         return graphiql.is_page_request(request)
