@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = GraphView(schema, settings)
 
     async def graphql(request: Request) -> Response:
-        db = RequestDB(engine)
+        db = RequestDB(engine, timeout=settings.request_timeout_seconds)
         request.state.db = db
         try:
             return await view.handle(request)

@@ -38,8 +38,21 @@ def escape_like(value: str) -> str:
 def tag_contains_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """A predicate: the TagList column holds at least one of `values` (matched literally)."""
     text = sa.type_coerce(column, sa.Text)
-    matches = [text.like(f"%,{escape_like(v)},%", escape="\\") for v in values if "," not in v]
-    return sa.or_(*matches) if matches else sa.false()
+    wanted = dict.fromkeys(v for v in values if "," not in v)
+    matches = [text.like(f"%,{escape_like(v)},%", escape="\\") for v in wanted]
+    return any_of(matches) if matches else sa.false()
+
+
+def any_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """`conditions` joined by OR as a balanced tree of parenthesised halves. A flat chain of
+    `a OR b OR …` is parsed by SQLite as a tree as deep as it is long, and SQLite refuses one
+    deeper than 1000 ("Expression tree is too large"); halves keep it about 2·log2(n) deep."""
+    if len(conditions) <= 8:
+        return sa.or_(*conditions).self_group()
+    middle = len(conditions) // 2
+    # `or_` would flatten nested ORs back into one chain; a plain binary OR keeps the halves.
+    left, right = any_of(conditions[:middle]), any_of(conditions[middle:])
+    return left.bool_op("OR")(right).self_group()
 
 
 class UUIDString(sa.types.TypeDecorator[str]):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +21,7 @@ from gateway import db_problems, models
 from gateway.access import views
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
+from gateway.errors import RequestTimeout
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -233,6 +237,42 @@ async def _snapshot_connection(engine: AsyncEngine) -> AsyncConnection:
     return conn
 
 
+# SQLite asks whether to go on every this many virtual-machine steps (about a millisecond of
+# work): a statement stops within a few milliseconds of the deadline, and the checks (each takes
+# the GIL from the event loop's thread) cost nothing measurable.
+SQLITE_PROGRESS_STEPS = 100_000
+
+
+async def _bound_by(conn: AsyncConnection, deadline: float) -> None:
+    """Make the database itself stop `conn`'s statements at `deadline` (time.monotonic)."""
+    if conn.dialect.name == "sqlite":
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection  # the aiosqlite connection
+
+        def past_deadline() -> int:  # called in aiosqlite's thread; non-zero interrupts
+            return int(time.monotonic() >= deadline)
+
+        await driver.set_progress_handler(past_deadline, SQLITE_PROGRESS_STEPS)
+    elif conn.dialect.name == "postgresql":
+        # Per statement, for this transaction only; the view's timeout bounds their sum.
+        milliseconds = max(1, math.ceil((deadline - time.monotonic()) * 1000))
+        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+
+
+async def _unbound(conn: AsyncConnection) -> None:
+    """Remove the deadline before the connection goes back to the pool. A connection the pool
+    has given up on (a statement cancelled because the client went away) is closed anyway; one
+    whose deadline cannot be removed is closed too, so it never stops another request's
+    statements."""
+    if conn.dialect.name != "sqlite" or conn.invalidated:
+        return
+    raw = await conn.get_raw_connection()
+    try:
+        await raw.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]  # aiosqlite's
+    except sqlite3.Error:
+        await conn.invalidate()
+
+
 class RequestDB:
     """One request's database connection, opened lazily and used by one statement at a time.
 
@@ -240,30 +280,61 @@ class RequestDB:
     statements wait for a lock. All of a request's reads share one connection and one read
     transaction: a consistent snapshot, so the levels of a response agree while an import
     commits.
+
+    With a `timeout` (GATEWAY_REQUEST_TIMEOUT_SECONDS) the request has a deadline, counted from
+    now: the database stops a statement that runs past it, and no statement starts after it;
+    both raise RequestTimeout.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, timeout: float | None = None) -> None:
         self.engine = engine
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once past it); None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _check_deadline(self) -> None:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            assert self.timeout is not None
+            raise RequestTimeout(self.timeout)
+
+    async def _open(self) -> AsyncConnection:
+        conn = await _snapshot_connection(self.engine)
+        if self.deadline is not None:
+            await _bound_by(conn, self.deadline)
+        return conn
 
     async def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         """Run `statement` on this request's connection."""
         async with self._lock:
+            self._check_deadline()
             if self._conn is None:
-                self._conn = await _snapshot_connection(self.engine)
-            return await self._conn.execute(statement)
+                self._conn = await self._open()
+            try:
+                return await self._conn.execute(statement)
+            except sa.exc.DBAPIError:
+                self._check_deadline()  # stopped by the deadline: say that, not the driver's words
+                raise
 
     async def connection(self) -> AsyncConnection:
         """The request's connection itself, for callers that run a few statements in a row
         before any concurrent resolver starts (the token lookup)."""
         async with self._lock:
             if self._conn is None:
-                self._conn = await _snapshot_connection(self.engine)
+                self._conn = await self._open()
             return self._conn
 
     async def close(self) -> None:
         """Return the connection to the pool (rolling back the read transaction)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await conn.close()
+            try:
+                if self.deadline is not None:
+                    await _unbound(conn)
+            finally:
+                await conn.close()

@@ -6,6 +6,7 @@
      ├── Forbidden                    FORBIDDEN                  200 (field-level)
      ├── BadUserInput                 BAD_USER_INPUT             200 / 400
      ├── QueryTooComplex              QUERY_TOO_COMPLEX          400
+     │    └── RequestTimeout          (GATEWAY_REQUEST_TIMEOUT_SECONDS passed)
      ├── RateLimited                  RATE_LIMITED               429
      └── InternalServerError          INTERNAL_SERVER_ERROR      500 (masked)
 
@@ -73,6 +74,19 @@ class QueryTooComplex(GatewayError):
 
     code = ErrorCode.QUERY_TOO_COMPLEX
     http_status = 400
+
+
+class RequestTimeout(QueryTooComplex):
+    """The request ran past its deadline (GATEWAY_REQUEST_TIMEOUT_SECONDS)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"The request ran longer than {seconds:g} s, the limit "
+            "(GATEWAY_REQUEST_TIMEOUT_SECONDS); ask for smaller pages, fewer nested connections "
+            "or shorter filter lists.",
+            limit="requestTimeout",
+            maximum=seconds,
+        )
 
 
 class RateLimited(GatewayError):

@@ -10,8 +10,9 @@
     aliases          aliased fields, counted each time a fragment      validation
                      is spread
     cost             estimated rows: a connection costs `first`       before execution (needs the
-                     (the default page size when omitted) times       variables)
-                     the rows above it, and each object row 1
+                     (the default page size when omitted, at least    coerced variables)
+                     1) times the rows above it, each object row 1,
+                     each value of a list argument 1
 
 The measures themselves (depth, aliases, cost) are `gateway.selections`; the request body's
 size (HTTP 413) is `gateway.middleware`'s.
@@ -38,11 +39,13 @@ from graphql import (
     parse,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.execution.values import VariableValues
 from graphql.language import SKIP, VisitorAction
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import ErrorCode, QueryTooComplex
+from gateway.inputs import coerce_variables
 from gateway.selections import CostEstimate, operation_aliases, operation_depth
 from gateway.settings import Settings
 
@@ -62,6 +65,7 @@ class Limits:
     max_cost: int
     default_page_size: int
     max_page_size: int
+    max_list_length: int = 500
 
     @classmethod
     def defaults(cls) -> Limits:
@@ -77,6 +81,7 @@ class Limits:
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
             max_cost=settings.max_cost,
+            max_list_length=settings.max_list_length,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
         )
@@ -275,15 +280,20 @@ class RequestLimits(SchemaExtension):
                 execution.result = GraphQLExecutionResult(data=None, errors=[unnamed])
         if execution.result is None and document is not None:
             operation = get_operation_ast(document, execution.operation_name)
-            if operation is not None:
-                estimate = CostEstimate(
-                    execution.schema._schema,
+            schema = execution.schema._schema
+            raw = execution.variables or {}
+            # Bad variables were refused before (gateway.inputs); execution refuses them anyway.
+            coerced = coerce_variables(schema, operation, raw) if operation is not None else []
+            if operation is not None and isinstance(coerced, VariableValues):
+                cost = CostEstimate(
+                    schema,
                     document,
-                    execution.variables or {},
+                    operation,
+                    coerced,
+                    raw,
                     default_page_size=self.limits.default_page_size,
                     max_page_size=self.limits.max_page_size,
-                )
-                cost = estimate.of(operation)
+                ).total()
                 if cost > self.limits.max_cost:
                     execution.result = GraphQLExecutionResult(
                         data=None,

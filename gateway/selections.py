@@ -16,17 +16,22 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
     get_named_type,
     is_composite_type,
 )
+from graphql.execution.values import VariableValues, get_argument_values
 
 INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
@@ -124,22 +129,37 @@ def operation_aliases(document: DocumentNode, operation: OperationDefinitionNode
 
 class CostEstimate:
     """Estimated rows one operation reads: a connection field (one with a `first` argument)
-    costs its page size for each row above it, and so multiplies everything below it; any
-    other field returning an object that implements `Node` costs 1 row for each row above it
-    (the objects a connection returns through `nodes` or `edges.node` are already counted).
-    Introspection is free (its depth is capped by validation instead)."""
+    costs its page size (at least 1: a page of none still runs its statements) for each row
+    above it, and so multiplies everything below it; any other field returning an object that
+    implements `Node` costs 1 row for each row above it (the objects a connection returns
+    through `nodes` or `edges.node` are already counted). Every value of a list argument
+    (`filter: {ids: [...]}`) costs 1 for each row above it, as it is matched in SQL.
+    Introspection is free (its depth is capped by validation instead).
+
+    Arguments are read as execution will read them: `variables` are the operation's coerced
+    variables (defaults applied, `1000.0` read as 1000), `raw_variables` what the client sent
+    (to count list values without the coerced input objects)."""
 
     def __init__(
         self,
         schema: GraphQLSchema,
         document: DocumentNode,
-        variables: Mapping[str, Any],
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        raw_variables: Mapping[str, Any],
         *,
         default_page_size: int,
         max_page_size: int,
     ) -> None:
         self.schema = schema
+        self.operation = operation
         self.variables = variables
+        self.raw_variables = raw_variables
+        self.defaults = {
+            d.variable.name.value: d.default_value
+            for d in operation.variable_definitions or ()
+            if d.default_value is not None
+        }
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
         self.fragments = _fragments(document)
@@ -159,10 +179,10 @@ class CostEstimate:
                     fragment.selection_set, parent, in_page
                 )
 
-    def of(self, operation: OperationDefinitionNode) -> int:
-        """Estimated rows of `operation`."""
-        root = self.schema.get_root_type(operation.operation)
-        return 0 if root is None else self.rows(operation.selection_set, root, False)
+    def total(self) -> int:
+        """Estimated rows of the operation."""
+        root = self.schema.get_root_type(self.operation.operation)
+        return 0 if root is None else self.rows(self.operation.selection_set, root, False)
 
     def rows(self, selection_set: SelectionSetNode, parent: Any, in_page: bool) -> int:
         """Rows read for one `parent` object by `selection_set`."""
@@ -188,18 +208,19 @@ class CostEstimate:
         field = parent.fields.get(name)
         if field is None:
             return 0
+        listed = sum(self._list_values(argument.value) for argument in node.arguments or ())
         target = get_named_type(field.type)
         if not is_composite_type(target):
-            return 0
+            return listed
         below = node.selection_set
         if "first" in field.args:
-            size = self.page_size(node)
+            size = self.page_size(node, field)
             inner = self.rows(below, target, True) if below else 0
-            return size * (1 + inner)
+            return listed + size * (1 + inner)
         inner_in_page = in_page and not self._is_row(target)
         inner = self.rows(below, target, inner_in_page) if below else 0
         own = 1 if self._is_row(target) and not in_page else 0
-        return own + inner
+        return listed + own + inner
 
     def _is_row(self, type_: Any) -> bool:
         if self.node_interface is None:
@@ -208,17 +229,41 @@ class CostEstimate:
             return True
         return isinstance(type_, GraphQLObjectType) and self.node_interface in type_.interfaces
 
-    def page_size(self, node: FieldNode) -> int:
-        """The `first` a connection field asks for, the default page size when omitted, and
-        at most the largest page (a larger `first` is refused by the field itself)."""
-        value: Any = None
-        for argument in node.arguments or ():
-            if argument.name.value != "first":
-                continue
-            if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                value = self.variables.get(argument.value.name.value)
+    def _list_values(self, value: ValueNode | None) -> int:
+        """How many list values `value` holds, a variable's as sent (or its default)."""
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in self.raw_variables:
+                return _json_list_values(self.raw_variables[name])
+            return self._list_values(self.defaults.get(name))
+        if isinstance(value, ListValueNode):
+            return len(value.values) + sum(self._list_values(v) for v in value.values)
+        if isinstance(value, ObjectValueNode):
+            return sum(self._list_values(f.value) for f in value.fields)
+        return 0
+
+    def page_size(self, node: FieldNode, field: GraphQLField) -> int:
+        """The `first` a connection field asks for, as execution coerces it: the default page
+        size when omitted or null, at least 1, and at most the largest page (a larger `first`
+        is refused by the field itself)."""
+        try:
+            value = get_argument_values(field, node, self.variables).get("first")
+        except GraphQLError:
+            value = None  # not a valid Int: the field refuses it before reading anything
         if not isinstance(value, int) or isinstance(value, bool):
             return self.default_page_size
-        return max(0, min(value, self.max_page_size))
+        return max(1, min(value, self.max_page_size))
+
+
+def _json_list_values(value: Any) -> int:
+    """How many list values a decoded JSON value holds, at every depth (iterative)."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            count += len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return count

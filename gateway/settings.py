@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     max_cost: int = Field(
         default=200_000, ge=1, description="Largest estimated row count of one operation."
     )
+    # 500 ids is a long hand-picked list; a client that holds more pages through them. 5000 is
+    # the ceiling every engine takes in one statement (PostgreSQL binds at most 32,767
+    # parameters, and a filter has up to five lists).
+    max_list_length: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Most values in one list argument or list variable (filter ids, roles…).",
+    )
+    # Ten seconds is about twenty times the largest page the cost limit allows on a laptop; a
+    # request that needs longer is stuck or hostile, and holds a database connection meanwhile.
+    request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest one Graph API request may run (database work and execution).",
+    )
     max_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest HTTP request body accepted (413 past it)."
     )

@@ -22,6 +22,7 @@ from gateway.db import (
     write_transaction,
 )
 from gateway.db_problems import DatabaseUnavailable
+from gateway.errors import RequestTimeout
 
 TEAMS = models.table_of(models.Team)
 
@@ -68,6 +69,44 @@ def test_a_request_reads_one_snapshot(any_db_url: str) -> None:
             return before, during, after
 
     assert asyncio.run(body()) == (0, 0, 1)
+
+
+# Statements that run for minutes unless interrupted.
+RUNAWAY = {
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000)"
+    " SELECT count(*) FROM c",
+    "postgresql": "SELECT pg_sleep(600)",
+}
+
+
+def test_the_request_deadline_interrupts_a_running_statement(any_db_url: str) -> None:
+    """GATEWAY_REQUEST_TIMEOUT_SECONDS bounds the database work itself (SQLite's progress
+    handler, PostgreSQL's statement_timeout), not only the wait for it; the connection goes
+    back to the pool without the deadline."""
+
+    async def body() -> int:
+        async with engine_for(any_db_url) as engine:
+            runaway = sa.text(RUNAWAY[engine.dialect.name])
+            db = RequestDB(engine, timeout=0.3)
+            try:
+                with pytest.raises(RequestTimeout) as refused:
+                    await db.execute(runaway)
+                with pytest.raises(RequestTimeout):
+                    await db.execute(sa.select(1))  # past the deadline: nothing more runs
+            finally:
+                await db.close()
+            assert refused.value.extensions["limit"] == "requestTimeout"
+            assert "GATEWAY_REQUEST_TIMEOUT_SECONDS" in refused.value.message
+            db = RequestDB(engine)
+            try:
+                counted = sa.text(RUNAWAY["sqlite"].replace("2000000000", "300000"))
+                if engine.dialect.name == "postgresql":
+                    counted = sa.text("SELECT count(*) FROM generate_series(1, 300000)")
+                return int((await db.execute(counted)).scalar_one())
+            finally:
+                await db.close()
+
+    assert asyncio.run(body()) == 300000
 
 
 def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.graph.http import GRAPHQL_RESPONSE_JSON, JSON, negotiate
@@ -48,6 +49,18 @@ def token(url: str) -> str:
     async def build(engine: AsyncEngine) -> str:
         graph = await make_source(engine, 11, "Http", people=10, enrollments=10)
         return await make_integration(engine, graph.source.id)
+
+    return run_db(url, build)
+
+
+@pytest.fixture(scope="module")
+def partial_token(url: str) -> str:
+    """A token that may read organizations but not people."""
+
+    async def build(engine: AsyncEngine) -> str:
+        async with engine.connect() as conn:
+            source_id = (await conn.execute(sa.text("SELECT id FROM sources"))).scalar_one()
+        return await make_integration(engine, str(source_id), permissions=["organizations:read"])
 
     return run_db(url, build)
 
@@ -126,6 +139,16 @@ REQUEST_ERRORS = {
     "mutation-over-post": {"query": "mutation { __typename }"},
     "unknown-operation-name": {"query": "query A { __typename }", "operationName": "B"},
     "several-operations-unnamed": {"query": "query A { __typename } { schools { totalCount } }"},
+    # A null condition on a nested field was an INTERNAL_SERVER_ERROR with a stack in the log.
+    "skip-if-null": {
+        "query": "query($s: Boolean = false) { schools { nodes @skip(if: $s) { id } } }",
+        "variables": {"s": None},
+    },
+    "include-if-null-in-a-fragment": {
+        "query": "query($s: Boolean = true) { schools { ...F } }"
+        " fragment F on SchoolConnection { nodes { id @include(if: $s) } }",
+        "variables": {"s": None},
+    },
 }
 
 
@@ -151,6 +174,25 @@ def test_request_errors_keep_the_legacy_200_under_application_json(
         assert response.status_code == 200
         assert response.json()["data"] is None
     assert set(codes(response)) == {"BAD_USER_INPUT"}
+
+
+@pytest.mark.parametrize("which", ["all-permissions", "no-people-read"])
+def test_a_variable_error_is_a_request_error_whatever_the_token_may_read(
+    api: Api, partial_token: str, which: str
+) -> None:
+    """Variables are coerced before any permission is decided: a denied field beside a bad
+    variable was a 200 with a FORBIDDEN error for an operation that never ran."""
+    token = api.token if which == "all-permissions" else partial_token
+    body = {
+        "query": "query($n: Int) { schools(first: $n) { totalCount } people { totalCount } }",
+        "variables": {"n": "x"},
+    }
+    with api.server.client(token) as http:
+        response = http.post("/graphql", json=body, headers={"Accept": GRAPHQL_RESPONSE_JSON})
+    assert response.status_code == 400, response.text
+    assert "data" not in response.json()
+    assert codes(response) == ["BAD_USER_INPUT"]
+    assert "$n" in response.json()["errors"][0]["message"]
 
 
 def test_operation_name_picks_one_of_several_operations(api: Api) -> None:

@@ -33,7 +33,9 @@ LIMITS: dict[str, Any] = {
     "max_document_bytes": 4000,
     "max_cost": 1000,
     "max_body_bytes": 8000,
+    "max_list_length": 10,
 }
+TEN_IDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(10)]
 
 
 @dataclass
@@ -151,6 +153,43 @@ REFUSED = [
         "max_cost",
         {"a": 10, "b": 200},
     ),
+    # The estimate reads the values execution will use: defaults, and floats coerced to Int.
+    Case(
+        "cost-from-variable-defaults",
+        "query($f: Int = 1000) { schools(first: 1) { nodes { classes(first: $f)"
+        " { nodes { id } } } } }",
+        "cost",
+        1000,
+        1 * (1 + 1000),
+        "max_cost",
+    ),
+    Case(
+        "cost-from-float-variables",
+        "query($f: Int) { schools(first: 1) { nodes { classes(first: $f) { nodes { id } } } } }",
+        "cost",
+        1000,
+        1 * (1 + 1000),
+        "max_cost",
+        {"f": 1000.0},
+    ),
+    Case(
+        "cost-first-0-is-not-free",
+        "{ schools(first: 0) { nodes { classes(first: 1000) { nodes { id } } } } }",
+        "cost",
+        1000,
+        1 * (1 + 1000),
+        "max_cost",
+    ),
+    Case(
+        "cost-counts-list-values",
+        "query($i: [ID!]) { schools(first: 100) { nodes { classes(first: 0,"
+        " filter: {ids: $i, courseIds: $i}) { totalCount } } } }",
+        "cost",
+        1000,
+        100 * (1 + 1 + 2 * 10),
+        "max_cost",
+        {"i": TEN_IDS},
+    ),
     Case(
         "cost-counts-object-rows",
         "{ enrollments(first: 400) { nodes { person { id } class { id } } } }",
@@ -215,6 +254,57 @@ def test_queries_within_the_limits_pass(
     codes = [e["extensions"]["code"] for e in body.get("errors", [])]
     assert "QUERY_TOO_COMPLEX" not in codes, body
     assert status == 200, body
+
+
+TOO_LONG = [
+    (
+        "variable",
+        "query($i: [ID!]) { schools(filter: {ids: $i}) { totalCount } }",
+        {"i": [*TEN_IDS, TEN_IDS[0]]},
+    ),
+    (
+        "inside-an-input-object-variable",
+        "query($f: SchoolFilter) { schools(filter: $f) { totalCount } }",
+        {"f": {"ids": [*TEN_IDS, TEN_IDS[0]]}},
+    ),
+    (
+        "literal",
+        "{ people(filter: {roles: [" + ", ".join(["STUDENT"] * 11) + "]}) { totalCount } }",
+        None,
+    ),
+    (
+        "variable-default",
+        "query($r: [Role!] = [" + ", ".join(["STUDENT"] * 11) + "]) "
+        "{ people(filter: {roles: $r}) { totalCount } }",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"), [c[1:] for c in TOO_LONG], ids=[c[0] for c in TOO_LONG]
+)
+def test_a_list_longer_than_max_list_length_is_bad_user_input(
+    api: Api, query: str, variables: dict[str, Any] | None
+) -> None:
+    status, body = api.post(query, variables)
+    assert status == 200, body  # a request error: 200 with data null under application/json
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "limit": "listLength",
+        "maximum": 10,
+        "actual": 11,
+    }
+    assert "GATEWAY_MAX_LIST_LENGTH" in error["message"]
+
+
+def test_lists_at_max_list_length_pass(api: Api) -> None:
+    query = "query($i: [ID!]) { schools(filter: {ids: $i}) { totalCount } }"
+    status, body = api.post(query, {"i": TEN_IDS})
+    assert status == 200, body
+    assert body == {"data": {"schools": {"totalCount": 0}}}
 
 
 def test_a_too_large_first_is_the_fields_own_error_not_a_cost_error(api: Api) -> None:
@@ -335,3 +425,25 @@ async def test_the_schema_applies_the_limits_it_was_built_with() -> None:
     assert [e.extensions for e in result.errors] == [
         {"code": "QUERY_TOO_COMPLEX", "limit": "aliases", "maximum": 1, "actual": 2}
     ]
+
+
+def test_a_request_past_its_deadline_is_too_complex_naming_the_setting(any_db_url: str) -> None:
+    """A deadline that passes at once, even during the token lookup: refused on each engine."""
+
+    async def build(engine: AsyncEngine) -> str:
+        graph = await make_source(engine, 5, "Deadline", people=5, enrollments=5)
+        return await make_integration(engine, graph.source.id)
+
+    token = run_db(any_db_url, build)
+    settings = Settings(database_url=any_db_url, request_timeout_seconds=1e-9)
+    with LiveServer(settings) as server:
+        status, body = server.graphql("{ schools { totalCount } }", token)
+    assert status == 400, body
+    assert "data" not in body or body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "requestTimeout",
+        "maximum": 1e-9,
+    }
+    assert "(GATEWAY_REQUEST_TIMEOUT_SECONDS)" in error["message"]

@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.dataloader import DataLoader
 
 from gateway import queries
 from gateway.access.grant import Grant
 from gateway.db import RequestDB
+from gateway.graph.pacing import PacedLoader, Pacer
 from gateway.graph.pagination import PageArgs
 from gateway.relations import ManyEdge
 from gateway.settings import Settings
@@ -22,17 +22,18 @@ Predicate = queries.Predicate
 
 
 class Loaders:
-    """Per-request DataLoaders: one per (edge or table, arguments), so that every parent at a
+    """Per-request batch loaders: one per (edge or table, arguments), so that every parent at a
     level shares one statement."""
 
-    def __init__(self, db: RequestDB, grant: Grant) -> None:
+    def __init__(self, db: RequestDB, grant: Grant, pacer: Pacer) -> None:
         self.db = db
         self.grant = grant
-        self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
+        self.pacer = pacer
+        self._loaders: dict[tuple[Any, ...], PacedLoader[Any, Any]] = {}
 
     def edge_page(
         self, edge: ManyEdge, filter_key: str, filters: Sequence[Predicate], args: PageArgs
-    ) -> DataLoader[str, list[queries.Record]]:
+    ) -> PacedLoader[str, list[queries.Record]]:
         """Pages of `edge` for many parents, one statement per batch."""
         key = ("page", edge.name, filter_key, args.key)
         loader = self._loaders.get(key)
@@ -44,12 +45,12 @@ class Loaders:
                 )
                 return [pages.get(p, []) for p in parents]
 
-            loader = self._loaders[key] = DataLoader(load_fn=load)
+            loader = self._loaders[key] = PacedLoader(load, self.pacer)
         return loader
 
     def edge_count(
         self, edge: ManyEdge, filter_key: str, filters: Sequence[Predicate]
-    ) -> DataLoader[str, int]:
+    ) -> PacedLoader[str, int]:
         """`totalCount` of `edge` for many parents, one statement per batch."""
         key = ("count", edge.name, filter_key)
         loader = self._loaders.get(key)
@@ -59,10 +60,10 @@ class Loaders:
                 counts = await queries.count_edges(self.db, self.grant, edge, parents, filters)
                 return [counts.get(p, 0) for p in parents]
 
-            loader = self._loaders[key] = DataLoader(load_fn=load)
+            loader = self._loaders[key] = PacedLoader(load, self.pacer)
         return loader
 
-    def node_types(self, type_names: tuple[str, ...]) -> DataLoader[str, str | None]:
+    def node_types(self, type_names: tuple[str, ...]) -> PacedLoader[str, str | None]:
         """The GraphQL type name of each visible id (among `type_names`), one statement."""
         key = ("node", type_names)
         loader = self._loaders.get(key)
@@ -72,10 +73,10 @@ class Loaders:
                 found = await queries.find_types(self.db, self.grant, ids, type_names)
                 return [found.get(i) for i in ids]
 
-            loader = self._loaders[key] = DataLoader(load_fn=load)
+            loader = self._loaders[key] = PacedLoader(load, self.pacer)
         return loader
 
-    def by_id(self, table: sa.Table) -> DataLoader[str, queries.Record | None]:
+    def by_id(self, table: sa.Table) -> PacedLoader[str, queries.Record | None]:
         """Visible rows of `table` by id (None for invisible or missing ids)."""
         key = ("id", table.name)
         loader = self._loaders.get(key)
@@ -85,7 +86,7 @@ class Loaders:
                 found = await queries.fetch_by_ids(self.db, self.grant, table, ids)
                 return [found.get(i) for i in ids]
 
-            loader = self._loaders[key] = DataLoader(load_fn=load)
+            loader = self._loaders[key] = PacedLoader(load, self.pacer)
         return loader
 
 
@@ -101,6 +102,8 @@ class Context:
     token: str | None = None
     token_sent: bool = False
     grant: Grant | None = None
+    # Slices of this request's work on the event loop, shared by its execution and loaders.
+    pacer: Pacer = field(default_factory=Pacer, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property
@@ -109,7 +112,7 @@ class Context:
         if self._loaders is None:
             if self.grant is None:
                 raise RuntimeError("graph data was requested without a grant")
-            self._loaders = Loaders(self.db, self.grant)
+            self._loaders = Loaders(self.db, self.grant, self.pacer)
         return self._loaders
 
     def require_grant(self) -> Grant:

@@ -22,17 +22,18 @@ Predicate = ColumnElement[bool]
 
 
 def _uuids(values: Sequence[strawberry.ID], argument: str) -> list[str]:
-    out = []
+    """`values` as canonical UUIDs, each once (BAD_USER_INPUT for one that is not a UUID)."""
+    out: dict[str, None] = {}
     for value in values:
         try:
-            out.append(str(uuid.UUID(str(value))))
+            out[str(uuid.UUID(str(value)))] = None
         except ValueError:
             raise BadUserInput(
                 f"`{argument}` holds {str(value)[:64]!r}, which is not a UUID "
                 "(ids look like 3f2b8c1e-0d5a-4c6e-9b7a-1e2d3c4b5a69)",
                 argument=argument,
             ) from None
-    return out
+    return list(out)
 
 
 MAX_FILTER_TEXT = 1_000
@@ -108,7 +109,7 @@ def _common(
 def _in(column: Any, values: Sequence[Any] | None) -> list[Predicate]:
     if values is None:
         return []
-    return [column.in_([v.value if hasattr(v, "value") else v for v in values])]
+    return [column.in_(list(dict.fromkeys(v.value if hasattr(v, "value") else v for v in values)))]
 
 
 def _ids_in(

@@ -406,6 +406,11 @@ class Guard(SchemaExtension):
                 if context.token_sent
                 else 'Bearer realm="gateway"'
             )
+        elif execution.result is not None:
+            # Refused before the guard (bad variables, a null condition, an over-long list):
+            # no status or permission is decided, so every token gets the same answer.
+            yield
+            return
         elif not grant.active and not roots <= STATUS_FREE_FIELDS:
             refusal = _inactive(grant)
         if refusal is not None:

@@ -23,7 +23,9 @@ from gateway.graph.directives import gate
 from gateway.graph.errors import ErrorShaping, QuietSchema
 from gateway.graph.guard import Guard, PermissionMap
 from gateway.graph.integration import Integration, load_integration
+from gateway.graph.pacing import PacedExecutionContext
 from gateway.graph.pagination import Connection, connection, page_args
+from gateway.inputs import OperationInputs
 from gateway.limits import Limits, RequestLimits
 from gateway.logs import OperationLog
 from gateway.relations import TABLES
@@ -211,7 +213,9 @@ def resolve_attribute(source: Any, name: str) -> Any:
 def build_schema(*, introspection: bool = True, limits: Limits | None = None) -> strawberry.Schema:
     """The Graph API schema; the guard, the limits and error shaping run on every operation.
 
-    Extensions are factories, never shared instances (DESIGN §8). `RequestLimits` parses the
+    Extensions are factories, never shared instances (DESIGN §8). `OperationInputs` refuses bad
+    variables, conditions and over-long lists before the guard decides anything (the guard's
+    401 still wins). `RequestLimits` parses the
     document (with its own cache, so `ParserCache` is not used) and adds the depth and alias
     rules that `ValidationCache` then caches with the document.
     """
@@ -220,6 +224,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
     request_limits = limits or Limits.defaults()
     extensions: list[Any] = [
         ErrorShaping,
+        lambda: OperationInputs(request_limits.max_list_length),
         Guard,
         lambda: RequestLimits(request_limits),
         lambda: ValidationCache(maxsize=256),
@@ -231,6 +236,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
         query=Query,
         types=list(t.GRAPH_CLASSES.values()),
         extensions=extensions,
+        execution_context_class=PacedExecutionContext,
         config=StrawberryConfig(
             default_resolver=resolve_attribute,
             disable_field_suggestions=not introspection,

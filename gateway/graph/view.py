@@ -7,7 +7,9 @@ import logging
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
@@ -21,13 +23,24 @@ from gateway import graphiql
 from gateway.access.authentication import load_grant
 from gateway.access.tokens import parse_bearer
 from gateway.db import RequestDB
-from gateway.errors import ErrorCode
+from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.errors")
+
+
+def _is_timeout(error: GraphQLError) -> bool:
+    return (error.extensions or {}).get("limit") == "requestTimeout"
+
+
+def _timed_out(db: RequestDB) -> http.HTTPError:
+    """The refusal of a request that ran past its deadline (GATEWAY_REQUEST_TIMEOUT_SECONDS)."""
+    refusal = RequestTimeout(db.timeout or 0.0)
+    extensions = {k: v for k, v in refusal.extensions.items() if k != "code"}
+    return http.HTTPError(400, refusal.message, refusal.code, extensions=extensions)
 
 
 class GraphView(GraphQL[Context, None]):
@@ -58,19 +71,31 @@ class GraphView(GraphQL[Context, None]):
             return http.error_response(
                 http.status_code_error(exc.status_code, exc.reason), media_type
             )
-        except Exception:
-            request_id = request.state.request_id
-            log.exception(
-                "unexpected error serving the request (request id %s)",
-                request_id,
-                extra={"request_id": request_id},
-            )
-            error = http.HTTPError(
-                500,
-                f"Internal server error. Quote request id {request_id} when reporting it.",
-                ErrorCode.INTERNAL_SERVER_ERROR,
-            )
-            return http.error_response(error, media_type, request_id)
+        except sa.exc.DBAPIError as exc:
+            db: RequestDB = request.state.db
+            remaining = db.remaining()
+            if remaining is None or remaining > 0:
+                return self._unexpected(request, media_type, exc)
+            # The database stopped the token lookup itself (PostgreSQL's statement_timeout).
+            return http.error_response(_timed_out(db), media_type)
+        except Exception as exc:
+            return self._unexpected(request, media_type, exc)
+
+    def _unexpected(self, request: Request, media_type: str, exc: Exception) -> Response:
+        """A masked 500 for an error nothing expected, logged with the request id."""
+        request_id = request.state.request_id
+        log.error(
+            "unexpected error serving the request (request id %s)",
+            request_id,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
+        error = http.HTTPError(
+            500,
+            f"Internal server error. Quote request id {request_id} when reporting it.",
+            ErrorCode.INTERNAL_SERVER_ERROR,
+        )
+        return http.error_response(error, media_type, request_id)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         return graphiql.is_page_request(request)
@@ -128,7 +153,7 @@ class GraphView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         request.state.operation_name = request_data.operation_name
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -144,6 +169,14 @@ class GraphView(GraphQL[Context, None]):
                     headers={"Allow": "POST"},
                 ) from exc
             raise
+        # Past the deadline every statement fails at once (RequestDB), so the execution ends
+        # soon after it, and its answer is refused as a whole. The execution is not cancelled:
+        # that would leave an SQLite statement running in its thread, and cancelling a
+        # Strawberry DataLoader batch of n keys costs n² steps (each cancelled future checks the
+        # whole batch), a stall far longer than letting the execution finish.
+        if any(_is_timeout(error) for error in result.errors or ()):
+            raise _timed_out(context.db)
+        return result
 
     async def process_result(self, request: Any, result: Any) -> GraphQLHTTPResponse:
         # Errors raised outside the operation (an extension that fails) skip ErrorShaping;
