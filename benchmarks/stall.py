@@ -160,7 +160,9 @@ async def _token(url: str, people: int, load: bool) -> str:
     async with engine_for(url) as engine:
         if load:
             demo = await load_demo(engine, people=people)
-            return next(i.token for i in demo.integrations if i.name == "all")
+            token = next(i.token for i in demo.integrations if i.name == "all")
+            assert token is not None  # a fresh load shows every token
+            return token
     raise SystemExit("--database-url needs --token")
 
 

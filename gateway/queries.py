@@ -8,6 +8,7 @@ parent inside SQL, never a slice in Python.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
@@ -37,8 +38,19 @@ class Executor(Protocol):
     async def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]: ...
 
 
-def _records(result: sa.CursorResult[Any]) -> list[Record]:
-    return [Record(**mapping) for mapping in result.mappings()]
+RECORD_SLICE = 2000
+"""Rows turned into records between two yields to the event loop: a statement of tens of
+thousands of rows (a nested level of the largest page the cost limit allows) would otherwise
+hold the loop for half a second, and /healthz and every other request with it."""
+
+
+async def _records(result: sa.CursorResult[Any]) -> list[Record]:
+    records: list[Record] = []
+    for mappings in result.mappings().partitions(RECORD_SLICE):
+        if records:
+            await asyncio.sleep(0)
+        records.extend(Record(**mapping) for mapping in mappings)
+    return records
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -60,7 +72,7 @@ async def fetch_page(
     if after is not None:
         stmt = stmt.where(rows.id > after)
     stmt = stmt.order_by(rows.id).limit(first + 1)
-    return _records(await db.execute(stmt))
+    return await _records(await db.execute(stmt))
 
 
 async def count_rows(
@@ -114,7 +126,7 @@ async def fetch_edge_pages(
             .where(numbered.c.page_rank <= first + 1)
             .order_by(numbered.c.page_parent, numbered.c.page_rank)
         )
-        for record in _records(await db.execute(stmt)):
+        for record in await _records(await db.execute(stmt)):
             pages[record.page_parent].append(record)
     return pages
 
@@ -155,7 +167,7 @@ async def fetch_by_ids(
             .select_from(rows.source)
             .where(rows.id.in_(chunk), *rows.where)
         )
-        for record in _records(await db.execute(stmt)):
+        for record in await _records(await db.execute(stmt)):
             found[record.id] = record
     return found
 
