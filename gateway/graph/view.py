@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
@@ -76,7 +76,7 @@ class GraphView(GraphQL[Context, None]):
         return graphiql.is_page_request(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql.GRAPH_PAGE)
+        return graphiql.GRAPH_PAGE.response(request, cdn=self.settings.graphiql_cdn)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         db: RequestDB = request.state.db
