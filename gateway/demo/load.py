@@ -17,7 +17,7 @@ from gateway.demo.enrollments import enrollment_rows
 from gateway.demo.ids import SEED
 from gateway.demo.integrations import create_integrations, destroy_integrations
 from gateway.demo.orgs import district_id, district_rows, school_rows
-from gateway.demo.output import print_integrations
+from gateway.demo.output import GRAPHQL_URL, print_integrations
 from gateway.demo.people import People
 from gateway.demo.plan import Plan
 from gateway.demo.results import DemoResult
@@ -110,11 +110,14 @@ async def load_demo(engine: AsyncEngine, *, people: int = DEFAULT_PEOPLE) -> Dem
     return DemoResult(source.id, source.name, integrations, counts)
 
 
-async def ensure_demo(engine: AsyncEngine, *, echo: bool) -> DemoResult:
+async def ensure_demo(
+    engine: AsyncEngine, *, echo: bool, graphql_url: str = GRAPHQL_URL
+) -> DemoResult:
     """Load the demo when it is missing, else recreate its eight integrations for new tokens.
 
     Tokens are stored only hashed, so printing them again means creating the integrations
-    again (the old tokens stop working). With `echo`, the tokens go to standard error.
+    again (the old tokens stop working). With `echo`, the tokens go to standard error, with a
+    curl line for the server at `graphql_url`.
     """
     async with engine.begin() as conn:
         existing = await find_demo_source(conn)
@@ -128,7 +131,7 @@ async def ensure_demo(engine: AsyncEngine, *, echo: bool) -> DemoResult:
     if result is None:
         result = await load_demo(engine)
     if echo:
-        print_integrations(result)
+        print_integrations(result, graphql_url)
     return result
 
 
