@@ -149,7 +149,8 @@ class GraphCompressionMiddleware(GZipMiddleware):
     when the client accepts it; large bodies are compressed off the event loop.
 
     Not for /admin/graphql: its answers can hold a new access token next to text the caller
-    chose, which is what compression-size attacks (BREACH) need.
+    chose, which is what compression-size attacks (BREACH) need. Not for GraphiQL's assets
+    (/graphiql/…) either: they are compressed once and kept (gateway/graphiql.py).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -157,7 +158,7 @@ class GraphCompressionMiddleware(GZipMiddleware):
         self.plain = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/admin"):
+        if scope["type"] == "http" and scope["path"].startswith(("/admin", "/graphiql/")):
             await self.plain(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
