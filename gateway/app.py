@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway import graphiql
 from gateway.admin.app import create_admin_app
 from gateway.db import RequestDB, create_engine, create_schema, ping
 from gateway.graph.schema import build_schema
@@ -73,11 +74,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route(
                 "/admin/graphql",
-                create_admin_app(lambda: engine, graphiql=settings.graphiql),
+                create_admin_app(
+                    lambda: engine, graphiql=settings.graphiql, graphiql_cdn=settings.graphiql_cdn
+                ),
                 methods=["GET", "POST"],
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *([graphiql.asset_route()] if settings.graphiql else []),
         ],
         lifespan=lifespan,
     )

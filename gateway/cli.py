@@ -122,24 +122,20 @@ def serve(
             "--new-demo-tokens recreates the demo integrations of `--demo`; "
             "pass both: gateway serve --demo --new-demo-tokens"
         )
+    url = graphql_url(host, port)
 
     async def prepare(engine: Any) -> None:
         if demo:
             from gateway.demo import ensure_demo
 
-            await ensure_demo(engine, echo=True, new_tokens=new_demo_tokens)
+            await ensure_demo(engine, echo=True, new_tokens=new_demo_tokens, graphql_url=url)
 
     # Opening the database here (and creating missing tables) turns a wrong URL or an
     # unreachable server into one message, instead of a traceback from each worker's startup.
     run(with_engine(prepare))
     # uvicorn runs at log level warning (the gateway writes its own access log), which hides
     # its "running on" line; say where we listen instead.
-    address = f"[{host}]" if ":" in host else host
-    typer.echo(
-        f"Serving http://{address}:{port}/graphql (GraphiQL in a browser) and /admin/graphql; "
-        "Ctrl+C stops.",
-        err=True,
-    )
+    typer.echo(f"Serving {url} (GraphiQL in a browser) and /admin/graphql; Ctrl+C stops.", err=True)
     from gateway.app import proxy_options
     from gateway.settings import load_settings
 
@@ -152,6 +148,17 @@ def serve(
         log_level="warning",
         **proxy_options(load_settings()),
     )
+
+
+_EVERY_INTERFACE = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  # not a bind
+
+
+def graphql_url(host: str, port: int) -> str:
+    """The Graph API's URL as a client on this machine opens it when the server binds `host`
+    and `port`: a wildcard address (every interface) is reached on loopback."""
+    host = _EVERY_INTERFACE.get(host, host)
+    address = f"[{host}]" if ":" in host else host
+    return f"http://{address}:{port}/graphql"
 
 
 def _register() -> None:

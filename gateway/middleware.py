@@ -13,18 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import ErrorCode
 from gateway.graph import http
 
-# The API answers JSON only: nothing may be loaded, framed or run from its responses.
+# The API answers JSON only: nothing may be loaded, framed or run from its responses. The
+# GraphiQL pages bring their own policy (gateway/graphiql.py), which is kept.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# GraphiQL is one page with inline scripts and styles, loading its bundles from unpkg.com.
-GRAPHIQL_CSP = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "img-src 'self' data: https://unpkg.com; "
-    "font-src 'self' data: https://unpkg.com; "
-    "connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -102,8 +93,9 @@ class BodyLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Adds the security headers, a Content-Security-Policy (GraphiQL's for HTML, none of
-    anything for the rest) and `Cache-Control: no-store` (answers hold private data)."""
+    """Adds the security headers, a Content-Security-Policy (none of anything, unless the
+    response brings its own, as the GraphiQL pages do) and `Cache-Control: no-store` (answers
+    hold private data) unless the response says otherwise (GraphiQL's versioned assets)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -118,8 +110,7 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
                     headers.setdefault(name.decode(), value.decode())
-                is_html = headers.get("content-type", "").startswith("text/html")
-                headers.setdefault("content-security-policy", GRAPHIQL_CSP if is_html else API_CSP)
+                headers.setdefault("content-security-policy", API_CSP)
                 headers.setdefault("cache-control", "no-store")
             await send(message)
 
@@ -158,7 +149,8 @@ class GraphCompressionMiddleware(GZipMiddleware):
     when the client accepts it; large bodies are compressed off the event loop.
 
     Not for /admin/graphql: its answers can hold a new access token next to text the caller
-    chose, which is what compression-size attacks (BREACH) need.
+    chose, which is what compression-size attacks (BREACH) need. Not for GraphiQL's assets
+    (/graphiql/…) either: they are compressed once and kept (gateway/graphiql.py).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -166,7 +158,7 @@ class GraphCompressionMiddleware(GZipMiddleware):
         self.plain = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/admin"):
+        if scope["type"] == "http" and scope["path"].startswith(("/admin", "/graphiql/")):
             await self.plain(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

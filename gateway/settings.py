@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, description="The largest `first` accepted.")
     introspection: bool = Field(default=True, description="Allow schema introspection.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers.")
+    graphiql_cdn: str = Field(
+        default="",
+        pattern=r"^(https?://[^/?#@\s]+(/[^?#\s]*)?)?$",
+        description="Base URL of an npm CDN (unpkg-style paths) for GraphiQL's bundles; "
+        "empty: the gateway serves them itself.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS (JSON list or comma-separated)."
     )

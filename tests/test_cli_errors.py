@@ -5,9 +5,11 @@ Every case runs `python -m gateway` in a process of its own, as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -17,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.cli import graphql_url
 from tests.conftest import _free_port
 
 PASSWORD = "s3cret-pw"  # must never be echoed back
@@ -157,6 +160,69 @@ def test_serve_says_where_it_listens(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def test_serve_demo_prints_the_address_it_serves_and_a_curl_line_that_works(
+    tmp_path: Path,
+) -> None:
+    """`--host` and `--port` are in the printed URL and the demo's curl line, and the line,
+    run as it is printed, answers from the server just started."""
+    host, port = "127.0.0.2", _free_port()  # loopback, but not the default address
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+        "PYTHONPATH": str(REPO),
+    }
+    server = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--host", host, "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        stderr = server.stderr
+        assert stderr is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+        printed = []
+        while not printed or not printed[-1].startswith("Serving"):
+            printed.append(lines.get(timeout=120))
+        url = f"http://{host}:{port}/graphql"
+        assert printed[-1].startswith(f"Serving {url} (GraphiQL in a browser)")
+        (curl,) = [line for line in printed if line.startswith("curl ")]
+        assert f" {url} " in curl
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(f"http://{host}:{port}/healthz").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer in 30 s"
+                time.sleep(0.1)
+        answered = subprocess.run(  # noqa: S603  # the line the gateway printed, as a user runs it
+            shlex.split(curl), capture_output=True, text=True, timeout=60, check=True
+        )
+        assert json.loads(answered.stdout)["data"]["schools"]["nodes"]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8100/graphql"),
+        ("localhost", "http://localhost:8100/graphql"),
+        ("::1", "http://[::1]:8100/graphql"),
+        # Every interface: the URL a browser on this machine can open.
+        ("0.0.0.0", "http://127.0.0.1:8100/graphql"),  # noqa: S104  # an address, not a bind
+        ("::", "http://[::1]:8100/graphql"),
+    ],
+)
+def test_the_printed_url_is_one_a_client_on_this_machine_can_open(host: str, url: str) -> None:
+    assert graphql_url(host, 8100) == url
 
 
 @pytest.mark.parametrize(

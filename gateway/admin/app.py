@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http.base import BaseRequestProtocol
@@ -43,15 +43,18 @@ def _unauthenticated(message: str, *, invalid: bool) -> http.HTTPError:
 class AdminGraphQL(GraphQL[AdminContext, None]):
     """Strawberry's ASGI view with the admin key checked before any operation runs."""
 
-    def __init__(self, engine: Callable[[], AsyncEngine], *, graphiql: bool = True) -> None:
+    def __init__(
+        self, engine: Callable[[], AsyncEngine], *, graphiql: bool = True, graphiql_cdn: str = ""
+    ) -> None:
         super().__init__(admin_schema, graphql_ide="graphiql" if graphiql else None)
         self._engine = engine
+        self._graphiql_cdn = graphiql_cdn
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         return is_page_request(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(ADMIN_PAGE)
+        return ADMIN_PAGE.response(request, cdn=self._graphiql_cdn)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,10 +95,12 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
         return await self.run(request, context=context)
 
 
-def create_admin_app(engine: Callable[[], AsyncEngine], *, graphiql: bool = True) -> AdminGraphQL:
+def create_admin_app(
+    engine: Callable[[], AsyncEngine], *, graphiql: bool = True, graphiql_cdn: str = ""
+) -> AdminGraphQL:
     """The ASGI app to route at /admin/graphql; `engine()` returns the app's database engine.
 
     `engine` is called per request, so the engine may be created later (in a lifespan).
     Mount it as `Route("/admin/graphql", create_admin_app(...))`.
     """
-    return AdminGraphQL(engine, graphiql=graphiql)
+    return AdminGraphQL(engine, graphiql=graphiql, graphiql_cdn=graphiql_cdn)

@@ -24,7 +24,7 @@ from gateway.demo.integrations import (
     existing_integrations,
 )
 from gateway.demo.orgs import district_id, district_rows, school_rows
-from gateway.demo.output import print_integrations
+from gateway.demo.output import GRAPHQL_URL, print_integrations
 from gateway.demo.people import People
 from gateway.demo.plan import Plan
 from gateway.demo.results import DemoResult
@@ -123,13 +123,16 @@ NEW_TOKENS_HINT = (
 )
 
 
-async def ensure_demo(engine: AsyncEngine, *, echo: bool, new_tokens: bool = False) -> DemoResult:
+async def ensure_demo(
+    engine: AsyncEngine, *, echo: bool, new_tokens: bool = False, graphql_url: str = GRAPHQL_URL
+) -> DemoResult:
     """Load the demo when it is missing; else keep its integrations, ids and tokens (and create
     again only a demo integration that is gone), or with `new_tokens` destroy and recreate its
     eight integrations for new tokens (the old ones stop working).
 
     A kept integration has no token in the result (only its digest is stored). With `echo`,
-    the integrations (and whatever tokens there are) go to standard error.
+    the integrations (and whatever tokens there are) go to standard error, with a curl line for
+    the server at `graphql_url`.
     """
     async with engine.begin() as conn:
         existing = await find_demo_source(conn)
@@ -152,7 +155,7 @@ async def ensure_demo(engine: AsyncEngine, *, echo: bool, new_tokens: bool = Fal
     if result is None:
         result = await load_demo(engine)
     if echo:
-        print_integrations(result)
+        print_integrations(result, graphql_url)
         if any(i.token is None for i in result.integrations):
             sys.stderr.write(
                 f"The demo source {result.source_name!r} was already loaded: its integrations "

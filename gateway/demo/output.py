@@ -6,12 +6,14 @@ import sys
 
 from gateway.demo.results import DemoResult
 
+# Where `gateway serve` listens by default; `gateway serve --demo` passes its own URL.
 GRAPHQL_URL = "http://127.0.0.1:8000/graphql"
 _TABLE_WIDTH = 100
 
 
-def print_integrations(result: DemoResult) -> None:
-    """A table of the demo integrations and a curl example, on standard error."""
+def print_integrations(result: DemoResult, graphql_url: str = GRAPHQL_URL) -> None:
+    """A table of the demo integrations and a curl example for `graphql_url`, on standard
+    error."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -32,7 +34,7 @@ def print_integrations(result: DemoResult) -> None:
     if token is None:
         return
     console.print(
-        f"curl -s {GRAPHQL_URL} -H 'Authorization: Bearer {token}' "
+        f"curl -s {graphql_url} -H 'Authorization: Bearer {token}' "
         "-H 'Content-Type: application/json' "
         """-d '{"query": "{ schools { nodes { id name } } }"}'""",
         markup=False,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
@@ -101,7 +101,7 @@ class GraphView(GraphQL[Context, None]):
         return graphiql.is_page_request(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql.GRAPH_PAGE)
+        return graphiql.GRAPH_PAGE.response(request, cdn=self.settings.graphiql_cdn)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         db: RequestDB = request.state.db
