@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +17,15 @@ _targets = models.table_of(models.IntegrationTarget)
 _permissions = models.table_of(models.Permission)
 
 
+_GRANT_COLUMNS = (
+    _integrations.c.id,
+    _integrations.c.source_id,
+    _integrations.c.scope,
+    _integrations.c.status,
+    _integrations.c.start_date,
+)
+
+
 async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:
     """The Grant of the integration whose token is `token`, or None for an unknown token.
 
@@ -23,36 +34,28 @@ async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:
     wanted = digest(token)
     row = (
         await conn.execute(
-            sa.select(
-                _integrations.c.id,
-                _integrations.c.source_id,
-                _integrations.c.scope,
-                _integrations.c.status,
-                _integrations.c.start_date,
-                _integrations.c.token_digest,
-            ).where(_integrations.c.token_digest == wanted)
+            sa.select(*_GRANT_COLUMNS, _integrations.c.token_digest).where(
+                _integrations.c.token_digest == wanted
+            )
         )
     ).first()
     if row is None or not digests_equal(row.token_digest, wanted):
         return None
-    return await load_grant_by_id(conn, row.id)
+    return await _grant(conn, row)
 
 
 async def load_grant_by_id(conn: AsyncConnection, integration_id: str) -> Grant | None:
     """The Grant of integration `integration_id`, or None when it does not exist."""
-    row = (
-        await conn.execute(
-            sa.select(
-                _integrations.c.id,
-                _integrations.c.source_id,
-                _integrations.c.scope,
-                _integrations.c.status,
-                _integrations.c.start_date,
-            ).where(_integrations.c.id == integration_id)
-        )
-    ).first()
+    query = sa.select(*_GRANT_COLUMNS).where(_integrations.c.id == integration_id)
+    row = (await conn.execute(query)).first()
     if row is None:
         return None
+    return await _grant(conn, row)
+
+
+async def _grant(conn: AsyncConnection, row: sa.Row[*tuple[Any, ...]]) -> Grant:
+    """The Grant of the integration `row` (its `_GRANT_COLUMNS`), with its permissions and
+    targets."""
     slugs = (
         await conn.execute(
             sa.select(_permissions.c.slug)
