@@ -347,6 +347,23 @@ async def _apply(engine: AsyncEngine, run: Run, step: Step) -> None:
             await service.update_integration(conn, integration, changes)
 
 
+async def _stored_and_expected(
+    conn: AsyncConnection, integration_id: str
+) -> list[tuple[sa.Table, set[str], set[str]]]:
+    """Per graph table: the integration's stored view, and what it should be (its closure
+    computed by the predicates directly; nothing for an integration of scope ALL)."""
+    grant = await load_grant_by_id(conn, integration_id)
+    assert grant is not None
+    return [
+        (
+            table,
+            await views.stored_ids(conn, integration_id, table),
+            set() if grant.scope is Scope.ALL else await views.closure_ids(conn, grant, table),
+        )
+        for table in views.GRAPH_TABLES
+    ]
+
+
 async def _check(engine: AsyncEngine, run: Run, after: str) -> None:
     """Every integration's stored view equals its closure, type by type; nothing else is
     stored (ALL integrations and destroyed ones have no rows)."""
@@ -358,18 +375,10 @@ async def _check(engine: AsyncEngine, run: Run, after: str) -> None:
             )
         ).scalars()
         for integration_id in ids:
-            grant = await load_grant_by_id(conn, integration_id)
-            assert grant is not None
-            for table in views.GRAPH_TABLES:
-                stored = await views.stored_ids(conn, integration_id, table)
-                expected = (
-                    set()
-                    if grant.scope is Scope.ALL
-                    else await views.closure_ids(conn, grant, table)
-                )
+            for table, stored, expected in await _stored_and_expected(conn, integration_id):
                 assert stored == expected, (
-                    f"after {after}: {table.name} of {grant.scope} integration "
-                    f"{integration_id}: stored - closure = {sorted(stored - expected)[:3]}, "
+                    f"after {after}: {table.name} of integration {integration_id}: "
+                    f"stored - closure = {sorted(stored - expected)[:3]}, "
                     f"closure - stored = {sorted(expected - stored)[:3]}"
                 )
                 run.checks += 1
@@ -434,15 +443,8 @@ def test_stored_views_equal_the_closure_after_every_change(
 
 async def _views_and_closures(engine: AsyncEngine, integration_id: str) -> list[tuple[Any, Any]]:
     async with engine.connect() as conn:
-        grant = await load_grant_by_id(conn, integration_id)
-        assert grant is not None
-        return [
-            (
-                await views.stored_ids(conn, integration_id, table),
-                await views.closure_ids(conn, grant, table),
-            )
-            for table in views.GRAPH_TABLES
-        ]
+        found = await _stored_and_expected(conn, integration_id)
+    return [(stored, expected) for _, stored, expected in found]
 
 
 def test_a_failed_import_leaves_the_views_as_they_were(any_db_url: str, tmp_path: Path) -> None:

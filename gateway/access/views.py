@@ -1,8 +1,9 @@
 """Each SELECTED integration's stored view: the ids it sees, per type (DESIGN §4, "The closure
 is stored").
 
-Written here, and only here, from the closure predicates of `gateway.access.scope` (one
-`INSERT … SELECT` and one `DELETE` per type, so a refresh writes only what changed), in the
+Written here, and only here, from the closure predicates of `gateway.access.scope` (a first
+materialization is one `INSERT … SELECT` per type; a refresh computes each type's closure once
+into a scratch table and writes only the difference), in the
 transaction of the change that can alter it: creating, re-scoping, re-targeting or destroying an
 integration, and every write of graph rows into its source (imports, the demo). Read here too:
 every graph statement takes its scope predicate from this module, so a scoped page reads an
