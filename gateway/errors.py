@@ -10,6 +10,10 @@
      ├── RateLimited                  RATE_LIMITED               429
      └── InternalServerError          INTERNAL_SERVER_ERROR      500 (masked)
 
+Apollo's automatic persisted queries add PERSISTED_QUERY_NOT_FOUND and
+PERSISTED_QUERY_NOT_SUPPORTED (HTTP 200, the answers Apollo clients act on;
+`gateway.graph.persisted`).
+
 Anything else that escapes a resolver is masked as INTERNAL_SERVER_ERROR.
 """
 
@@ -29,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 
 
 class GatewayError(Exception):

@@ -18,6 +18,9 @@ and the operating system spreads connections over the workers, so a token may ge
 times the configured rate and burst; set the rate to the wanted total divided by N when that
 matters. A keep-alive connection stays on one worker, so one client's burst usually meets one
 bucket.
+
+A batched request (GATEWAY_MAX_BATCH) spends one request per operation: the first here, the
+others as the view reaches them, each refused on its own once the bucket is empty.
 """
 
 from __future__ import annotations
@@ -117,6 +120,9 @@ def rate_key(scope: Scope) -> str:
 
 
 GRAPHQL_PATHS = frozenset({"/graphql", "/admin/graphql"})
+# The key of `request.state` holding a callable that spends one more request from the
+# request's bucket (None when it may go on, else the 429 refusal).
+CHARGE_STATE = "rate_limit_charge"
 
 
 class RateLimitMiddleware:
@@ -159,15 +165,10 @@ class RateLimitMiddleware:
                 return
         wait = self.buckets.take(key)
         if wait > 0:
-            await self._refuse(
-                scope,
-                receive,
-                send,
-                wait,
-                f"Rate limit exceeded: each access token may send {self.buckets.burst} "
-                f"requests at once and {self.buckets.per_second:g} a second after that.",
-            )
+            await self._refuse(scope, receive, send, wait, self._token_reason())
             return
+        # A batched request (`gateway.graph.batch`) spends one more for each further operation.
+        scope.setdefault("state", {})[CHARGE_STATE] = lambda: self._charge(key)
         refused = False
 
         async def refusing_failures(message: Message) -> None:
@@ -184,6 +185,17 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, refusing_failures)
 
+    def _charge(self, key: str) -> http.HTTPError | None:
+        """Spend one more request from `key`'s bucket: None, or the 429 refusal when empty."""
+        wait = self.buckets.take(key)
+        return refusal(wait, self._token_reason()) if wait > 0 else None
+
+    def _token_reason(self) -> str:
+        return (
+            f"Rate limit exceeded: each access token may send {self.buckets.burst} "
+            f"requests at once and {self.buckets.per_second:g} a second after that."
+        )
+
     def _address_reason(self) -> str:
         return (
             "Too many requests without a valid token from this address: "
@@ -194,14 +206,18 @@ class RateLimitMiddleware:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, wait: float, reason: str
     ) -> None:
-        retry_after = max(1, math.ceil(wait))
         accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-        error = http.HTTPError(
-            429,
-            f"{reason} Retry in {retry_after} s.",
-            ErrorCode.RATE_LIMITED,
-            headers={"Retry-After": str(retry_after)},
-            extensions={"retryAfter": retry_after},
-        )
-        response = http.error_response(error, http.negotiate(accept))
+        response = http.error_response(refusal(wait, reason), http.negotiate(accept))
         await response(scope, receive, send)
+
+
+def refusal(wait: float, reason: str) -> http.HTTPError:
+    """The 429 RATE_LIMITED error for a request that may be sent again in `wait` seconds."""
+    retry_after = max(1, math.ceil(wait))
+    return http.HTTPError(
+        429,
+        f"{reason} Retry in {retry_after} s.",
+        ErrorCode.RATE_LIMITED,
+        headers={"Retry-After": str(retry_after)},
+        extensions={"retryAfter": retry_after},
+    )

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=200, ge=1, description="Bucket size: requests one token may send at once."
     )
+    # A thousand documents of at most GATEWAY_MAX_DOCUMENT_BYTES each: far more operations than
+    # an application sends, and at most 50 MB with the default document limit.
+    persisted_queries_max: int = Field(
+        default=1000,
+        ge=0,
+        description="Documents kept for Apollo's automatic persisted queries (least recently "
+        "used dropped first); 0 turns persisted queries off.",
+    )
+    max_batch: int = Field(
+        default=0,
+        ge=0,
+        description="Most operations in one batched request (a JSON array body); 0 turns "
+        "batching off.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks of the proxies whose X-Forwarded-For names the client "

@@ -9,8 +9,9 @@ Follows the GraphQL-over-HTTP spec (https://graphql.github.io/graphql-over-http/
   200 with `"data": null`, as legacy clients expect;
 - QUERY_TOO_COMPLEX is 400 whatever the media type, 401/403 come from the guard, an
   unexpected error before execution is 500;
-- a malformed request (body not JSON, wrong parameter types, no query, a batch) is 400, a
-  mutation over GET 405, a POST body that is not `application/json` 415;
+- a malformed request (body not JSON, wrong parameter types, no query, a batch while batching
+  is off: `gateway.graph.batch`) is 400, a mutation over GET 405, a POST body that is not
+  `application/json` 415;
 - every error, including those no GraphQL execution produced, is a JSON body
   `{"errors": [{"message", "extensions": {"code"}}]}` (413 and 429 come from
   `gateway.middleware` and `gateway.ratelimit`, in the same shape).
@@ -168,23 +169,23 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def request_parameters(data: Any) -> tuple[str, dict[str, Any] | None, str | None, Any]:
+def request_parameters(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None, Any]:
     """`(query, variables, operationName, extensions)` of a decoded request, checked: 400 for
-    a batch, a missing or non-string query, or a parameter of the wrong JSON type."""
-    if isinstance(data, list):
-        raise HTTPError(
-            400, "Batched operations are not supported: send one operation per request."
-        )
+    a missing or non-string query, or a parameter of the wrong JSON type. The query may be
+    missing (None) only when `extensions.persistedQuery` names it (`gateway.graph.persisted`).
+    """
     if not isinstance(data, dict):
         raise HTTPError(
             400, f"The request must be a JSON object with a `query`, not {_json_type(data)}."
         )
+    extensions = data.get("extensions")
     query = data.get("query")
     if query is None:
-        raise HTTPError(400, "The request has no `query` parameter.")
-    if not isinstance(query, str):
+        if not (isinstance(extensions, dict) and "persistedQuery" in extensions):
+            raise HTTPError(400, "The request has no `query` parameter.")
+    elif not isinstance(query, str):
         raise HTTPError(400, f"`query` must be a string, not {_json_type(query)}.")
-    if not query.strip():
+    elif not query.strip():
         raise HTTPError(400, "`query` is empty.")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -196,7 +197,6 @@ def request_parameters(data: Any) -> tuple[str, dict[str, Any] | None, str | Non
         raise HTTPError(
             400, f"`operationName` must be a string or null, not {_json_type(operation_name)}."
         )
-    extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise HTTPError(
             400, f"`extensions` must be an object or null, not {_json_type(extensions)}."

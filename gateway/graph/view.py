@@ -24,9 +24,10 @@ from gateway.access.authentication import load_grant
 from gateway.access.tokens import parse_bearer
 from gateway.db import RequestDB
 from gateway.errors import ErrorCode, RequestTimeout
-from gateway.graph import http
+from gateway.graph import batch, http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
+from gateway.graph.persisted import PersistedQueries
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.errors")
@@ -58,6 +59,7 @@ class GraphView(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+        self.persisted_queries = PersistedQueries(settings.persisted_queries_max)
 
     async def handle(self, request: Request) -> Response:
         """Answer one HTTP request to the Graph API."""
@@ -125,7 +127,9 @@ class GraphView(GraphQL[Context, None]):
             grant=grant,
         )
 
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method == "GET":
             data: Any = http.query_parameters(request.query_params)
         else:
@@ -134,12 +138,43 @@ class GraphView(GraphQL[Context, None]):
             if not body.strip():
                 raise http.HTTPError(400, "The request body is empty: POST a JSON object.")
             data = http.decode_json(body, "request body")
+            if isinstance(data, list):
+                return list(batch.operations(data, self.settings.max_batch))
         query, variables, operation_name, extensions = http.request_parameters(data)
         return GraphQLRequestData(
             query=query,
             variables=variables,
             operation_name=operation_name,
             extensions=extensions,
+        )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+
+        async def run_one(own: Context, data: GraphQLRequestData) -> ExecutionResult:
+            return await self.execute_single(
+                request, request_adapter, own.response, own, root_value, data
+            )
+
+        operations = [data for data in request_data if isinstance(data, batch.Operation)]
+        return await batch.execute(
+            request,
+            context,
+            sub_response,
+            operations,
+            lambda: self.get_sub_response(request),
+            run_one,
         )
 
     async def execute_single(
@@ -152,6 +187,7 @@ class GraphView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         request.state.operation_name = request_data.operation_name
+        request_data = self.persisted_queries.resolve(request_data)
         try:
             result = await super().execute_single(
                 request=request,
@@ -194,15 +230,18 @@ class GraphView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        if isinstance(response_data, list):  # pragma: no cover - batches are refused earlier
-            raise http.HTTPError(400, "Batched operations are not supported.")
         media_type = sub_response.media_type or http.JSON
-        body: dict[str, Any] = dict(response_data)
-        if media_type == http.GRAPHQL_RESPONSE_JSON and http.is_request_error(body):
-            del body["data"]
+        bodies = response_data if isinstance(response_data, list) else [response_data]
+        for body in bodies:
+            if media_type == http.GRAPHQL_RESPONSE_JSON and http.is_request_error(body):
+                del body["data"]
+        if isinstance(response_data, list):
+            status = sub_response.status_code or 200  # each result carries its own errors
+        else:
+            status = sub_response.status_code or http.response_status(response_data, media_type)
         response = Response(
-            self.encode_json(body),
-            status_code=sub_response.status_code or http.response_status(body, media_type),
+            self.encode_json(response_data),
+            status_code=status,
             media_type=http.content_type(media_type),
         )
         response.headers.raw.extend(sub_response.headers.raw)
