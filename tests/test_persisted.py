@@ -196,12 +196,24 @@ def test_the_store_keeps_the_most_recently_used_documents_up_to_its_size(
 
 
 def test_the_store_holds_each_document_once() -> None:
-    store = PersistedQueries(max_size=2)
+    store = PersistedQueries(max_size=2, max_document_bytes=1000)
     for _ in range(3):
         store.put(sha256_hex(SCHOOLS), SCHOOLS)
     assert len(store) == 1
     assert store.get(sha256_hex(SCHOOLS)) == SCHOOLS
     assert store.get(sha256_hex(PEOPLE)) is None
+
+
+def test_a_document_over_the_size_limit_is_refused_and_not_stored(
+    serve: Callable[..., LiveServer], tokens: dict[str, str]
+) -> None:
+    padded = SCHOOLS + " " * 200  # within the body limit, past the document limit
+    with serve(max_document_bytes=100) as server:
+        registered = post(server, tokens["full"], registering(padded))
+        again = post(server, tokens["full"], hashed(padded))
+    assert registered.status_code == 400
+    assert registered.json()["errors"][0]["extensions"]["limit"] == "documentBytes"
+    assert again.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
 def test_turned_off_every_hash_is_answered_not_supported(

@@ -9,13 +9,17 @@ The protocol (https://www.apollographql.com/docs/apollo-server/performance/apq):
   would make Apollo Link turn persisted queries off);
 - the retry sends the query with the same extension: the hash must be the SHA-256 of the
   query's UTF-8 text (lower-case hex), else the request is refused 400 BAD_USER_INPUT; a match
-  stores the document, least recently used dropped past GATEWAY_PERSISTED_QUERIES_MAX;
+  stores the document (unless it is over GATEWAY_MAX_DOCUMENT_BYTES, which the limits refuse
+  anyway), least recently used dropped past GATEWAY_PERSISTED_QUERIES_MAX, so the store holds
+  at most their product in bytes;
 - with the store turned off (0) every such request gets `PersistedQueryNotSupported`, which
   makes Apollo clients stop sending hashes.
 
 A stored document only replaces the missing `query`: it is executed exactly as if it had been
-sent (the limits, the guard and the rate limit see no difference). The store is in this
-process's memory, so each worker process keeps its own; a miss costs the client one retry.
+sent (the limits, the guard and the rate limit see no difference). One store serves every
+token: a hash names a document, never data, and what the document reads is judged against the
+caller's own grant. The store is in this process's memory, so each worker process keeps its
+own; a miss costs the client one retry.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ def sha256_hex(query: str) -> str:
 
 
 class PersistedQueries:
-    """Documents by hash, the least recently used dropped past `max_size` (0: turned off)."""
+    """Documents by hash, the least recently used dropped past `max_size` (0: turned off);
+    none larger than `max_document_bytes`."""
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, max_document_bytes: int) -> None:
         self.max_size = max_size
+        self.max_document_bytes = max_document_bytes
         self._documents: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
@@ -64,8 +70,10 @@ class PersistedQueries:
         return document
 
     def put(self, sha256_hash: str, document: str) -> None:
-        """Store `document` under its hash."""
-        if self.max_size <= 0:
+        """Store `document` under its hash (not when it is too large to be run)."""
+        if self.max_size <= 0 or len(document.encode("utf-8", "surrogatepass")) > (
+            self.max_document_bytes
+        ):
             return
         self._documents[sha256_hash] = document
         self._documents.move_to_end(sha256_hash)

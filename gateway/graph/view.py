@@ -59,7 +59,9 @@ class GraphView(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
-        self.persisted_queries = PersistedQueries(settings.persisted_queries_max)
+        self.persisted_queries = PersistedQueries(
+            settings.persisted_queries_max, settings.max_document_bytes
+        )
 
     async def handle(self, request: Request) -> Response:
         """Answer one HTTP request to the Graph API."""
