@@ -88,7 +88,7 @@ async def execute(
     request: Request,
     context: Context,
     sub_response: Response,
-    batch: list[Operation],
+    batch: list[GraphQLRequestData],
     new_response: Callable[[], Awaitable[Response]],
     run_one: RunOne,
 ) -> list[ExecutionResult]:
@@ -101,7 +101,7 @@ async def execute(
             context, response=await new_response(), pacer=Pacer(), _loaders=None
         )
         try:
-            if operation.refusal is not None:
+            if isinstance(operation, Operation) and operation.refusal is not None:
                 raise operation.refusal
             if index > 0 and charge is not None and (refusal := charge()) is not None:
                 raise refusal

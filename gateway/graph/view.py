@@ -169,12 +169,11 @@ class GraphView(GraphQL[Context, None]):
                 request, request_adapter, own.response, own, root_value, data
             )
 
-        operations = [data for data in request_data if isinstance(data, batch.Operation)]
         return await batch.execute(
             request,
             context,
             sub_response,
-            operations,
+            request_data,
             lambda: self.get_sub_response(request),
             run_one,
         )
