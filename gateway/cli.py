@@ -165,9 +165,10 @@ def _register() -> None:
     # Each area owns its sub-commands; importing them here keeps this module the one entry point.
     from gateway.admin import cli as admin_cli
     from gateway.demo import cli as demo_cli
+    from gateway.events import cli as events_cli
     from gateway.importers import cli as importers_cli
 
-    for area in (demo_cli, admin_cli, importers_cli):
+    for area in (demo_cli, admin_cli, importers_cli, events_cli):
         area.register(app)
 
 

@@ -22,6 +22,7 @@ from gateway.access import views
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 from gateway.errors import RequestTimeout
+from gateway.events import feed
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -75,18 +76,29 @@ async def create_schema(engine: AsyncEngine) -> None:
         if conn.dialect.name == "postgresql":
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
         upgrading = await conn.run_sync(_has_integrations_without_views)
+        without_feeds = await conn.run_sync(_has_integrations_without_feeds)
         await conn.run_sync(SQLModel.metadata.create_all)
         await seed_permissions(conn)
         if upgrading:
             # A database from before the stored views: write them once, before any request.
             await refresh_statistics(conn)
             await views.refresh_all(conn)
+        if without_feeds:
+            # A database from before the change feed: each integration's first materialization.
+            await feed.sync_all(conn)
 
 
 def _has_integrations_without_views(conn: sa.Connection) -> bool:
     inspector = sa.inspect(conn)
     return inspector.has_table("integrations") and not inspector.has_table(
         models.table_of(models.VisibleRow).name
+    )
+
+
+def _has_integrations_without_feeds(conn: sa.Connection) -> bool:
+    inspector = sa.inspect(conn)
+    return inspector.has_table("integrations") and not inspector.has_table(
+        models.table_of(models.EventFeed).name
     )
 
 

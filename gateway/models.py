@@ -232,6 +232,65 @@ class VisibleRow(SQLModel, table=True):
     id: str = Field(primary_key=True, sa_type=UUID)
 
 
+# SQLite's AUTOINCREMENT needs exactly INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_EVENT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Event(SQLModel, table=True):
+    """One entry of an integration's change feed (DESIGN §9): an object it sees was created,
+    updated or deleted for it. `id` only grows (AUTOINCREMENT on SQLite, an identity on
+    PostgreSQL), so it is the feed's keyset; `data` is the object as the integration could read
+    it then. Written only by `gateway.events.feed`."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.Index("ix_events_integration_id_id", "integration_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    integration_id: str = Field(
+        sa_type=UUID, sa_column_args=[sa.ForeignKey("integrations.id", ondelete="CASCADE")]
+    )
+    date: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    type: str = Field(max_length=8)  # CREATED | UPDATED | DELETED
+    target_type: str = Field(max_length=16)  # the graph table's name (`people`…)
+    target_id: str = Field(sa_type=UUID)
+    data: dict[str, Any] | None = _json(list_default=False)
+
+
+class EventState(SQLModel, table=True):
+    """What an integration's feed last said of one object (its data and a digest of it): the
+    feed is written as the difference between what the integration sees now and this."""
+
+    __tablename__ = "event_states"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    integration_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("integrations.id", ondelete="CASCADE")],
+    )
+    kind: str = Field(primary_key=True, max_length=16)
+    id: str = Field(primary_key=True, sa_type=UUID)
+    digest: str = Field(max_length=40)
+    data: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
+
+
+class EventFeed(SQLModel, table=True):
+    """One integration's feed bookkeeping: when it was first materialized and the last event id
+    that `gateway events prune` removed (a cursor at or before it can no longer be followed)."""
+
+    __tablename__ = "event_feeds"
+    integration_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("integrations.id", ondelete="CASCADE")],
+    )
+    created_date: datetime = _created()
+    pruned_through: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+
+
 # ---------------------------------------------------------------- the graph
 
 

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="Most operations in one batched request (a JSON array body); 0 turns "
         "batching off.",
     )
+    event_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days each change-feed event is kept; `gateway events prune` removes older "
+        "ones, and a cursor from before them asks for a full sync.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks of the proxies whose X-Forwarded-For names the client "

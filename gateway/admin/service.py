@@ -29,6 +29,7 @@ from gateway.admin import audit, records
 from gateway.admin.audit import Actor
 from gateway.coltypes import as_utc, utcnow
 from gateway.errors import ValidationFailed
+from gateway.events import feed
 
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -266,6 +267,7 @@ async def create_integration(
     await _write_permissions(conn, integration.id, specs)
     await _write_targets(conn, integration.id, kinds)
     await views.refresh(conn, integration.id)
+    await feed.sync(conn, integration.id)  # its first materialization: CREATED for all it sees
     created = await require_integration(conn, integration.id)
     await audit.record(
         conn,
@@ -392,6 +394,7 @@ async def update_integration(
         await _write_targets(conn, before.id, kinds)
     if kinds is not None or scope is not before.scope:
         await views.refresh(conn, before.id)
+    await feed.sync(conn, before.id)  # what entered or left its view, or what it may now read
     after = await require_integration(conn, before.id)
     await audit.record(
         conn,
@@ -439,6 +442,7 @@ async def destroy_integration(
     Returns the integration as it was. Creating it again gives a new id and a new token.
     """
     before = await require_integration(conn, integration_id, for_update=True)
+    await feed.forget(conn, before.id)
     for table in (
         models.table_of(models.VisibleRow),
         models.table_of(models.IntegrationTarget),

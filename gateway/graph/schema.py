@@ -17,6 +17,7 @@ from gateway import queries
 from gateway.access.gates import TYPE_PERMISSIONS
 from gateway.coltypes import JSONText
 from gateway.errors import BadUserInput
+from gateway.graph import events as ev
 from gateway.graph import types as t
 from gateway.graph.context import Context
 from gateway.graph.directives import gate
@@ -156,6 +157,22 @@ class Query:
     person = _get_field("Person", "person")
     enrollment = _get_field("Enrollment", "enrollment")
     agent = _get_field("Agent", "agent")
+
+    @strawberry.field(
+        description=(
+            "The integration's change feed: CREATED, UPDATED and DELETED events of the objects "
+            "it sees (including objects entering or leaving its view), oldest first. Sync by "
+            "reading every list once, then follow `events` from the last `endCursor`."
+        )
+    )
+    async def events(
+        self,
+        info: Ctx,
+        first: ev.EventsFirst = None,
+        after: ev.EventsAfter = None,
+        filter: ev.EventFilterArg = None,
+    ) -> ev.EventConnection | None:
+        return await ev.resolve_events(info, first, after, filter)
 
     @strawberry.field(
         description=(

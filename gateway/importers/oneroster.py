@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
-from gateway.access import views
 from gateway.admin import audit
 from gateway.admin.service import CreatedSource, create_source
 from gateway.coltypes import utcnow
 from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
+from gateway.events import feed
 from gateway.importers.agents import import_agents
 from gateway.importers.manifest import read_manifest
 from gateway.importers.orgs import PLACEHOLDER, import_orgs
@@ -163,7 +163,7 @@ async def import_folder(
     if store.inserted or store.updated or store.deleted or store.relinked:
         # Every SELECTED integration of the source sees the new rows in the same commit.
         await refresh_statistics(conn)
-        await views.refresh_source(conn, source.id)
+        await feed.refresh_source(conn, source.id)  # the stored views, then each feed
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
     if created or store.inserted or store.updated or store.deleted:  # like admin changes

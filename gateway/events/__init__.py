@@ -1,0 +1,1 @@
+"""The change feed (DESIGN §9): each integration's CREATED, UPDATED and DELETED events."""

@@ -1,0 +1,226 @@
+"""Writing each integration's feed: the difference between what it sees now and what its feed
+last said (`event_states`), as CREATED, UPDATED and DELETED events.
+
+Runs in the transaction of the change that caused it (an import, the demo load, a change of
+the integration's targets, scope, permissions or status), so a reader sees the change and its
+events together or neither. The first sync of an integration is its first materialization:
+CREATED for everything it sees. A DISABLED integration is skipped (it accumulates nothing);
+the sync that follows its enabling writes one diff against what it saw before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import models
+from gateway.access import views
+from gateway.access.authentication import load_grant_by_id
+from gateway.access.grant import Grant, IntegrationStatus
+from gateway.coltypes import utcnow
+from gateway.events import data as event_data
+
+EVENTS = models.table_of(models.Event)
+STATES = models.table_of(models.EventState)
+FEEDS = models.table_of(models.EventFeed)
+_integrations = models.table_of(models.Integration)
+_TABLES: dict[str, sa.Table] = {table.name: table for table in views.GRAPH_TABLES}
+
+CHUNK = 500
+
+
+@dataclass
+class Synced:
+    """How many events a sync wrote, per event type."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, type_: str, n: int) -> None:
+        """Count `n` more events of `type_`."""
+        if n:
+            self.counts[type_] = self.counts.get(type_, 0) + n
+
+    def merge(self, other: Synced) -> None:
+        """Add `other`'s counts to these."""
+        for type_, n in other.counts.items():
+            self.add(type_, n)
+
+
+def _digest(value: dict[str, Any]) -> str:
+    return hashlib.sha1(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()  # noqa: S324 - a change detector, not a security boundary
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+async def _lock_feed(conn: AsyncConnection, integration_id: str) -> bool:
+    """Hold the integration's feed row until commit (so its event ids are handed out in commit
+    order); True when the feed is new (this is its first materialization)."""
+    query = sa.select(FEEDS.c.integration_id).where(FEEDS.c.integration_id == integration_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    if (await conn.execute(query)).first() is not None:
+        return False
+    await conn.execute(FEEDS.insert().values(integration_id=integration_id, created_date=utcnow()))
+    if conn.dialect.name == "postgresql":
+        await conn.execute(query)
+    return True
+
+
+async def _current(conn: AsyncConnection, grant: Grant) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the integration sees now: kind → id → data."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for kind, table in _TABLES.items():
+        visible = views.visible_rows(grant, table)
+        result = await conn.execute(
+            sa.select(*table.c).select_from(visible.source).where(*visible.where)
+        )
+        rows[kind] = [dict(row._mapping) for row in result]
+    ids = {kind: {row["id"] for row in found} for kind, found in rows.items()}
+    current: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, found in rows.items():
+        linked: dict[str, list[str]] = defaultdict(list)
+        if kind in event_data.LINKED:
+            _, link, own, other, _ = event_data.LINKED[kind]
+            pairs = await conn.execute(
+                sa.select(link.c[own], link.c[other]).where(link.c.source_id == grant.source_id)
+            )
+            for mine, theirs in pairs:
+                if mine in ids[kind]:
+                    linked[mine].append(theirs)
+        current[kind] = {
+            row["id"]: event_data.build(kind, row, ids, linked, grant.permissions) for row in found
+        }
+    return current
+
+
+async def sync(conn: AsyncConnection, integration_id: str) -> Synced:
+    """Bring the feed of `integration_id` up to what it sees now, in the caller's transaction
+    (its stored view must be current: call after `views.refresh`)."""
+    done = Synced()
+    grant = await load_grant_by_id(conn, integration_id)
+    if grant is None or grant.status is IntegrationStatus.DISABLED:
+        return done
+    await _lock_feed(conn, integration_id)
+    current = await _current(conn, grant)
+    stored = await conn.execute(
+        sa.select(STATES.c.kind, STATES.c.id, STATES.c.digest).where(
+            STATES.c.integration_id == integration_id
+        )
+    )
+    before: dict[str, dict[str, str]] = defaultdict(dict)
+    for kind, id_, digest in stored:
+        before[kind][id_] = digest
+    now = utcnow()
+    events: list[dict[str, Any]] = []
+    states: list[dict[str, Any]] = []
+    stale: dict[str, list[str]] = defaultdict(list)
+    for kind, objects in current.items():
+        target = event_data.TARGETS[kind]
+        old = before.get(kind, {})
+        for id_ in sorted(objects):
+            value = objects[id_]
+            digest = _digest(value)
+            seen = old.get(id_)
+            if seen == digest:
+                continue
+            type_ = "CREATED" if seen is None else "UPDATED"
+            if seen is not None:
+                stale[kind].append(id_)
+            events.append(_event(integration_id, now, type_, target, id_, value))
+            states.append(
+                {
+                    "integration_id": integration_id,
+                    "kind": kind,
+                    "id": id_,
+                    "digest": digest,
+                    "data": value,
+                }
+            )
+            done.add(type_, 1)
+    for kind in reversed(list(current)):  # what points to others leaves before they do
+        gone = sorted(set(before.get(kind, {})) - set(current[kind]))
+        for ids in _chunks(gone):
+            last = await conn.execute(
+                sa.select(STATES.c.id, STATES.c.data).where(
+                    STATES.c.integration_id == integration_id,
+                    STATES.c.kind == kind,
+                    STATES.c.id.in_(ids),
+                )
+            )
+            found: dict[str, Any] = dict(last.all())
+            for id_ in ids:
+                events.append(
+                    _event(
+                        integration_id, now, "DELETED", event_data.TARGETS[kind], id_, found[id_]
+                    )
+                )
+            done.add("DELETED", len(ids))
+            stale[kind].extend(ids)
+    for kind, ids in stale.items():
+        for chunk in _chunks(ids):
+            await conn.execute(
+                STATES.delete().where(
+                    STATES.c.integration_id == integration_id,
+                    STATES.c.kind == kind,
+                    STATES.c.id.in_(chunk),
+                )
+            )
+    for chunk in _chunks(states):
+        await conn.execute(STATES.insert(), list(chunk))
+    for chunk in _chunks(events):
+        await conn.execute(EVENTS.insert(), list(chunk))
+    return done
+
+
+def _event(
+    integration_id: str, now: Any, type_: str, target: str, id_: str, value: Any
+) -> dict[str, Any]:
+    return {
+        "integration_id": integration_id,
+        "date": now,
+        "type": type_,
+        "target_type": target,
+        "target_id": id_,
+        "data": value,
+    }
+
+
+async def refresh_source(conn: AsyncConnection, source_id: str) -> Synced:
+    """After the graph rows of `source_id` changed: refresh the stored views of its SELECTED
+    integrations, then bring the feed of each of its integrations up to date."""
+    await views.refresh_source(conn, source_id)
+    done = Synced()
+    ids = await conn.execute(
+        sa.select(_integrations.c.id)
+        .where(_integrations.c.source_id == source_id)
+        .order_by(_integrations.c.id)
+    )
+    for (integration_id,) in ids.all():
+        done.merge(await sync(conn, integration_id))
+    return done
+
+
+async def sync_all(conn: AsyncConnection) -> Synced:
+    """Bring every integration's feed up to date (a database written before the feed existed
+    gets each integration's first materialization this way)."""
+    done = Synced()
+    ids = await conn.execute(sa.select(_integrations.c.id).order_by(_integrations.c.id))
+    for (integration_id,) in ids.all():
+        done.merge(await sync(conn, integration_id))
+    return done
+
+
+async def forget(conn: AsyncConnection, integration_id: str) -> None:
+    """Delete the feed of an integration that is being destroyed."""
+    for table in (EVENTS, STATES, FEEDS):
+        await conn.execute(table.delete().where(table.c.integration_id == integration_id))
