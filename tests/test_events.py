@@ -1,0 +1,362 @@
+"""The change feed, case by case: what writes events, what an integration reads of them, the
+cursor, retention and prune (the replay property test is `test_events_replay.py`)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway import models
+from gateway.access.grant import IntegrationStatus, Scope
+from gateway.access.permissions import ALL_SLUGS
+from gateway.admin import service
+from gateway.coltypes import utcnow
+from gateway.db import write_transaction
+from gateway.errors import ValidationFailed
+from tests.conftest import LiveServer, run_db
+from tests.test_events_replay import EVENTS, assert_replay_matches, read_feed, replay
+from tests.test_views import District, Run, _import
+
+REPO = Path(__file__).resolve().parent.parent
+EVENT_TABLE = models.table_of(models.Event)
+EVERYTHING = frozenset(ALL_SLUGS)
+
+Make = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    """A generated OneRoster district, imported by the first `setup` call."""
+    return Run(District.generate(7), "Feed", (tmp_path / f"f{n}" for n in itertools.count()))
+
+
+async def _first_school(engine: AsyncEngine, source_id: str) -> str:
+    schools = models.table_of(models.School)
+    async with engine.connect() as conn:
+        query = sa.select(schools.c.id).where(schools.c.source_id == source_id)
+        return str((await conn.execute(query.order_by(schools.c.id))).scalars().first())
+
+
+def _setup(
+    url: str,
+    run: Run,
+    *,
+    scope: Scope = Scope.ALL,
+    permissions: frozenset[str] = EVERYTHING,
+    status: IntegrationStatus = IntegrationStatus.ACTIVE,
+) -> tuple[str, str]:
+    """Import the district and create one integration (SELECTED: the first school); returns
+    its id and token."""
+
+    async def body(engine: AsyncEngine) -> tuple[str, str]:
+        await _import(engine, run, run.district.files, "bulk")
+        targets = [await _first_school(engine, run.source_id)] if scope is Scope.SELECTED else []
+        async with write_transaction(engine) as conn:
+            created = await service.create_integration(
+                conn,
+                source_id=run.source_id,
+                scope=scope,
+                permissions=sorted(permissions),
+                targets=targets,
+                status=status,
+            )
+        return created.id, created.token
+
+    return run_db(url, body)
+
+
+def _update(url: str, integration_id: str, **changes: Any) -> None:
+    async def body(engine: AsyncEngine) -> None:
+        async with write_transaction(engine) as conn:
+            await service.update_integration(
+                conn, integration_id, service.IntegrationChanges(**changes)
+            )
+
+    run_db(url, body)
+
+
+def _stored_events(url: str, integration_id: str) -> int:
+    async def body(engine: AsyncEngine) -> int:
+        async with engine.connect() as conn:
+            query = sa.select(sa.func.count()).where(EVENT_TABLE.c.integration_id == integration_id)
+            return int((await conn.execute(query)).scalar_one())
+
+    return run_db(url, body)
+
+
+def _gql(server: LiveServer, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    _, body = server.graphql(query, token, variables)
+    return body
+
+
+LISTS = "{ %s { totalCount } }"
+
+
+def test_the_first_materialization_is_created_for_everything_visible(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    integration, token = _setup(db_url, run, scope=Scope.SELECTED)
+    with live_server() as server:
+        events = read_feed(server, token)
+        assert {e["type"] for e in events} == {"CREATED"}
+        by_type = Counter(e["targetType"] for e in events)
+        for root, target in [("schools", "SCHOOL"), ("people", "PERSON"), ("classes", "CLASS")]:
+            shown = _gql(server, token, LISTS % root)["data"][root]["totalCount"]
+            assert by_type[target] == shown > 0
+        total = _gql(server, token, "{ events { totalCount } }")["data"]["events"]["totalCount"]
+        assert total == len(events) == _stored_events(db_url, integration)
+        assert_replay_matches(server, token, EVERYTHING, "the first materialization")
+
+
+def test_retargeting_deletes_what_leaves_the_view_with_its_last_data(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    integration, token = _setup(db_url, run, scope=Scope.SELECTED)
+    with live_server() as server:
+        before = replay(read_feed(server, token))
+        cursor = _gql(server, token, "{ events(first: 1000) { pageInfo { endCursor } } }")
+        after = cursor["data"]["events"]["pageInfo"]["endCursor"]
+        schools = models.table_of(models.School)
+
+        async def other_school(engine: AsyncEngine) -> str:
+            async with engine.connect() as conn:
+                query = sa.select(schools.c.id).where(schools.c.source_id == run.source_id)
+                return str((await conn.execute(query.order_by(schools.c.id.desc()))).scalar())
+
+        _update(db_url, integration, targets=[run_db(db_url, other_school)])
+        new = read_feed(server, token, after)
+        now = replay(read_feed(server, token))
+        deleted = {
+            (e["targetType"], e["targetId"]): e["data"] for e in new if e["type"] == "DELETED"
+        }
+        created = {(e["targetType"], e["targetId"]) for e in new if e["type"] == "CREATED"}
+        assert set(deleted) == set(before) - set(now)
+        assert created == set(now) - set(before)
+        assert deleted  # the first school and its classes left the view
+        for key, data in deleted.items():  # the last state it could see
+            assert {k: v for k, v in data.items() if k not in ("schoolIds", "sessionIds")} == {
+                k: v for k, v in before[key].items() if k not in ("schoolIds", "sessionIds")
+            }
+        assert_replay_matches(server, token, EVERYTHING, "a retarget")
+
+
+def test_denied_fields_are_left_out_and_unreadable_types_hidden(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    some = frozenset({"organizations:read", "enrollments:read"})
+    integration, token = _setup(db_url, run, permissions=some)
+    with live_server() as server:
+        events = read_feed(server, token)
+        assert {e["targetType"] for e in events} == {
+            "DISTRICT", "SCHOOL", "COURSE", "CLASS", "ENROLLMENT"
+        }  # fmt: skip
+        assert all("properties" not in e["data"] for e in events)
+        enrollment = next(e["data"] for e in events if e["targetType"] == "ENROLLMENT")
+        assert "personId" not in enrollment  # people:read is not granted
+        assert enrollment["classId"] is not None
+        course = next(e["data"] for e in events if e["targetType"] == "COURSE")
+        assert "sessionId" not in course
+        assert_replay_matches(server, token, some, "a partial grant")
+        # Granting people:read shows the people the feed followed all along, and the references.
+        _update(db_url, integration, permissions=sorted(some | {"people:read"}))
+        assert_replay_matches(server, token, some | {"people:read"}, "a new permission")
+        # Revoking properties:read after a grant hides the old values too.
+        _update(db_url, integration, permissions=sorted(EVERYTHING))
+        assert any("properties" in e["data"] for e in read_feed(server, token))
+        _update(db_url, integration, permissions=sorted(EVERYTHING - {"properties:read"}))
+        assert all("properties" not in e["data"] for e in read_feed(server, token))
+        assert_replay_matches(server, token, EVERYTHING - {"properties:read"}, "a revoke")
+
+
+def test_a_disabled_integration_accumulates_nothing_and_enabling_writes_one_diff(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    integration, token = _setup(db_url, run)
+    _update(db_url, integration, status=IntegrationStatus.DISABLED)
+    written = _stored_events(db_url, integration)
+    run_db(db_url, lambda engine: _import(engine, run, run.district.drop_class(0), "bulk"))
+    run_db(db_url, lambda engine: _import(engine, run, run.district.move_student(1), "bulk"))
+    assert _stored_events(db_url, integration) == written
+    _update(db_url, integration, status=IntegrationStatus.ACTIVE)
+    assert _stored_events(db_url, integration) > written
+    with live_server() as server:
+        assert_replay_matches(server, token, EVERYTHING, "enabling")
+
+
+def test_an_inactive_integration_accumulates_events_but_cannot_read_them(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    integration, token = _setup(db_url, run, status=IntegrationStatus.INACTIVE)
+    assert _stored_events(db_url, integration) > 0
+    with live_server() as server:
+        status, body = server.graphql("{ events { nodes { id } } }", token)
+        assert status == 403
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        pytest.param('after: "nonsense"', "is not a cursor of `events`", id="garbage-cursor"),
+        pytest.param(
+            'after: "azI6c2Nob29sczo5ZjA0ZjA0Zi0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDA"',
+            "is not a cursor of `events`",
+            id="a-schools-cursor",
+        ),
+        pytest.param("first: 5000", "between 0 and 1000", id="first-too-large"),
+        pytest.param("first: -1", "between 0 and 1000", id="first-negative"),
+    ],
+)
+def test_bad_arguments_are_bad_user_input(
+    db_url: str, run: Run, live_server: Make, arguments: str, says: str
+) -> None:
+    _, token = _setup(db_url, run)
+    with live_server() as server:
+        status, body = server.graphql(f"{{ events({arguments}) {{ nodes {{ id }} }} }}", token)
+        assert status == 200
+        assert body["data"] == {"events": None}
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert says in body["errors"][0]["message"]
+
+
+def test_pages_follow_each_other_and_filters_narrow(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    _, token = _setup(db_url, run)
+    with live_server() as server:
+        everything = read_feed(server, token)
+        seen: list[str] = []
+        after = None
+        while True:
+            page = _gql(server, token, EVENTS.replace("1000", "7"), after=after)["data"]["events"]
+            seen += [e["id"] for e in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == [e["id"] for e in everything]
+        query = """query ($f: EventFilter) { events(first: 1000, filter: $f) {
+            totalCount nodes { targetType } } }"""
+        narrowed = _gql(server, token, query, f={"targetTypes": ["CLASS", "AGENT"]})
+        kinds = [e["targetType"] for e in narrowed["data"]["events"]["nodes"]]
+        assert set(kinds) == {"CLASS", "AGENT"}
+        assert narrowed["data"]["events"]["totalCount"] == len(kinds)
+        later = (utcnow() + timedelta(minutes=1)).isoformat()
+        none = _gql(server, token, query, f={"after": later})["data"]["events"]
+        assert none == {"totalCount": 0, "nodes": []}
+
+
+def _gateway(url: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "GATEWAY_DATABASE_URL": url, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-m", "gateway", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_prune_removes_old_events_and_an_expired_cursor_asks_for_a_full_sync(
+    db_url: str, run: Run, live_server: Make, tmp_path: Path
+) -> None:
+    integration, token = _setup(db_url, run)
+    with live_server() as server:
+        first = _gql(server, token, "{ events(first: 3) { pageInfo { endCursor } } }")
+        old_cursor = first["data"]["events"]["pageInfo"]["endCursor"]
+    run_db(db_url, lambda engine: _import(engine, run, run.district.drop_class(0), "bulk"))
+
+    async def age(engine: AsyncEngine) -> int:  # the first materialization is 40 days old
+        async with write_transaction(engine) as conn:
+            first_id = sa.select(sa.func.min(EVENT_TABLE.c.id)).scalar_subquery()
+            created = sa.select(EVENT_TABLE.c.date).where(EVENT_TABLE.c.id == first_id)
+            when = (await conn.execute(created)).scalar_one()
+            aged = await conn.execute(
+                EVENT_TABLE.update()
+                .where(EVENT_TABLE.c.date == when)
+                .values(date=when - timedelta(days=40))
+            )
+            return int(aged.rowcount)
+
+    aged = run_db(db_url, age)
+    total = _stored_events(db_url, integration)
+    assert 3 < aged < total
+    kept = _gateway(
+        db_url, tmp_path, "events", "prune", "--json", GATEWAY_EVENT_RETENTION_DAYS="41"
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout) == {"deleted": 0, "retentionDays": 41}
+    pruned = _gateway(db_url, tmp_path, "events", "prune", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout) == {"deleted": aged, "retentionDays": 30}
+    assert _stored_events(db_url, integration) == total - aged
+    with live_server() as server:
+        status, body = server.graphql(EVENTS, token, {"after": old_cursor})
+        assert status == 200
+        error = body["errors"][0]
+        assert error["extensions"] == {
+            "code": "BAD_USER_INPUT",
+            "argument": "after",
+            "fullSyncRequired": True,
+        }
+        assert "full sync" in error["message"]
+        remaining = read_feed(server, token)
+        assert len(remaining) == total - aged
+        last = _gql(server, token, "{ events(first: 1000) { pageInfo { endCursor } } }")
+        end = last["data"]["events"]["pageInfo"]["endCursor"]
+        assert read_feed(server, token, end) == []
+
+
+def test_a_failed_import_writes_no_events(any_db_url: str, run: Run) -> None:
+    integration, _ = _setup(any_db_url, run)
+    before = _stored_events(any_db_url, integration)
+    broken = run.district.drop_class(0)
+    broken["enrollments"].append({**broken["enrollments"][0], "classSourcedId": "nowhere"})
+    with pytest.raises(ValidationFailed):
+        run_db(any_db_url, lambda engine: _import(engine, run, broken, "bulk"))
+    assert _stored_events(any_db_url, integration) == before
+
+
+def test_destroying_an_integration_removes_its_feed(any_db_url: str, run: Run) -> None:
+    integration, _ = _setup(any_db_url, run)
+
+    async def destroy(engine: AsyncEngine) -> list[int]:
+        async with write_transaction(engine) as conn:
+            await service.destroy_integration(conn, integration)
+        counts = []
+        async with engine.connect() as conn:
+            for model in (models.Event, models.EventState, models.EventFeed):
+                table = models.table_of(model)
+                query = sa.select(sa.func.count()).where(table.c.integration_id == integration)
+                counts.append(int((await conn.execute(query)).scalar_one()))
+        return counts
+
+    assert run_db(any_db_url, destroy) == [0, 0, 0]
+
+
+def test_a_database_from_before_the_feed_gets_each_first_materialization_when_opened(
+    any_db_url: str, run: Run
+) -> None:
+    integration, _ = _setup(any_db_url, run)
+    written = _stored_events(any_db_url, integration)
+
+    async def drop(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:  # as an older version left it: no feed tables
+            for model in (models.Event, models.EventState, models.EventFeed):
+                await conn.execute(sa.text(f"DROP TABLE {models.table_of(model).name}"))
+
+    run_db(any_db_url, drop)
+    assert _stored_events(any_db_url, integration) == written  # opened again: written again
