@@ -360,3 +360,46 @@ def test_a_database_from_before_the_feed_gets_each_first_materialization_when_op
 
     run_db(any_db_url, drop)
     assert _stored_events(any_db_url, integration) == written  # opened again: written again
+
+
+def _objects(server: LiveServer, token: str) -> dict[str, Any]:
+    """Every object the Graph API shows the integration, as the example keeps it."""
+    found = {}
+    lists = " ".join(f"{root}: {root}(first: 1000) {{ nodes {{ id updatedDate }} }}" for root in [
+        "districts", "schools", "sessions", "courses", "classes", "sections", "people",
+        "enrollments", "agents",
+    ])  # fmt: skip
+    data = _gql(server, token, f"{{ {lists} }}")["data"]
+    targets = ["DISTRICT", "SCHOOL", "SESSION", "COURSE", "CLASS", "SECTION", "PERSON"]
+    for target, root in zip([*targets, "ENROLLMENT", "AGENT"], data, strict=True):
+        for node in data[root]["nodes"]:
+            found[f"{target}:{node['id']}"] = node
+    return found
+
+
+def test_the_readme_sync_example_keeps_a_copy_equal_to_the_graph(
+    db_url: str, run: Run, live_server: Make, tmp_path: Path
+) -> None:
+    _, token = _setup(db_url, run)
+    state = tmp_path / "state.json"
+    example = [sys.executable, str(REPO / "examples" / "sync.py")]
+    with live_server() as server:
+
+        def sync() -> str:
+            done = subprocess.run(  # noqa: S603  # our own interpreter and script
+                [*example, f"{server.url}/graphql", token, str(state)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            return done.stdout
+
+        assert sync().startswith("full sync (no saved state)")
+        assert json.loads(state.read_text())["objects"] == _objects(server, token)
+        run_db(db_url, lambda engine: _import(engine, run, run.district.move_student(2), "bulk"))
+        run_db(db_url, lambda engine: _import(engine, run, run.district.drop_class(1), "bulk"))
+        out = sync()
+        assert out.startswith("applied ")
+        assert not out.startswith("applied 0 ")
+        assert json.loads(state.read_text())["objects"] == _objects(server, token)
