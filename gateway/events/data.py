@@ -9,6 +9,7 @@ values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -88,6 +89,7 @@ _PERSON_FIELDS = {
 _SKIPPED = {"id", "source_id"}
 
 
+@functools.cache
 def camel(name: str) -> str:
     """`grade_levels` → `gradeLevels`."""
     head, *rest = name.split("_")
@@ -111,10 +113,11 @@ def readable_kinds(permissions: Iterable[str]) -> list[str]:
     return [kind for kind, name in TYPE_NAMES.items() if TYPE_PERMISSIONS[name] in held]
 
 
-def denied_keys(kind: str, permissions: frozenset[str]) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def denied_keys(kind: str, permissions: frozenset[str]) -> frozenset[str]:
     """The data keys of `kind` that `permissions` do not let the integration read: gated
     fields, `properties`, and references to types it may not read."""
-    denied = set()
+    denied: set[str] = set()
     if "properties:read" not in permissions:
         denied.add("properties")
     if kind == "people":
@@ -122,7 +125,7 @@ def denied_keys(kind: str, permissions: frozenset[str]) -> set[str]:
     for key, target in REFERENCE_KEYS[kind].items():
         if TYPE_PERMISSIONS[TYPE_NAMES[target]] not in permissions:
             denied.add(key)
-    return denied
+    return frozenset(denied)
 
 
 def strip(
@@ -138,12 +141,6 @@ def strip(
     if kind == "people" and isinstance(address, dict) and "phones:read" not in permissions:
         kept["address"] = {key: value for key, value in address.items() if key != "phone"}
     return kept
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def build(
@@ -163,8 +160,10 @@ def build(
         if column in references:
             key, target = references[column]
             data[key] = value if value is not None and value in visible[target] else None
+        elif type(value) is datetime or type(value) is date:
+            data[camel(column)] = value.isoformat()
         else:
-            data[camel(column)] = _plain(value)
+            data[camel(column)] = value
     if kind in LINKED:
         key, _, _, _, target = LINKED[kind]
         data[key] = sorted(i for i in linked.get(row["id"], ()) if i in visible[target])
