@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import models
 from gateway.access import views
 from gateway.access.authentication import load_grant_by_id
-from gateway.access.grant import Grant, IntegrationStatus
+from gateway.access.grant import Grant, IntegrationStatus, Scope
 from gateway.coltypes import utcnow
 from gateway.events import data as event_data
 
@@ -76,16 +76,25 @@ async def _lock_feed(conn: AsyncConnection, integration_id: str) -> bool:
     return True
 
 
-async def _current(conn: AsyncConnection, grant: Grant) -> dict[str, dict[str, dict[str, Any]]]:
-    """What the integration sees now: kind → id → data."""
+async def _current(
+    conn: AsyncConnection, grant: Grant, kinds: Collection[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the integration sees now of `kinds`: kind → id → data."""
     rows: dict[str, list[dict[str, Any]]] = {}
+    ids: dict[str, set[str]] = {}
     for kind, table in _TABLES.items():
         visible = views.visible_rows(grant, table)
-        result = await conn.execute(
-            sa.select(*table.c).select_from(visible.source).where(*visible.where)
-        )
-        rows[kind] = [dict(row._mapping) for row in result]
-    ids = {kind: {row["id"] for row in found} for kind, found in rows.items()}
+        if kind in kinds:
+            result = await conn.execute(
+                sa.select(*table.c).select_from(visible.source).where(*visible.where)
+            )
+            rows[kind] = [dict(row._mapping) for row in result]
+            ids[kind] = {row["id"] for row in rows[kind]}
+        elif any(kind in event_data.REFERENCE_KEYS[wanted].values() for wanted in kinds):
+            result = await conn.execute(
+                sa.select(table.c.id).select_from(visible.source).where(*visible.where)
+            )
+            ids[kind] = set(result.scalars())
     current: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, found in rows.items():
         linked: dict[str, list[str]] = defaultdict(list)
@@ -103,18 +112,27 @@ async def _current(conn: AsyncConnection, grant: Grant) -> dict[str, dict[str, d
     return current
 
 
-async def sync(conn: AsyncConnection, integration_id: str) -> Synced:
+async def sync(
+    conn: AsyncConnection, integration_id: str, kinds: Collection[str] | None = None
+) -> Synced:
     """Bring the feed of `integration_id` up to what it sees now, in the caller's transaction
-    (its stored view must be current: call after `views.refresh`)."""
+    (its stored view must be current: call after `views.refresh`).
+
+    `kinds` limits the comparison to the kinds whose data can have changed (see `dirty`);
+    None compares everything, as a first materialization always does.
+    """
     done = Synced()
     grant = await load_grant_by_id(conn, integration_id)
     if grant is None or grant.status is IntegrationStatus.DISABLED:
         return done
-    await _lock_feed(conn, integration_id)
-    current = await _current(conn, grant)
+    if await _lock_feed(conn, integration_id) or kinds is None:
+        kinds = list(_TABLES)
+    if not kinds:
+        return done
+    current = await _current(conn, grant, kinds)
     stored = await conn.execute(
         sa.select(STATES.c.kind, STATES.c.id, STATES.c.digest).where(
-            STATES.c.integration_id == integration_id
+            STATES.c.integration_id == integration_id, STATES.c.kind.in_(list(current))
         )
     )
     before: dict[str, dict[str, str]] = defaultdict(dict)
@@ -195,18 +213,69 @@ def _event(
     }
 
 
-async def refresh_source(conn: AsyncConnection, source_id: str) -> Synced:
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a write into a source changed, per table name (as an import counts it): rows
+    inserted, updated and deleted, and owners whose links (`person_schools`,
+    `class_sessions`) were replaced."""
+
+    inserted: Mapping[str, int] = field(default_factory=dict)
+    updated: Mapping[str, int] = field(default_factory=dict)
+    deleted: Mapping[str, int] = field(default_factory=dict)
+    relinked: Mapping[str, int] = field(default_factory=dict)
+
+
+_LINK_OWNERS = {link.name: kind for kind, (_, link, _, _, _) in event_data.LINKED.items()}
+
+
+def dirty(changes: Changes, refreshed: views.Refreshed) -> set[str]:
+    """The kinds whose data an integration can see differently after `changes` (and the
+    changes of its stored view, `refreshed`).
+
+    A kind whose rows appeared or disappeared (for the integration: inserted, deleted, or
+    entered or left its view) changes the references of every kind that points to it, and a
+    deletion cascades through foreign keys without being counted, so that spreads to what
+    points to those kinds in turn. Updated rows and replaced links change only their own kind.
+    """
+    kinds = {kind for kind in _TABLES if changes.updated.get(kind)}
+    kinds |= {_LINK_OWNERS[name] for name in changes.relinked if name in _LINK_OWNERS}
+    moved = {
+        kind
+        for kind in _TABLES
+        if changes.inserted.get(kind)
+        or changes.deleted.get(kind)
+        or refreshed.added.get(kind)
+        or refreshed.removed.get(kind)
+    }
+    while True:
+        spread = {
+            kind
+            for kind in _TABLES
+            if kind not in moved and set(event_data.REFERENCE_KEYS[kind].values()) & moved
+        }
+        if not spread:
+            return kinds | moved
+        moved |= spread
+
+
+async def refresh_source(
+    conn: AsyncConnection, source_id: str, changes: Changes | None = None
+) -> Synced:
     """After the graph rows of `source_id` changed: refresh the stored views of its SELECTED
-    integrations, then bring the feed of each of its integrations up to date."""
-    await views.refresh_source(conn, source_id)
+    integrations, then bring the feed of each of its integrations up to date (comparing only
+    the kinds `changes` can have touched, when given)."""
     done = Synced()
     ids = await conn.execute(
-        sa.select(_integrations.c.id)
+        sa.select(_integrations.c.id, _integrations.c.scope)
         .where(_integrations.c.source_id == source_id)
         .order_by(_integrations.c.id)
     )
-    for (integration_id,) in ids.all():
-        done.merge(await sync(conn, integration_id))
+    for integration_id, scope in ids.all():
+        refreshed = views.Refreshed()
+        if scope == Scope.SELECTED.value:
+            refreshed = await views.refresh(conn, integration_id)
+        kinds = None if changes is None else dirty(changes, refreshed)
+        done.merge(await sync(conn, integration_id, kinds))
     return done
 
 

@@ -163,7 +163,8 @@ async def import_folder(
     if store.inserted or store.updated or store.deleted or store.relinked:
         # Every SELECTED integration of the source sees the new rows in the same commit.
         await refresh_statistics(conn)
-        await feed.refresh_source(conn, source.id)  # the stored views, then each feed
+        changes = feed.Changes(store.inserted, store.updated, store.deleted, store.relinked)
+        await feed.refresh_source(conn, source.id, changes)  # the stored views, then each feed
     counts = {name: await store.count(table) for name, table in COUNTED.items()}
     await store.drop_temp_tables()
     if created or store.inserted or store.updated or store.deleted:  # like admin changes
