@@ -19,12 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import models
+from gateway.access import views
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import ALL_SLUGS
 from gateway.admin import service
 from gateway.coltypes import utcnow
 from gateway.db import write_transaction
 from gateway.errors import ValidationFailed
+from gateway.events import feed
 from tests.conftest import LiveServer, run_db
 from tests.test_events_replay import EVENTS, assert_replay_matches, read_feed, replay
 from tests.test_views import District, Run, _import
@@ -403,3 +405,43 @@ def test_the_readme_sync_example_keeps_a_copy_equal_to_the_graph(
         assert out.startswith("applied ")
         assert not out.startswith("applied 0 ")
         assert json.loads(state.read_text())["objects"] == _objects(server, token)
+
+
+def test_what_an_import_can_touch_spreads_through_the_references() -> None:
+    gone = feed.dirty(feed.Changes(deleted={"schools": 1}), views.Refreshed())
+    # Classes go with their school (a cascade the import does not count), and with them their
+    # sections and enrollments; people lose the school from their `schoolIds`.
+    assert {"schools", "classes", "sections", "enrollments", "people"} <= gone
+    assert "districts" not in gone
+    renamed = feed.dirty(feed.Changes(updated={"people": 3}), views.Refreshed())
+    assert renamed == {"people"}
+    relinked = feed.dirty(feed.Changes(relinked={"person_schools": 1}), views.Refreshed())
+    assert relinked == {"people"}
+    entered = feed.dirty(feed.Changes(), views.Refreshed(added={"classes": 2}))
+    assert entered == {"classes", "sections", "enrollments"}
+
+
+def test_an_import_that_drops_a_school_with_its_classes_replays(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    _, token = _setup(db_url, run)
+    files = run.district.files
+    school = next(o["sourcedId"] for o in files["orgs"] if o["type"] == "school")
+    others = [
+        o["sourcedId"] for o in files["orgs"] if o["type"] == "school" and o["sourcedId"] != school
+    ]
+    classes = {k["sourcedId"] for k in files["classes"] if k["schoolSourcedId"] == school}
+    files["orgs"] = [o for o in files["orgs"] if o["sourcedId"] != school]
+    files["classes"] = [k for k in files["classes"] if k["sourcedId"] not in classes]
+    files["enrollments"] = [e for e in files["enrollments"] if e["classSourcedId"] not in classes]
+    for course in files["courses"]:
+        if course["orgSourcedId"] == school:
+            course["orgSourcedId"] = others[0]
+    for user in files["users"]:
+        if user["orgSourcedIds"] == school:
+            user["orgSourcedIds"] = others[0]
+    run_db(db_url, lambda engine: _import(engine, run, files, "bulk"))
+    with live_server() as server:
+        events = read_feed(server, token)
+        assert any(e["type"] == "DELETED" and e["targetType"] == "SCHOOL" for e in events)
+        assert_replay_matches(server, token, EVERYTHING, "a school dropped")
