@@ -394,7 +394,12 @@ async def update_integration(
         await _write_targets(conn, before.id, kinds)
     if kinds is not None or scope is not before.scope:
         await views.refresh(conn, before.id)
-    await feed.sync(conn, before.id)  # what entered or left its view, or what it may now read
+    if (
+        kinds is not None
+        or specs is not None
+        or (scope, status) != (before.scope, before.configured_status)
+    ):
+        await feed.sync(conn, before.id)  # what entered or left its view, or it may now read
     after = await require_integration(conn, before.id)
     await audit.record(
         conn,
