@@ -445,3 +445,28 @@ def test_an_import_that_drops_a_school_with_its_classes_replays(
         events = read_feed(server, token)
         assert any(e["type"] == "DELETED" and e["targetType"] == "SCHOOL" for e in events)
         assert_replay_matches(server, token, EVERYTHING, "a school dropped")
+
+
+def test_the_demo_load_writes_each_integrations_first_materialization(
+    db_url: str, live_server: Make
+) -> None:
+    from gateway.demo import load_demo
+
+    demo = run_db(db_url, lambda engine: load_demo(engine, people=40))
+    with live_server() as server:
+        for integration in demo.integrations:
+            stored = _stored_events(db_url, integration.id)
+            if integration.status == "DISABLED":
+                assert stored == 0  # a disabled integration accumulates nothing
+                continue
+            assert stored > 0, integration.name
+            if integration.status == "ACTIVE":
+                assert integration.token is not None
+                status, body = server.graphql(
+                    "{ integration { permissions { slug } } }", integration.token
+                )
+                assert status == 200
+                held = frozenset(p["slug"] for p in body["data"]["integration"]["permissions"])
+                assert_replay_matches(
+                    server, integration.token, held, f"the demo ({integration.name})"
+                )

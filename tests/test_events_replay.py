@@ -135,10 +135,11 @@ def graph_query(permissions: frozenset[str]) -> tuple[str, list[str]]:
             if TYPE_PERMISSIONS[target] not in permissions:
                 continue
             if alias.endswith("Ids"):
-                selection.append(f"{alias}: {field}(first: 20) {{ nodes {{ id }} }}")
+                selection.append(f"{alias}: {field}(first: 10) {{ nodes {{ id }} }}")
             else:
                 selection.append(f"{alias}: {field} {{ id }}")
-        parts.append(f"{root}(first: 200) {{ nodes {{ {' '.join(selection)} }} }}")
+        nodes = " ".join(selection)
+        parts.append(f"{root}(first: 1000) {{ pageInfo {{ hasNextPage }} nodes {{ {nodes} }} }}")
     return "{ " + " ".join(parts) + " }", readable
 
 
@@ -166,6 +167,7 @@ def graph_view(server: LiveServer, token: str, permissions: frozenset[str]) -> d
     assert status == 200, body
     assert "errors" not in body, body
     for name in readable:
+        assert not body["data"][FIELDS[name][0]]["pageInfo"]["hasNextPage"], "a larger page"
         for node in body["data"][FIELDS[name][0]]["nodes"]:
             shown[(name.upper(), node["id"])] = _normal_data(node)
     return shown
