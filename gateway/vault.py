@@ -17,11 +17,16 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.engine import make_url
 
+from gateway.errors import GatewayError
 from gateway.settings import Settings, SettingsError
 
 
-class VaultUnavailable(SettingsError):
-    """No usable secret key: the message says what to set."""
+class VaultUnavailable(SettingsError, GatewayError):
+    """No usable secret key: the message says what to set. A command exits with it (code 1);
+    an API shows it as INTERNAL_SERVER_ERROR with that message, which holds no secret."""
+
+    def __init__(self, message: str) -> None:
+        GatewayError.__init__(self, message)
 
 
 def generate_key() -> str:
