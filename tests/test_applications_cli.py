@@ -236,6 +236,13 @@ def test_an_application_that_stops_requesting_keeps_its_integrations_grants(
     assert shown["permissions"] == ["organizations:read", "people:read"]
     actions = [e.action for e in rows(any_db_url, models.AuditEntry)]
     assert actions.count("application.update") == 1
+    # An administrator's update may grant only what the application requests now.
+    regrant = ["integrations", "update", integration["id"], "--permission", "people:read"]
+    assert "permission organizations:read is not one that application 'Gradebook'" in refused(
+        gateway(*regrant, "--permission", "organizations:read")
+    )
+    narrowed = one_json_object(gateway(*regrant, "--json"))
+    assert narrowed["permissions"] == ["people:read"]
 
 
 def test_rotate_key_replaces_the_digest(gateway: Any, any_db_url: str) -> None:

@@ -374,7 +374,9 @@ class AuditEntry:
         description="The admin key that made the change; null for the command line."
     )
     action: str = strawberry.field(description="E.g. `integration.update`.")
-    subject_type: str = strawberry.field(description="`integration`, `source` or `admin_key`.")
+    subject_type: str = strawberry.field(
+        description="`integration`, `source`, `admin_key` or `application`."
+    )
     subject_id: strawberry.ID | None
     before: JSON | None = strawberry.field(description="The subject before; null on creation.")
     after: JSON | None = strawberry.field(description="The subject after; null on destruction.")

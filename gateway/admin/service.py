@@ -296,9 +296,19 @@ async def _granted_to_application(
     deny: Iterable[str],
 ) -> list[PermissionSpec]:
     """What an integration of the application gets: `specs` (or, when none are named, all it
-    requests) minus `deny`; naming a permission it does not request is refused. The
-    application's row stays locked until the transaction ends, so a concurrent change of what
-    it requests cannot slip in between."""
+    requests) minus `deny`; naming a permission it does not request is refused."""
+    denied = resolve_permissions(deny)
+    application = await _require_requested(conn, application_id, [*specs, *denied])
+    chosen = list(specs) or resolve_permissions(application.permissions)
+    return [s for s in chosen if s.slug not in {d.slug for d in denied}]
+
+
+async def _require_requested(
+    conn: AsyncConnection, application_id: str, specs: Sequence[PermissionSpec]
+) -> records.Application:
+    """The application, once each of `specs` is known to be one it requests. Its row stays
+    locked until the transaction ends, so a concurrent change of what it requests cannot slip
+    in between."""
     found = await records.load_applications(
         conn, ids=[canonical_uuid(application_id, "application")], for_update=True
     )
@@ -309,17 +319,14 @@ async def _granted_to_application(
             api_hint="the `applications` query lists them",
         )
     application = found[0]
-    requested = set(application.permissions)
-    denied = resolve_permissions(deny)
-    for spec in [*specs, *denied]:
-        if spec.slug not in requested:
+    for spec in specs:
+        if spec.slug not in application.permissions:
             raise ValidationFailed(
                 f"permission {spec.slug} is not one that application {application.name!r} "
                 f"requests ({', '.join(application.permissions) or 'none'}); an integration "
                 "of an application is granted only what it requests"
             )
-    chosen = list(specs) or resolve_permissions(application.permissions)
-    return [s for s in chosen if s.slug not in {d.slug for d in denied}]
+    return application
 
 
 MAX_NAME_LENGTH = 200
@@ -402,6 +409,8 @@ async def update_integration(
     if changes.targets is not None or scope is not before.scope:
         kinds = await resolve_targets(conn, before.source_id, scope, changes.targets or ())
     specs = None if changes.permissions is None else resolve_permissions(changes.permissions)
+    if specs and before.application_id is not None:
+        await _require_requested(conn, before.application_id, specs)
     status = changes.status or before.configured_status
     start_date = before.start_date
     if changes.start_date is not KEEP:
