@@ -17,7 +17,7 @@ from gateway.access.tokens import parse_bearer
 from gateway.settings import Settings
 from gateway.vault import generate_key
 from tests.admin_factories import ADMIN_PATH, Orgs, graphql, make_admin_key, make_orgs_in
-from tests.conftest import LiveServer, run_db
+from tests.conftest import LiveServer, recorded_statements, run_db
 
 META_PATH = "/meta/graphql"
 REQUESTED = ["people:read", "organizations:read", "enrollments:read"]
@@ -436,3 +436,38 @@ def test_the_database_file_alone_holds_no_usable_token(db_url: str, orgs_sqlite:
                 assert status_on(srv, path, value) == 401, (path, value)
         # The key file beside it is what makes the stored ciphertexts readable: only its owner.
         assert (database.parent / f"{database.name}.key").stat().st_mode & 0o077 == 0
+
+
+def test_a_page_costs_the_same_few_statements_whatever_its_size(
+    any_db_url: str, orgs: Orgs
+) -> None:
+    """Authentication, the application, the page, its permissions, its targets: never one
+    statement per integration."""
+    key = make_admin_key(any_db_url).key
+    with LiveServer(_settings(any_db_url)) as srv, srv.client(key) as admin:
+        app = create_application(admin, "Gradebook", REQUESTED)
+        application_id = app["application"]["id"]
+
+        def add(count: int) -> None:
+            for _ in range(count):
+                ok(
+                    create_integration(
+                        admin,
+                        sourceId=orgs.source,
+                        scope="SELECTED",
+                        targets=[orgs.school, orgs.course],
+                        applicationId=application_id,
+                    )
+                )
+
+        def statements() -> int:
+            with recorded_statements(srv) as seen:
+                listed = ok(meta(srv, app["key"], first=1000))["integrations"]
+            assert len(listed["nodes"]) == listed["totalCount"]
+            assert all(n["accessToken"] for n in listed["nodes"])
+            return len([s for s in seen if s.lstrip().upper().startswith("SELECT")])
+
+        add(1)
+        one = statements()
+        add(9)
+        assert statements() == one
