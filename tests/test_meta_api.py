@@ -471,3 +471,13 @@ def test_a_page_costs_the_same_few_statements_whatever_its_size(
         one = statements()
         add(9)
         assert statements() == one
+
+
+def test_the_graph_apis_limits_hold_on_the_meta_api(scenario: Scenario) -> None:
+    aliased = " ".join(f"a{i}: application {{ id }}" for i in range(31))
+    too_many = meta(scenario.server, scenario.key, f"{{ {aliased} }}").json()
+    assert too_many["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert "data" not in too_many or too_many["data"] is None
+    assert "max_aliases" in too_many["errors"][0]["message"]
+    pages = " ".join(f"p{i}: integrations(first: 1000) {{ nodes {{ id }} }}" for i in range(30))
+    assert ok(meta(scenario.server, scenario.key, f"{{ {pages} }}"))["p29"]["nodes"]

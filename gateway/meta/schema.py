@@ -20,6 +20,7 @@ from gateway.admin.schema import resolver
 from gateway.graph import enums
 from gateway.graph.errors import QuietSchema
 from gateway.graph.pagination import Connection, connection, page_args
+from gateway.limits import Limits, RequestLimits
 from gateway.meta import integrations
 from gateway.meta.integrations import Application, Integration
 from gateway.vault import Vault
@@ -91,4 +92,9 @@ class Query:
         return connection("integrations", rows, page.first, counter)
 
 
-meta_schema = QuietSchema(query=Query, extensions=[AdminErrors])
+# The Graph API's limits at their defaults (document size, tokens, depth, aliases, cost): a
+# key holder cannot ask for a thousand aliased pages of decrypted tokens. Factories, never
+# shared instances (DESIGN §8).
+meta_schema = QuietSchema(
+    query=Query, extensions=[AdminErrors, lambda: RequestLimits(Limits.defaults())]
+)
