@@ -253,3 +253,29 @@ def test_a_grant_locks_the_application_until_it_commits(any_db_url: str, orgs: O
 
     assert asyncio.run(runner()) == ["agents:read", "people:read"]
     assert done == ["grant", "narrow"]
+
+
+def test_without_a_secret_key_on_postgresql_a_grant_says_what_to_set(
+    any_db_url: str, orgs: Orgs
+) -> None:
+    if any_db_url.startswith("sqlite"):
+        pytest.skip("SQLite makes its key file beside the database")
+    with (
+        LiveServer(
+            Settings(database_url=any_db_url, secret_key=None, secret_key_file=None)
+        ) as server,
+        server.client(make_admin_key(any_db_url).key) as admin,
+    ):
+        app = create(admin, name="G", permissions=["people:read"])["application"]
+        error = error_of(
+            graphql(
+                admin,
+                """mutation($input: CreateIntegrationInput!) {
+                    createIntegration(input: $input) { accessToken } }""",
+                {"input": {"sourceId": orgs.source, "scope": "ALL", "applicationId": app["id"]}},
+            )
+        )
+        listed = ok(graphql(admin, "{ integrations { id } }"))
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "set GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE)" in error["message"]
+    assert listed == {"integrations": []}

@@ -296,6 +296,7 @@ def test_postgresql_without_a_secret_key_says_what_to_set(
         pytest.skip("SQLite makes its key file beside the database")
     monkeypatch.setenv("GATEWAY_DATABASE_URL", any_db_url)
     monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
+    monkeypatch.delenv("GATEWAY_SECRET_KEY_FILE", raising=False)
     app = typer.Typer()
     register(app)
     runner = CliRunner()
