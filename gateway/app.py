@@ -20,6 +20,7 @@ from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
 from gateway.limits import Limits
 from gateway.logs import AccessLogMiddleware, configure_logging
+from gateway.meta.app import create_meta_app
 from gateway.middleware import (
     BodyLimitMiddleware,
     GraphCompressionMiddleware,
@@ -29,6 +30,7 @@ from gateway.middleware import (
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
 from gateway.runtime import pace_garbage_collector
 from gateway.settings import Settings, load_settings
+from gateway.vault import Vault
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         introspection=settings.introspection, limits=Limits.from_settings(settings)
     )
     view = GraphView(schema, settings)
+    vault = Vault.from_settings(settings)
 
     async def graphql(request: Request) -> Response:
         db = RequestDB(engine, timeout=settings.request_timeout_seconds)
@@ -75,7 +78,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(
                 "/admin/graphql",
                 create_admin_app(
-                    lambda: engine, graphiql=settings.graphiql, graphiql_cdn=settings.graphiql_cdn
+                    lambda: engine,
+                    vault,
+                    graphiql=settings.graphiql,
+                    graphiql_cdn=settings.graphiql_cdn,
+                ),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                "/meta/graphql",
+                create_meta_app(
+                    lambda: engine,
+                    vault,
+                    graphiql=settings.graphiql,
+                    graphiql_cdn=settings.graphiql_cdn,
                 ),
                 methods=["GET", "POST"],
             ),

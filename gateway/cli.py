@@ -80,8 +80,18 @@ def export_schema(
     admin: Annotated[
         bool, typer.Option("--admin", help="Print the admin API's SDL instead.")
     ] = False,
+    meta: Annotated[
+        bool, typer.Option("--meta", help="Print the meta API's SDL (meta.graphql) instead.")
+    ] = False,
 ) -> None:
     """Print the SDL of the Graph API (what `schema.graphql` holds)."""
+    if admin and meta:
+        fail("--admin and --meta each choose one schema; pass one")
+    if meta:
+        from gateway.meta.schema import meta_schema
+
+        sys.stdout.write(meta_schema.as_str() + "\n")
+        return
     if admin:
         from gateway.admin.schema import admin_schema
 
@@ -135,7 +145,12 @@ def serve(
     run(with_engine(prepare))
     # uvicorn runs at log level warning (the gateway writes its own access log), which hides
     # its "running on" line; say where we listen instead.
-    typer.echo(f"Serving {url} (GraphiQL in a browser) and /admin/graphql; Ctrl+C stops.", err=True)
+    base = url.removesuffix("/graphql")
+    typer.echo(
+        f"Serving {url} (GraphiQL in a browser), {base}/admin/graphql and "
+        f"{base}/meta/graphql; Ctrl+C stops.",
+        err=True,
+    )
     from gateway.app import proxy_options
     from gateway.settings import load_settings
 

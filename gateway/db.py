@@ -78,6 +78,7 @@ async def create_schema(engine: AsyncEngine) -> None:
         upgrading = await conn.run_sync(_has_integrations_without_views)
         without_feeds = await conn.run_sync(_has_integrations_without_feeds)
         await conn.run_sync(SQLModel.metadata.create_all)
+        await conn.run_sync(_add_missing_columns)
         await seed_permissions(conn)
         if upgrading:
             # A database from before the stored views: write them once, before any request.
@@ -86,6 +87,30 @@ async def create_schema(engine: AsyncEngine) -> None:
         if without_feeds:
             # A database from before the change feed: each integration's first materialization.
             await feed.sync_all(conn)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Add the columns a table of an earlier version lacks (`create_all` only adds tables).
+
+    Every column added since the first release is nullable, so an older row simply has none;
+    the indexes on an added column are created with it.
+    """
+    inspector = sa.inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        added = [column for column in table.columns if column.name not in present]
+        for column in added:
+            if not column.nullable:
+                raise RuntimeError(
+                    f"column {table.name}.{column.name} is missing and not nullable; "
+                    "an upgrade cannot add it to existing rows"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+        names = {column.name for column in added}
+        for index in table.indexes:
+            if names & {column.name for column in index.columns}:
+                index.create(conn, checkfirst=True)
 
 
 def _has_integrations_without_views(conn: sa.Connection) -> bool:

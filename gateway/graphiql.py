@@ -75,6 +75,28 @@ ADMIN_QUERY = """\
 }
 """
 
+META_QUERY = """\
+# The rostering gateway's meta API: your application's own integrations.
+#
+# Every request needs your application's key (an administrator creates it
+# with `gateway applications create`). Open the Headers tab below and put
+# the key in place of the placeholder:
+#
+#   {"Authorization": "Bearer <your application key>"}
+#
+# then reload the schema (Shift-Ctrl-R) for the docs and completion.
+# This page keeps headers in memory only: reload it and the key is gone.
+#
+# Run with Ctrl-Enter (or the play button); Ctrl-Space completes.
+
+{
+  application { name permissions { slug } }
+  integrations(filter: {statuses: [ACTIVE]}) {
+    nodes { id status source { name } accessToken }
+  }
+}
+"""
+
 # ---------------------------------------------------------------- the assets
 
 STATIC = Path(__file__).resolve().parent / "static" / "graphiql"
@@ -368,6 +390,7 @@ def _script_literal(text: str) -> str:
 
 GRAPH_PAGE = Page("Rostering gateway · GraphiQL", GRAPH_QUERY, "your integration token")
 ADMIN_PAGE = Page("Rostering gateway admin API · GraphiQL", ADMIN_QUERY, "your admin key")
+META_PAGE = Page("Rostering gateway meta API · GraphiQL", META_QUERY, "your application key")
 
 
 def is_page_request(request: BaseRequestProtocol) -> bool:

@@ -106,13 +106,33 @@ class Entity(SQLModel, table=True):
 
 
 class Application(SQLModel, table=True):
-    """The application an integration was granted to (Clever/ClassLink-style connections)."""
+    """An application that integrations are granted to: the permissions it requests, and its
+    key for the meta API (stored only as a SHA-256 digest; null for an application named by
+    free text before applications had keys)."""
 
     __tablename__ = "applications"
     id: str = _pk()
     created_date: datetime = _created()
     updated_date: datetime = _created()
     name: str
+    description: str | None = None
+    key_digest: str | None = Field(default=None, unique=True, index=True, max_length=64)
+
+
+class ApplicationPermission(SQLModel, table=True):
+    """A permission an application requests (administrators grant or deny it per integration)."""
+
+    __tablename__ = "application_permissions"
+    application_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("applications.id", ondelete="CASCADE")],
+    )
+    permission_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("permissions.id", ondelete="RESTRICT")],
+    )
 
 
 class Source(SQLModel, table=True):
@@ -155,6 +175,9 @@ class Integration(SQLModel, table=True):
     status: str = "ACTIVE"
     start_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
     token_digest: str = Field(unique=True, max_length=64)
+    # The token encrypted with the vault's key (gateway.vault), kept only for integrations of
+    # an application, whose developer reads it from the meta API; the digest stays the lookup.
+    token_ciphertext: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class IntegrationPermission(SQLModel, table=True):

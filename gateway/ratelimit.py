@@ -1,5 +1,6 @@
-"""Per-token rate limiting of the Graph and admin APIs: a token bucket for each access token
-or admin key, and one per client address for requests that carry no valid one.
+"""Per-token rate limiting of the Graph, admin and meta APIs: a token bucket for each access
+token, admin key or application key, and one per client address for requests that carry no
+valid one.
 
 Each caller has a bucket of `burst` requests that refills at `per_second` requests a second.
 A request takes one; with the bucket empty it is answered 429 RATE_LIMITED with `Retry-After`
@@ -119,7 +120,7 @@ def rate_key(scope: Scope) -> str:
     return client_key(scope)
 
 
-GRAPHQL_PATHS = frozenset({"/graphql", "/admin/graphql"})
+GRAPHQL_PATHS = frozenset({"/graphql", "/admin/graphql", "/meta/graphql"})
 # The key of `request.state` holding a callable that spends one more request from the
 # request's bucket (None when it may go on, else the 429 refusal).
 CHARGE_STATE = "rate_limit_charge"

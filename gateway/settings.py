@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         description="Days each change-feed event is kept; `gateway events prune` removes older "
         "ones, and a cursor from before them asks for a full sync.",
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="The key that encrypts the access tokens the meta API returns to an "
+        "application's developer (`gateway secret-key generate` prints one). Unset: "
+        "GATEWAY_SECRET_KEY_FILE, else (SQLite only) a key file beside the database, made on "
+        "first use.",
+    )
+    secret_key_file: str | None = Field(
+        default=None,
+        description="A file holding the secret key (read when GATEWAY_SECRET_KEY is unset).",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks of the proxies whose X-Forwarded-For names the client "

@@ -508,10 +508,20 @@ def _error_cases(
         ),
         "name with a NUL": (create, creating(name="a\x00b"), "control character"),
         "overlong name": (create, creating(name="n" * 201), "at most 200 are allowed"),
-        "overlong application name": (
+        "application id not a UUID": (
             create,
-            creating(application="a" * 10_000),
-            "the application name is 10,000 characters long",
+            creating(applicationId="gradebook"),
+            "application 'gradebook' is not a UUID",
+        ),
+        "unknown application": (
+            create,
+            creating(applicationId=MISSING),
+            f"application {MISSING} does not exist",
+        ),
+        "deny without an application": (
+            create,
+            creating(permissions=["people:read"], deny=["people:read"]),
+            "denying permissions needs an application",
         ),
         "target of another source": (
             create,

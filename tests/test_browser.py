@@ -25,7 +25,11 @@ from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import graphiql
+from gateway.access.grant import Scope
+from gateway.admin import applications, records, service
+from gateway.db import write_transaction
 from gateway.settings import Settings
+from gateway.vault import Vault
 from tests.admin_factories import make_admin_key
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source
@@ -57,6 +61,8 @@ class World:
     server: LiveServer
     token: str
     admin_key: str
+    application_key: str
+    application_token: str
     screenshots: Path
 
 
@@ -70,11 +76,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     token = run_db(url, build)
     admin_key = make_admin_key(url, "browser").key
+    application_key, application_token = run_db(url, lambda engine: make_application(engine, url))
     folder = os.environ.get("GATEWAY_TEST_SCREENSHOTS")
     screenshots = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
     screenshots.mkdir(parents=True, exist_ok=True)
     with LiveServer(Settings(database_url=url, rate_limit_burst=100_000)) as server:
-        yield World(server, token, admin_key, screenshots)
+        yield World(server, token, admin_key, application_key, application_token, screenshots)
+
+
+async def make_application(engine: AsyncEngine, url: str) -> tuple[str, str]:
+    """An application with an integration made for it: its key and the integration's token."""
+    async with write_transaction(engine) as conn:
+        (source,) = await records.load_sources(conn)
+        created = await applications.create_application(
+            conn, "Browser app", permissions=["people:read"]
+        )
+        integration = await service.create_integration(
+            conn,
+            source_id=source.id,
+            scope=Scope.ALL,
+            permissions=(),
+            application_id=created.application.id,
+            vault=Vault.from_settings(Settings(database_url=url)),
+        )
+    return created.key, integration.token
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +238,19 @@ def test_the_admin_graphiql_runs_a_query_with_the_admin_key(world: World, visit:
         answered = http.post("/admin/graphql", json={"query": graphiql.ADMIN_QUERY}).json()
     assert answered["data"]["adminKey"] == {"name": "browser"}
     assert [source["name"] for source in answered["data"]["sources"]] == ["Browser"]
+    assert shown == answered
+    assert_offline_and_clean(visit)
+
+
+def test_the_meta_graphiql_runs_a_query_with_the_application_key(
+    world: World, visit: Visit
+) -> None:
+    shown = run_in_graphiql(world, visit, "/meta/graphql", world.application_key, "meta")
+    with world.server.client(world.application_key) as http:
+        answered = http.post("/meta/graphql", json={"query": graphiql.META_QUERY}).json()
+    assert answered["data"]["application"]["name"] == "Browser app"
+    (node,) = answered["data"]["integrations"]["nodes"]
+    assert node["accessToken"] == world.application_token
     assert shown == answered
     assert_offline_and_clean(visit)
 

@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "gateway" / "static" / "graphiql"
-PAGES = {"graph": "/graphql", "admin": "/admin/graphql"}
+PAGES = {"graph": "/graphql", "admin": "/admin/graphql", "meta": "/meta/graphql"}
 LONG_LIVED = "public, max-age=31536000, immutable"
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 # The style GraphiQL's dialogs insert (seen in Chromium by tests/test_browser.py).

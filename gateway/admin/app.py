@@ -25,12 +25,16 @@ from gateway.admin.schema import AdminContext, admin_schema
 from gateway.errors import ErrorCode
 from gateway.graph import http
 from gateway.graphiql import ADMIN_PAGE, is_page_request
+from gateway.vault import Vault
 
 _MISSING = (
     "an admin key is required: send `Authorization: Bearer <admin key>` "
     "(create one with `gateway admin-key create`)"
 )
-_UNKNOWN = "the bearer token is not an admin key (integration access tokens work on /graphql only)"
+_UNKNOWN = (
+    "the bearer token is not an admin key (integration access tokens work on /graphql only, "
+    "application keys on /meta/graphql)"
+)
 
 
 def _unauthenticated(message: str, *, invalid: bool) -> http.HTTPError:
@@ -44,10 +48,16 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
     """Strawberry's ASGI view with the admin key checked before any operation runs."""
 
     def __init__(
-        self, engine: Callable[[], AsyncEngine], *, graphiql: bool = True, graphiql_cdn: str = ""
+        self,
+        engine: Callable[[], AsyncEngine],
+        vault: Vault,
+        *,
+        graphiql: bool = True,
+        graphiql_cdn: str = "",
     ) -> None:
         super().__init__(admin_schema, graphql_ide="graphiql" if graphiql else None)
         self._engine = engine
+        self._vault = vault
         self._graphiql_cdn = graphiql_cdn
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
@@ -91,16 +101,21 @@ class AdminGraphQL(GraphQL[AdminContext, None]):
         request.state.admin_key_id = actor.admin_key_id  # the rate limit trusts it from now on
         # The gateway's RequestIdMiddleware sets the id; the app also runs without it (tests).
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-        context = AdminContext(engine=engine, actor=actor, request_id=request_id)
+        context = AdminContext(engine=engine, actor=actor, request_id=request_id, vault=self._vault)
         return await self.run(request, context=context)
 
 
 def create_admin_app(
-    engine: Callable[[], AsyncEngine], *, graphiql: bool = True, graphiql_cdn: str = ""
+    engine: Callable[[], AsyncEngine],
+    vault: Vault,
+    *,
+    graphiql: bool = True,
+    graphiql_cdn: str = "",
 ) -> AdminGraphQL:
-    """The ASGI app to route at /admin/graphql; `engine()` returns the app's database engine.
+    """The ASGI app to route at /admin/graphql; `engine()` returns the app's database engine
+    and `vault` encrypts the tokens of applications' integrations.
 
     `engine` is called per request, so the engine may be created later (in a lifespan).
     Mount it as `Route("/admin/graphql", create_admin_app(...))`.
     """
-    return AdminGraphQL(engine, graphiql=graphiql, graphiql_cdn=graphiql_cdn)
+    return AdminGraphQL(engine, vault, graphiql=graphiql, graphiql_cdn=graphiql_cdn)

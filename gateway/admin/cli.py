@@ -1,4 +1,4 @@
-"""The administration commands: admin-key, sources, integrations and audit (DESIGN §7).
+"""The administration commands: admin-key, sources, integrations, applications and audit.
 
 Each command runs one transaction through the same service layer as /admin/graphql; changes
 are audited with actor `cli` and no admin key. With `--json` a command prints exactly one JSON
@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.admin import audit, keys, records, service, sources_cli
-from gateway.admin.console import JsonOption, reading, show, transaction
+from gateway.admin import applications_cli, audit, keys, records, service, sources_cli
+from gateway.admin.console import JsonOption, reading, show, transaction, vault
 from gateway.cli import emit_json, fail
 
 IdArgument = Annotated[
@@ -121,7 +121,20 @@ def create_integration(
         str | None, typer.Option(metavar="NAME", help="A label for administrators.")
     ] = None,
     application: Annotated[
-        str | None, typer.Option(metavar="NAME", help="The application's name.")
+        str | None,
+        typer.Option(
+            metavar="ID",
+            help="The application it is for: it is granted what the application requests "
+            "(minus --deny), and its developer reads the token from the meta API.",
+        ),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deny",
+            metavar="SLUG_OR_UUID",
+            help="With --application: a requested permission not to grant; repeatable.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -137,7 +150,9 @@ def create_integration(
             status=service.parse_status(status),
             start_date=service.parse_start_date(start_date),
             name=name,
-            application_name=application,
+            application_id=application,
+            deny=deny or (),
+            vault=None if application is None else vault(),
         )
 
     created = transaction(body)
@@ -312,4 +327,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sources_cli.sources, name="sources")
     app.add_typer(sources_cli.targets, name="targets")
     app.add_typer(integrations, name="integrations")
+    app.add_typer(applications_cli.applications, name="applications")
+    app.add_typer(applications_cli.secret_key, name="secret-key")
     app.command("audit")(show_audit_log)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.cli import emit_json, run, with_engine
 from gateway.db import write_transaction
+from gateway.vault import Vault
 
 T = TypeVar("T")
 
@@ -36,6 +37,13 @@ def reading(body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
             return await body(conn)
 
     return run(with_engine(in_engine))
+
+
+def vault() -> Vault:
+    """The vault of the configured settings (its key is resolved when first used)."""
+    from gateway.settings import load_settings
+
+    return Vault.from_settings(load_settings())
 
 
 def show(value: dict[str, Any], as_json: bool, *, lines: dict[str, str] | None = None) -> None:

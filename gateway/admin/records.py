@@ -1,4 +1,4 @@
-"""Sources and integrations as the admin API, the CLI and the audit log see them.
+"""Sources, integrations and applications as the admin API, the CLI and the audit log see them.
 
 Plain frozen dataclasses loaded in a bounded number of statements (one per table, never one
 per row), and their JSON form, which is what `--json` prints and what the audit log stores.
@@ -22,6 +22,7 @@ from gateway.admin.targets import Target, describe_targets
 
 _integrations = models.table_of(models.Integration)
 _applications = models.table_of(models.Application)
+_requested = models.table_of(models.ApplicationPermission)
 _granted = models.table_of(models.IntegrationPermission)
 _permissions = models.table_of(models.Permission)
 _targets = models.table_of(models.IntegrationTarget)
@@ -45,7 +46,8 @@ class Integration:
     id: str
     name: str | None
     source_id: str
-    application: str | None
+    application_id: str | None
+    application: str | None  # its name
     scope: Scope
     configured_status: IntegrationStatus
     start_date: datetime | None
@@ -65,7 +67,11 @@ class Integration:
             "id": self.id,
             "name": self.name,
             "sourceId": self.source_id,
-            "application": self.application,
+            "application": (
+                None
+                if self.application_id is None
+                else {"id": self.application_id, "name": self.application}
+            ),
             "scope": self.scope.value,
             "status": self.status().value,
             "configuredStatus": self.configured_status.value,
@@ -83,9 +89,11 @@ async def load_integrations(
     *,
     ids: Sequence[str] | None = None,
     source_id: str | None = None,
+    application_id: str | None = None,
     for_update: bool = False,
 ) -> list[Integration]:
-    """Integrations oldest first, all or only `ids` / those of `source_id`, in six statements
+    """Integrations oldest first, all or only `ids` / those of `source_id` / of
+    `application_id`, in six statements
     (the last three name the targets).
 
     `for_update` locks the integration rows (PostgreSQL) so a concurrent change cannot slip
@@ -96,6 +104,7 @@ async def load_integrations(
             _integrations.c.id,
             _integrations.c.name,
             _integrations.c.source_id,
+            _integrations.c.application_id,
             _applications.c.name.label("application"),
             _integrations.c.scope,
             _integrations.c.status,
@@ -114,6 +123,8 @@ async def load_integrations(
         query = query.where(_integrations.c.id.in_(ids))
     if source_id is not None:
         query = query.where(_integrations.c.source_id == source_id)
+    if application_id is not None:
+        query = query.where(_integrations.c.application_id == application_id)
     if for_update:
         query = query.with_for_update(of=_integrations)
     rows = (await conn.execute(query)).all()
@@ -140,6 +151,7 @@ async def load_integrations(
             id=row.id,
             name=row.name,
             source_id=row.source_id,
+            application_id=row.application_id,
             application=row.application,
             scope=Scope(row.scope),
             configured_status=IntegrationStatus(row.status),
@@ -258,4 +270,71 @@ async def load_sources(conn: AsyncConnection, *, ids: Sequence[str] | None = Non
             updated_date=row.updated_date,
         )
         for row in await conn.execute(query)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """An application as listings show it (never its key, nor the key's digest).
+
+    `permissions` are the slugs it requests, in catalog order; `has_key` is false only for an
+    application named by free text before applications had keys (it cannot use the meta API
+    until its key is rotated).
+    """
+
+    id: str
+    name: str
+    description: str | None
+    permissions: tuple[str, ...]
+    has_key: bool
+    created_date: datetime
+    updated_date: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The application as one JSON object with the admin API's field names."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "permissions": list(self.permissions),
+            "createdDate": self.created_date.isoformat(),
+            "updatedDate": self.updated_date.isoformat(),
+        }
+
+
+async def load_applications(
+    conn: AsyncConnection,
+    *,
+    ids: Sequence[str] | None = None,
+    key_digest: str | None = None,
+    for_update: bool = False,
+) -> list[Application]:
+    """Applications oldest first (all, only `ids`, or the one whose key has `key_digest`), in
+    two statements. `for_update` locks their rows (PostgreSQL) until the transaction ends."""
+    query = sa.select(_applications).order_by(_applications.c.created_date, _applications.c.id)
+    if ids is not None:
+        query = query.where(_applications.c.id.in_(ids))
+    if key_digest is not None:
+        query = query.where(_applications.c.key_digest == key_digest)
+    if for_update:
+        query = query.with_for_update(of=_applications)
+    rows = (await conn.execute(query)).all()
+    slugs: dict[str, list[str]] = defaultdict(list)
+    for application_id, slug in await conn.execute(
+        sa.select(_requested.c.application_id, _permissions.c.slug)
+        .join(_permissions, _permissions.c.id == _requested.c.permission_id)
+        .where(_requested.c.application_id.in_([row.id for row in rows]))
+    ):
+        slugs[application_id].append(slug)
+    return [
+        Application(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            permissions=tuple(sorted(slugs[row.id], key=_CATALOG_ORDER.__getitem__)),
+            has_key=row.key_digest is not None,
+            created_date=row.created_date,
+            updated_date=row.updated_date,
+        )
+        for row in rows
     ]

@@ -20,13 +20,14 @@ from strawberry.scalars import JSON
 
 from gateway.access import grant
 from gateway.access.permissions import BY_SLUG, CATALOG, PermissionSpec
-from gateway.admin import audit, records, service, sources, targets
+from gateway.admin import applications, audit, records, service, sources, targets
 from gateway.admin.audit import Actor
 from gateway.admin.errors import AdminErrors
 from gateway.db import write_transaction
 from gateway.graph import enums
 from gateway.graph.errors import QuietSchema
 from gateway.graph.pagination import PageInfo
+from gateway.vault import Vault
 
 
 @dataclass
@@ -36,7 +37,9 @@ class AdminContext:
     engine: AsyncEngine
     actor: Actor
     request_id: str
+    vault: Vault
     sources: DataLoader[str, records.Source | None] = field(init=False)
+    applications: DataLoader[str, records.Application | None] = field(init=False)
 
     def __post_init__(self) -> None:
         async def load(ids: list[str]) -> list[records.Source | None]:
@@ -44,7 +47,13 @@ class AdminContext:
                 found = {s.id: s for s in await records.load_sources(conn, ids=ids)}
             return [found.get(i) for i in ids]
 
+        async def load_applications(ids: list[str]) -> list[records.Application | None]:
+            async with self.engine.connect() as conn:
+                found = {a.id: a for a in await records.load_applications(conn, ids=ids)}
+            return [found.get(i) for i in ids]
+
         self.sources = DataLoader(load_fn=load)
+        self.applications = DataLoader(load_fn=load_applications)
 
 
 Info = strawberry.Info[AdminContext, None]
@@ -232,9 +241,15 @@ class Integration:
         assert found is not None, "integrations.source_id is a foreign key"
         return Source.of(found)
 
-    @resolver("The application it was granted to, when one was named.")
-    def application(self) -> str | None:
-        return self.record.application
+    @resolver(
+        "The application it was made for: its developer reads the token from the meta API. "
+        "Null for an integration made without one."
+    )
+    async def application(self, info: Info) -> Application | None:
+        if self.record.application_id is None:
+            return None
+        found = await info.context.applications.load(self.record.application_id)
+        return None if found is None else Application(record=found)
 
     @resolver("The permissions granted, in catalog order.")
     def permissions(self) -> list[Permission]:
@@ -276,6 +291,74 @@ class Integration:
         return self.record.updated_date
 
 
+@strawberry.type(
+    description=(
+        "An application that integrations are made for: the permissions it requests, and a "
+        "key (shown only when created or rotated) for its developer's meta API."
+    )
+)
+class Application:
+    record: strawberry.Private[records.Application]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.record.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @resolver("What the application does, for administrators.")
+    def description(self) -> str | None:
+        return self.record.description
+
+    @resolver(
+        "The permissions it requests, in catalog order: an integration for it is granted "
+        "these unless an administrator denies some. Its integrations keep what they were "
+        "granted when these change."
+    )
+    def permissions(self) -> list[Permission]:
+        return [Permission.of(BY_SLUG[slug]) for slug in self.record.permissions]
+
+    @resolver("The integrations made for it, oldest first.")
+    async def integrations(self, info: Info) -> list[Integration]:
+        async with _reading(info) as conn:
+            found = await records.load_integrations(conn, application_id=self.record.id)
+        return [Integration(record=r) for r in found]
+
+    @strawberry.field
+    def created_date(self) -> datetime:
+        return self.record.created_date
+
+    @strawberry.field
+    def updated_date(self) -> datetime:
+        return self.record.updated_date
+
+
+@strawberry.type(description="An application and its key for the meta API.")
+class ApplicationKeyPayload:
+    application: Application
+    key: str = strawberry.field(
+        description="The bearer key for /meta/graphql. Shown only here: give it to the "
+        "application's developer now."
+    )
+
+    @staticmethod
+    def of(created: applications.CreatedApplication) -> ApplicationKeyPayload:
+        return ApplicationKeyPayload(
+            application=Application(record=created.application), key=created.key
+        )
+
+
+@strawberry.type(description="A destroyed application and what became of its integrations.")
+class DestroyApplicationPayload:
+    application: Application = strawberry.field(description="The application as it was.")
+    integrations: list[Integration] = strawberry.field(
+        description="Its integrations: destroyed (withIntegrations), else kept without an "
+        "application."
+    )
+
+
 @strawberry.type(description="An admin key (the key itself is shown only when created).")
 class AdminKey:
     id: strawberry.ID
@@ -291,7 +374,9 @@ class AuditEntry:
         description="The admin key that made the change; null for the command line."
     )
     action: str = strawberry.field(description="E.g. `integration.update`.")
-    subject_type: str = strawberry.field(description="`integration`, `source` or `admin_key`.")
+    subject_type: str = strawberry.field(
+        description="`integration`, `source`, `admin_key` or `application`."
+    )
     subject_id: strawberry.ID | None
     before: JSON | None = strawberry.field(description="The subject before; null on creation.")
     after: JSON | None = strawberry.field(description="The subject after; null on destruction.")
@@ -367,8 +452,17 @@ class CreateIntegrationInput:
         default=None, description="INACTIVE until then, ACTIVE from then on (UTC if no zone)."
     )
     name: str | None = None
-    application: str | None = strawberry.field(
-        default=None, description="The application's name, for Clever/ClassLink-style grants."
+    application_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "The application it is for. It is granted what the application requests, minus "
+            "`deny`; `permissions`, when given, must be among those. Its developer reads the "
+            "token from the meta API."
+        ),
+    )
+    deny: list[str] = strawberry.field(
+        default_factory=list,
+        description="With `applicationId`: requested permissions (slugs or UUIDs) not to grant.",
     )
 
 
@@ -397,6 +491,30 @@ class UpdateIntegrationInput:
             start_date=service.KEEP if self.start_date is strawberry.UNSET else self.start_date,
             name=service.KEEP if self.name is strawberry.UNSET else self.name,
         )
+
+
+@strawberry.input(description="A new application.")
+class CreateApplicationInput:
+    name: str
+    description: str | None = None
+    permissions: list[str] = strawberry.field(
+        default_factory=list,
+        description="The permissions it requests: slugs (`people:read`) or UUIDs of the catalog.",
+    )
+
+
+@strawberry.input(
+    description=(
+        "Changes to an application; an omitted (or null) field stays as it is. `permissions` "
+        "replaces the whole set; the integrations made for it keep what they were granted."
+    )
+)
+class UpdateApplicationInput:
+    name: str | None = None
+    description: str | None = strawberry.field(
+        default=None, description="An empty string clears it."
+    )
+    permissions: list[str] | None = None
 
 
 # ---------------------------------------------------------------- roots
@@ -456,6 +574,18 @@ class Query:
         async with _reading(info) as conn:
             found = await records.load_integrations(conn, ids=[integration_id])
         return Integration(record=found[0]) if found else None
+
+    @resolver("Every application, oldest first.")
+    async def applications(self, info: Info) -> list[Application]:
+        async with _reading(info) as conn:
+            return [Application(record=a) for a in await records.load_applications(conn)]
+
+    @resolver("One application, or null.")
+    async def application(self, info: Info, id: strawberry.ID) -> Application | None:
+        application_id = service.canonical_uuid(id, "application")
+        async with _reading(info) as conn:
+            found = await records.load_applications(conn, ids=[application_id])
+        return Application(record=found[0]) if found else None
 
     @resolver(
         "Administrative changes, newest first. `integrationId` keeps those about one "
@@ -527,7 +657,9 @@ class Mutation:
                 status=grant.IntegrationStatus(input.status.value),
                 start_date=input.start_date,
                 name=input.name,
-                application_name=input.application,
+                application_id=input.application_id,
+                deny=input.deny,
+                vault=info.context.vault,
                 actor=info.context.actor,
             )
         return CreateIntegrationPayload(
@@ -577,6 +709,59 @@ class Mutation:
         info.context.sources.prime(destroyed.source.id, destroyed.source)
         return DestroySourcePayload(
             source=Source.of(destroyed.source, destroyed.counts),
+            integrations=[Integration(record=r) for r in destroyed.integrations],
+        )
+
+    @mutation("Create an application requesting some permissions; its key is returned only here.")
+    async def create_application(
+        self, info: Info, input: CreateApplicationInput
+    ) -> ApplicationKeyPayload:
+        async with _changing(info) as conn:
+            created = await applications.create_application(
+                conn,
+                input.name,
+                description=input.description,
+                permissions=input.permissions,
+                actor=info.context.actor,
+            )
+        return ApplicationKeyPayload.of(created)
+
+    @mutation(
+        "Change an application's name, description or requested permissions; its "
+        "integrations keep what they were granted."
+    )
+    async def update_application(
+        self, info: Info, id: strawberry.ID, input: UpdateApplicationInput
+    ) -> Application:
+        changes = applications.ApplicationChanges(
+            name=input.name, description=input.description, permissions=input.permissions
+        )
+        async with _changing(info) as conn:
+            updated = await applications.update_application(
+                conn, id, changes, actor=info.context.actor
+            )
+        return Application(record=updated)
+
+    @mutation("Give an application a new key (returned only here); the old one stops working.")
+    async def rotate_application_key(self, info: Info, id: strawberry.ID) -> ApplicationKeyPayload:
+        async with _changing(info) as conn:
+            created = await applications.rotate_application_key(conn, id, actor=info.context.actor)
+        return ApplicationKeyPayload.of(created)
+
+    @mutation(
+        "Delete an application; its key stops working at once. Its integrations keep working "
+        "without an application, unless `withIntegrations` destroys them too."
+    )
+    async def destroy_application(
+        self, info: Info, id: strawberry.ID, with_integrations: bool = False
+    ) -> DestroyApplicationPayload:
+        async with _changing(info) as conn:
+            destroyed = await applications.destroy_application(
+                conn, id, with_integrations=with_integrations, actor=info.context.actor
+            )
+        info.context.applications.prime(destroyed.application.id, destroyed.application)
+        return DestroyApplicationPayload(
+            application=Application(record=destroyed.application),
             integrations=[Integration(record=r) for r in destroyed.integrations],
         )
 

@@ -12,7 +12,7 @@ import enum
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from gateway.admin.audit import Actor
 from gateway.coltypes import as_utc, utcnow
 from gateway.errors import ValidationFailed
 from gateway.events import feed
+from gateway.vault import Vault
 
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -234,23 +235,31 @@ async def create_integration(
     status: IntegrationStatus = IntegrationStatus.ACTIVE,
     start_date: datetime | None = None,
     name: str | None = None,
-    application_name: str | None = None,
+    application_id: str | None = None,
+    deny: Iterable[str] = (),
+    vault: Vault | None = None,
     actor: Actor = audit.CLI,
 ) -> CreatedIntegration:
-    """Create an integration; the plain token is returned here and never stored."""
+    """Create an integration; the plain token is returned here and stored only as a digest.
+
+    For an application (`application_id`) the integration is granted what the application
+    requests, minus `deny`; `permissions`, when given, must be among those it requests. Its
+    token is then also stored encrypted by `vault`, for the application's meta API.
+    """
     source_id = await require_source(conn, source_id)
     specs = resolve_permissions(permissions)
+    encrypt: Callable[[str], str] | None = None
+    if application_id is not None:
+        specs = await _granted_to_application(conn, application_id, specs, deny)
+        application_id = canonical_uuid(application_id, "application")
+        if vault is None:
+            raise ValueError("an integration of an application needs the vault")
+        encrypt = vault.encrypt
+    elif list(deny):
+        raise ValidationFailed("denying permissions needs an application to deny them from")
     kinds = await resolve_targets(conn, source_id, scope, targets)
     start_date = None if start_date is None else _utc(start_date)
     check_status_takes_effect(status, start_date)
-    application_id = None
-    application_name = clean_text(application_name, "application name")
-    if application_name:
-        application = models.Application(name=application_name)
-        await conn.execute(
-            sa.insert(models.table_of(models.Application)).values(application.model_dump())
-        )
-        application_id = application.id
     token = new_token()
     integration = models.Integration(
         name=_clean_name(name),
@@ -260,6 +269,7 @@ async def create_integration(
         status=status.value,
         start_date=start_date,
         token_digest=digest(token),
+        token_ciphertext=None if encrypt is None else encrypt(token),
     )
     await conn.execute(
         sa.insert(models.table_of(models.Integration)).values(integration.model_dump())
@@ -279,6 +289,46 @@ async def create_integration(
         after=created.as_json(),
     )
     return CreatedIntegration(id=integration.id, token=token, integration=created)
+
+
+async def _granted_to_application(
+    conn: AsyncConnection,
+    application_id: str,
+    specs: Sequence[PermissionSpec],
+    deny: Iterable[str],
+) -> list[PermissionSpec]:
+    """What an integration of the application gets: `specs` (or, when none are named, all it
+    requests) minus `deny`; naming a permission it does not request is refused."""
+    denied = resolve_permissions(deny)
+    application = await _require_requested(conn, application_id, [*specs, *denied])
+    chosen = list(specs) or resolve_permissions(application.permissions)
+    return [s for s in chosen if s.slug not in {d.slug for d in denied}]
+
+
+async def _require_requested(
+    conn: AsyncConnection, application_id: str, specs: Sequence[PermissionSpec]
+) -> records.Application:
+    """The application, once each of `specs` is known to be one it requests. Its row stays
+    locked until the transaction ends, so a concurrent change of what it requests cannot slip
+    in between."""
+    found = await records.load_applications(
+        conn, ids=[canonical_uuid(application_id, "application")], for_update=True
+    )
+    if not found:
+        raise ValidationFailed(
+            f"application {application_id} does not exist",
+            cli_hint="`gateway applications list` shows them",
+            api_hint="the `applications` query lists them",
+        )
+    application = found[0]
+    for spec in specs:
+        if spec.slug not in application.permissions:
+            raise ValidationFailed(
+                f"permission {spec.slug} is not one that application {application.name!r} "
+                f"requests ({', '.join(application.permissions) or 'none'}); an integration "
+                "of an application is granted only what it requests"
+            )
+    return application
 
 
 MAX_NAME_LENGTH = 200
@@ -361,6 +411,8 @@ async def update_integration(
     if changes.targets is not None or scope is not before.scope:
         kinds = await resolve_targets(conn, before.source_id, scope, changes.targets or ())
     specs = None if changes.permissions is None else resolve_permissions(changes.permissions)
+    if specs and before.application_id is not None:
+        await _require_requested(conn, before.application_id, specs)
     status = changes.status or before.configured_status
     start_date = before.start_date
     if changes.start_date is not KEEP:
