@@ -9,7 +9,7 @@ waiting for their users) lives in temporary tables of the import's own connectio
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,27 @@ class Store:
         self.deleted: dict[str, int] = {}
         self.relinked: dict[str, int] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._inserts: dict[tuple[str, tuple[str, ...]], Inserter | None] = {}
+
+    async def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert `rows` (all with the same keys) as one executemany.
+
+        On SQLite the statement is rendered once and the values go to the driver as plain
+        tuples, each converted by its column's own bind processor, so the database holds exactly
+        what SQLAlchemy's `insert()` would write; SQLAlchemy's per-row parameter machinery was
+        the largest part of an import's time. Elsewhere, or when a column the rows leave out has
+        a Python-side default, SQLAlchemy's `insert()` runs as usual."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        key = (table.name, columns)
+        if key not in self._inserts:
+            self._inserts[key] = Inserter.of(self.conn.dialect, table, columns)
+        inserter = self._inserts[key]
+        if inserter is None:
+            await self.conn.execute(table.insert(), list(rows))
+        else:
+            await self.conn.exec_driver_sql(inserter.sql, inserter.tuples(rows))
 
     def among(self, column: ColumnElement[Any], ids: Iterable[str]) -> ColumnElement[bool]:
         """`column IN ids`. On SQLite the ids travel as one JSON parameter (`json_each`): a
@@ -110,8 +131,8 @@ class Store:
     async def mark_seen(self, kind: str, rows: Sequence[tuple[str, int, bool]]) -> None:
         """Remember `(id, line, live)` rows of `kind`."""
         if rows:
-            await self.conn.execute(
-                SEEN.insert(),
+            await self.insert(
+                SEEN,
                 [{"kind": kind, "id": i, "line": line, "live": live} for i, line, live in rows],
             )
 
@@ -167,7 +188,7 @@ class Store:
                 values = {f"v_{c}": row[c] for c in columns}
                 updates.append({"v_id": row["id"], "v_updated_date": self.now, **values})
         if inserts:
-            await self.conn.execute(table.insert(), inserts)
+            await self.insert(table, inserts)
             self.inserted[table.name] = self.inserted.get(table.name, 0) + len(inserts)
         if updates:
             await self.conn.execute(self._update(table, columns), updates)
@@ -246,7 +267,7 @@ class Store:
             for other_id in dict.fromkeys(wanted[key])
         ]
         if inserts:
-            await self.conn.execute(table.insert(), inserts)
+            await self.insert(table, inserts)
 
     async def count(self, table: sa.Table) -> int:
         """How many rows of this source `table` holds."""
@@ -254,3 +275,39 @@ class Store:
         return int(
             (await self.conn.execute(query.where(table.c.source_id == self.source_id))).scalar_one()
         )
+
+
+class Inserter:
+    """A rendered `INSERT` of some columns of a table, and the bind processor of each column."""
+
+    def __init__(
+        self, sql: str, columns: tuple[str, ...], processors: list[Callable[[Any], Any] | None]
+    ) -> None:
+        self.sql = sql
+        self.columns = columns
+        self.processors = processors
+
+    @classmethod
+    def of(cls, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Inserter | None:
+        """The inserter of `columns`, or None where the driver path does not apply (not SQLite,
+        an unknown column, or a left-out column whose default Python computes)."""
+        if dialect.name != "sqlite" or any(c not in table.c for c in columns):
+            return None
+        if any(c.default is not None for c in table.columns if c.name not in columns):
+            return None
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        order = tuple(compiled.positiontup or ())
+        if sorted(order) != sorted(columns):
+            return None
+        processors: list[Callable[[Any], Any] | None] = [
+            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order
+        ]
+        return cls(str(compiled), order, processors)
+
+    def tuples(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """The rows as the driver's parameter tuples."""
+        columns = self.columns
+        pairs = list(zip(columns, self.processors, strict=True))
+        if all(p is None for p in self.processors):
+            return [tuple(row[c] for c in columns) for row in rows]
+        return [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in rows]
