@@ -76,9 +76,8 @@ async def entity_pass(
         await run.check_duplicates(cells.file, kind, seen)
         await run.check_refs(cells.file, [ref for m in live for ref in m.refs])
         values = [m.values for m in live]
-        await run.store.write(
-            table, values, await run.store.fetch(table, [v["id"] for v in values])
-        )
+        existing = await run.store.fetch_existing(table, [v["id"] for v in values])
+        await run.store.write(table, values, existing)
         if after is not None:
             await after(run, cells, live)
         if mode == "delta":

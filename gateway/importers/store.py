@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.coltypes import UUIDString
 from gateway.models import UUID  # the graph tables' id type, so that ids compare in SQL
 
 _temp = sa.MetaData()
@@ -75,6 +76,25 @@ class Store:
         self.relinked: dict[str, int] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._inserts: dict[tuple[str, tuple[str, ...]], Inserter | None] = {}
+        self._empty: set[str] = set()
+
+    async def note_empty(self, tables: Iterable[sa.Table]) -> None:
+        """Remember which of `tables` hold no row of this source yet (call before any write):
+        a first import then need not look for existing rows (see `fetch_existing`)."""
+        for table in tables:
+            query = sa.select(table.c.id).where(table.c.source_id == self.source_id).limit(1)
+            if (await self.conn.execute(query)).first() is None:
+                self._empty.add(table.name)
+
+    async def fetch_existing(
+        self, table: sa.Table, ids: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """`fetch` for rows that this import has not written before (their ids were checked
+        against the seen rows): nothing, without a query, when the table held no row of this
+        source before the import."""
+        if table.name in self._empty:
+            return {}
+        return await self.fetch(table, ids)
 
     async def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert `rows` (all with the same keys) as one executemany.
@@ -299,15 +319,43 @@ class Inserter:
         order = tuple(compiled.positiontup or ())
         if sorted(order) != sorted(columns):
             return None
-        processors: list[Callable[[Any], Any] | None] = [
-            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order
-        ]
+        processors = [_processor(table.c[c].type, dialect) for c in order]
         return cls(str(compiled), order, processors)
 
     def tuples(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """The rows as the driver's parameter tuples."""
-        columns = self.columns
-        pairs = list(zip(columns, self.processors, strict=True))
-        if all(p is None for p in self.processors):
-            return [tuple(row[c] for c in columns) for row in rows]
-        return [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in rows]
+        converting = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        tuples: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = [row[c] for c in self.columns]
+            for i, process in converting:
+                values[i] = process(values[i])
+            tuples.append(tuple(values))
+        return tuples
+
+
+def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy would do to a value of `type_` on its way to the driver, made cheaper:
+    an id is lowered directly (UUIDString's own conversion, without SQLAlchemy's layers), and
+    any other conversion remembers its last value (an import's timestamps and source id are one
+    object on every row)."""
+    if isinstance(type_, UUIDString):
+        return _uuid_text
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return None
+    convert = process
+    last: list[Any] = [object(), None]
+
+    def remembering(value: Any) -> Any:
+        if value is last[0]:
+            return last[1]
+        last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return remembering
+
+
+def _uuid_text(value: Any) -> str | None:
+    """UUIDString's value on SQLite: the canonical lower-case text."""
+    return None if value is None else str(value).lower()
