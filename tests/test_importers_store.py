@@ -4,6 +4,7 @@ existing rows only for tables that held none of the source's rows."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -209,3 +210,16 @@ def test_each_value_is_converted_by_its_column() -> None:
         (None, "2025-06-15", "2025-06-15", "2025-03-04 05:06:07.891011"),
         ("abc", "2024-08-15", None, None),
     ]
+
+
+def test_a_list_or_dict_that_changed_is_converted_again() -> None:
+    every = tuple(c.name for c in SESSIONS.columns)
+    sessions = Inserter.of(sqlite.dialect(), SESSIONS, every)
+    assert sessions is not None
+    at = {c: i for i, c in enumerate(sessions.columns)}
+    shared: dict[str, Any] = {"title": "Fall"}
+    first = sessions.tuples([dict.fromkeys(every) | {"properties": shared, "identifiers": []}])
+    shared["title"] = "Spring"
+    second = sessions.tuples([dict.fromkeys(every) | {"properties": shared, "identifiers": []}])
+    assert json.loads(first[0][at["properties"]]) == {"title": "Fall"}
+    assert json.loads(second[0][at["properties"]]) == {"title": "Spring"}

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.coltypes import UUIDString
+from gateway.coltypes import TagList, UUIDString
 from gateway.models import UUID  # the graph tables' id type, so that ids compare in SQL
 
 _temp = sa.MetaData()
@@ -337,13 +337,13 @@ class Inserter:
 def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
     """What SQLAlchemy would do to a value of `type_` on its way to the driver, made cheaper:
     an id is lowered directly (UUIDString's own conversion, without SQLAlchemy's layers), and
-    any other conversion remembers its last value (an import's timestamps and source id are one
+    the conversion of an immutable value remembers its last one (an import's timestamps are one
     object on every row)."""
     if isinstance(type_, UUIDString):
         return _uuid_text
     process = type_.dialect_impl(dialect).bind_processor(dialect)
-    if process is None:
-        return None
+    if process is None or isinstance(type_, sa.JSON | TagList):
+        return process  # a list or dict may change between two rows: converted every time
     convert = process
     last: list[Any] = [object(), None]
 
