@@ -2,6 +2,10 @@
 SQLite file, and print rows per second and peak memory.
 
     .venv/bin/python benchmarks/import_oneroster.py --users 100000 --enrollments 1000000
+    .venv/bin/python benchmarks/import_oneroster.py --sizes 20000/200000 100000/1000000
+
+With --sizes each size runs in its own process (so that each peak RSS is that size's alone) and
+a table compares them: memory that stays flat as the files grow shows as equal peaks.
 
 The folder is a deterministic OneRoster 1.2 bulk export (or 1.1 with --version 1.1): one
 district, a school per 1,000 users, a year and two semesters, 20 courses per school, a class per
@@ -15,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -352,18 +358,63 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _size(text: str) -> tuple[int, int]:
+    users, _, enrollments = text.partition("/")
+    try:
+        return int(users), int(enrollments)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not USERS/ENROLLMENTS (e.g. 20000/200000)"
+        ) from None
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """Run each of `args.sizes` in a child process and print the figures side by side."""
+    figures: list[dict[str, float]] = []
+    for users, enrollments in args.sizes:
+        command = [sys.executable, __file__, "--users", str(users)]
+        command += ["--enrollments", str(enrollments), "--version", args.version, "--figures"]
+        if args.reimport:
+            command.append("--reimport")
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"{users}/{enrollments} failed:\n{done.stderr}")
+        lines = done.stdout.splitlines()
+        print("\n".join(line for line in lines if not line.startswith("{")), flush=True)
+        figures.append(json.loads(next(line for line in lines if line.startswith("{"))))
+    print(
+        f"{'users/enrollments':>20} {'rows':>10} {'rows/s':>9} {'rows/CPU s':>11} {'peak RSS':>9}"
+    )
+    for (users, enrollments), f in zip(args.sizes, figures, strict=True):
+        print(
+            f"{f'{users}/{enrollments}':>20} {f['rows']:>10,.0f} {f['rows_per_s']:>9,.0f} "
+            f"{f['rows_per_cpu_s']:>11,.0f} {f['peak_rss_mib']:>5,.0f} MiB"
+        )
+
+
 def main() -> None:
     """Parse the arguments, generate, import, report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--enrollments", type=int, default=100_000)
+    parser.add_argument(
+        "--sizes",
+        type=_size,
+        nargs="+",
+        metavar="USERS/ENROLLMENTS",
+        help="Run each size in its own process and compare rows/s and peak RSS.",
+    )
     parser.add_argument("--version", choices=("1.1", "1.2"), default="1.2")
     parser.add_argument("--reimport", action="store_true", help="Time a second, no-op import.")
     parser.add_argument(
         "--tracemalloc", action="store_true", help="Also trace Python allocations (slower)."
     )
     parser.add_argument("--keep", type=Path, help="Generate into this folder and keep it.")
+    parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sizes:
+        _compare(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="oneroster-bench-") as scratch:
         folder = args.keep or Path(scratch) / "export"
@@ -392,6 +443,14 @@ def main() -> None:
             f"({cpu:.1f} CPU s = {rows / cpu:,.0f} rows per CPU second); "
             f"peak RSS {_rss_mib():.0f} MiB (before the import {before:.0f} MiB){traced}"
         )
+        if args.figures:
+            figures = {
+                "rows": rows,
+                "rows_per_s": rows / seconds,
+                "rows_per_cpu_s": rows / cpu,
+                "peak_rss_mib": _rss_mib(),
+            }
+            print(json.dumps(figures))
         print("counts: " + ", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
         if result.warnings:
             print("warnings: " + "; ".join(result.warnings))

@@ -136,6 +136,7 @@ async def import_folder(
     now = utcnow()
     store = Store(conn, source.id, now)
     await store.create_temp_tables()
+    await store.note_empty(kind.table for kind in KINDS.values())
     run = Run(
         conn=conn,
         store=store,

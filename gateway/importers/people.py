@@ -209,7 +209,7 @@ async def import_users(run: Run) -> None:
                 live.append((row, sourced_id))
         await run.check_duplicates(cells.file, "person", seen)
         ids = [run.id("person", sid) for _, sid in live]
-        existing = await run.store.fetch(PEOPLE, ids)
+        existing = await run.store.fetch_existing(PEOPLE, ids)
         known = await remembered.fetch(run, ids)
         staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []

@@ -66,6 +66,24 @@ class Warnings:
         return [*self._messages, *overflow]
 
 
+class DeferredWarnings(Warnings):
+    """Warnings recorded away from the import (a batch read ahead in a worker thread), to be
+    replayed into its Warnings in order when the batch's turn comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calls: list[tuple[str, str, object]] = []
+
+    def add(self, category: str, message: str, *, key: object = None) -> None:
+        """Record the call."""
+        self._calls.append((category, message, key))
+
+    def replay(self, into: Warnings) -> None:
+        """Make the recorded calls on `into`."""
+        for category, message, key in self._calls:
+            into.add(category, message, key=key)
+
+
 class Progress(Protocol):
     """Receives how far the reading of each file has got (a terminal progress bar)."""
 

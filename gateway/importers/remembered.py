@@ -73,8 +73,8 @@ async def write(
     await run.conn.execute(
         ONEROSTER_PEOPLE.delete().where(run.store.among(ONEROSTER_PEOPLE.c.person_id, changed))
     )
-    await run.conn.execute(
-        ONEROSTER_PEOPLE.insert(),
+    await run.store.insert(
+        ONEROSTER_PEOPLE,
         [
             {
                 "person_id": person_id,

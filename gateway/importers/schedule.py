@@ -3,6 +3,7 @@ Classes (with their terms) and Enrollments, one batch of rows at a time."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,7 +21,7 @@ from gateway.importers.cells import (
 )
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import kept
-from gateway.importers.reading import Row
+from gateway.importers.reading import DeferredWarnings, Row
 from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
 
 
@@ -56,34 +57,64 @@ async def entity_pass(
         return
     table = KINDS[kind].table
     csv_file, cells = run.open(stem, ("sourcedId", *required))
-    for batch in csv_file.batches(run.batch_size):
-        seen: list[tuple[str, int, str]] = []
-        dead: set[str] = set()
-        live: list[Mapped] = []
+    batches = csv_file.batches(run.batch_size)
+
+    def parse_next() -> _Parsed | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        parsed = _Parsed(Cells(cells.file, DeferredWarnings()))
         for row in batch:
-            sourced_id = cells.required(row, "sourcedId")
+            sourced_id = parsed.cells.required(row, "sourcedId")
             row_id = run.id(kind, sourced_id)
-            seen.append((row_id, row.line, sourced_id))
-            status = cells.status(row, mode)
+            parsed.seen.append((row_id, row.line, sourced_id))
+            status = parsed.cells.status(row, mode)
             if status == TO_BE_DELETED:
-                dead.add(row_id)
+                parsed.dead.add(row_id)
                 continue
-            mapped = mapper(run, cells, row, sourced_id, status)
+            mapped = mapper(run, parsed.cells, row, sourced_id, status)
             mapped.line, mapped.sourced_id = row.line, sourced_id
             mapped.values["id"] = row_id
             mapped.values["source_id"] = run.source_id
-            live.append(mapped)
-        await run.check_duplicates(cells.file, kind, seen)
-        await run.check_refs(cells.file, [ref for m in live for ref in m.refs])
-        values = [m.values for m in live]
-        await run.store.write(
-            table, values, await run.store.fetch(table, [v["id"] for v in values])
-        )
-        if after is not None:
-            await after(run, cells, live)
-        if mode == "delta":
-            await run.store.delete(table, dead)
-        await run.store.mark_seen(kind, [(i, line, i not in dead) for i, line, _ in seen])
+            parsed.live.append(mapped)
+        return parsed
+
+    # The next batch is read and mapped in a worker thread while this one's statements run in
+    # SQLite's (which releases the GIL): the two largest costs of an import overlap. Its
+    # warnings are replayed in file order and its errors raised only once this batch is done.
+    loop = asyncio.get_running_loop()
+    upcoming = loop.run_in_executor(None, parse_next)
+    try:
+        while (parsed := await upcoming) is not None:
+            upcoming = loop.run_in_executor(None, parse_next)
+            assert isinstance(parsed.cells.warnings, DeferredWarnings)
+            parsed.cells.warnings.replay(run.warnings)
+            seen, dead, live = parsed.seen, parsed.dead, parsed.live
+            await run.check_duplicates(cells.file, kind, seen)
+            await run.check_refs(cells.file, [ref for m in live for ref in m.refs])
+            values = [m.values for m in live]
+            existing = await run.store.fetch_existing(table, [v["id"] for v in values])
+            await run.store.write(table, values, existing)
+            if after is not None:
+                await after(run, cells, live)
+            if mode == "delta":
+                await run.store.delete(table, dead)
+            await run.store.mark_seen(kind, [(i, line, i not in dead) for i, line, _ in seen])
+    finally:
+        # On an error, let the worker finish before the transaction and the files close.
+        await asyncio.wait([upcoming])
+        if not upcoming.cancelled():
+            upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
+
+
+@dataclass
+class _Parsed:
+    """One batch, read and mapped: its seen rows, deleted ids, live rows and warnings."""
+
+    cells: Cells
+    seen: list[tuple[str, int, str]] = field(default_factory=list)
+    dead: set[str] = field(default_factory=set)
+    live: list[Mapped] = field(default_factory=list)
 
 
 def _state_by_dates(today: date, start: date | None, end: date | None) -> str:
@@ -101,7 +132,7 @@ def _session(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> 
     start = cells.date(row, "startDate", required=True)
     end = cells.date(row, "endDate", required=True)
     if start is not None and end is not None and end < start:
-        run.warnings.add(
+        cells.warnings.add(
             "session dates",
             f"academicSessions.csv, line {row.line}: endDate {end} is before startDate {start}",
         )

@@ -84,7 +84,7 @@ async def stage_roles(run: Run) -> None:
         await run.check_duplicates(cells.file, "role", seen)
         await run.store.mark_seen("role", [(i, line, True) for i, line, _ in seen])
         if staged:
-            await run.conn.execute(STAGED_ROLES.insert(), staged)
+            await run.store.insert(STAGED_ROLES, staged)
 
 
 def demographics_of(cells: Cells, row: Row) -> dict[str, Any]:
@@ -131,7 +131,7 @@ async def stage_demographics(run: Run) -> None:
         await run.check_duplicates(cells.file, "demographic", seen)
         await run.store.mark_seen("demographic", [(i, line, True) for i, line, _ in seen])
         if staged:
-            await run.conn.execute(STAGED_DEMOGRAPHICS.insert(), staged)
+            await run.store.insert(STAGED_DEMOGRAPHICS, staged)
 
 
 async def staged(

@@ -9,7 +9,7 @@ waiting for their users) lives in temporary tables of the import's own connectio
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.coltypes import TagList, UUIDString
 from gateway.models import UUID  # the graph tables' id type, so that ids compare in SQL
 
 _temp = sa.MetaData()
@@ -74,6 +75,46 @@ class Store:
         self.deleted: dict[str, int] = {}
         self.relinked: dict[str, int] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._inserts: dict[tuple[str, tuple[str, ...]], Inserter | None] = {}
+        self._empty: set[str] = set()
+
+    async def note_empty(self, tables: Iterable[sa.Table]) -> None:
+        """Remember which of `tables` hold no row of this source yet (call before any write):
+        a first import then need not look for existing rows (see `fetch_existing`)."""
+        for table in tables:
+            query = sa.select(table.c.id).where(table.c.source_id == self.source_id).limit(1)
+            if (await self.conn.execute(query)).first() is None:
+                self._empty.add(table.name)
+
+    async def fetch_existing(
+        self, table: sa.Table, ids: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """`fetch` for rows that this import has not written before (their ids were checked
+        against the seen rows): nothing, without a query, when the table held no row of this
+        source before the import."""
+        if table.name in self._empty:
+            return {}
+        return await self.fetch(table, ids)
+
+    async def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert `rows` (all with the same keys) as one executemany.
+
+        On SQLite the statement is rendered once and the values go to the driver as plain
+        tuples, each converted by its column's own bind processor, so the database holds exactly
+        what SQLAlchemy's `insert()` would write; SQLAlchemy's per-row parameter machinery was
+        the largest part of an import's time. Elsewhere, or when a column the rows leave out has
+        a Python-side default, SQLAlchemy's `insert()` runs as usual."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        key = (table.name, columns)
+        if key not in self._inserts:
+            self._inserts[key] = Inserter.of(self.conn.dialect, table, columns)
+        inserter = self._inserts[key]
+        if inserter is None:
+            await self.conn.execute(table.insert(), list(rows))
+        else:
+            await self.conn.exec_driver_sql(inserter.sql, inserter.tuples(rows))
 
     def among(self, column: ColumnElement[Any], ids: Iterable[str]) -> ColumnElement[bool]:
         """`column IN ids`. On SQLite the ids travel as one JSON parameter (`json_each`): a
@@ -110,8 +151,8 @@ class Store:
     async def mark_seen(self, kind: str, rows: Sequence[tuple[str, int, bool]]) -> None:
         """Remember `(id, line, live)` rows of `kind`."""
         if rows:
-            await self.conn.execute(
-                SEEN.insert(),
+            await self.insert(
+                SEEN,
                 [{"kind": kind, "id": i, "line": line, "live": live} for i, line, live in rows],
             )
 
@@ -167,7 +208,7 @@ class Store:
                 values = {f"v_{c}": row[c] for c in columns}
                 updates.append({"v_id": row["id"], "v_updated_date": self.now, **values})
         if inserts:
-            await self.conn.execute(table.insert(), inserts)
+            await self.insert(table, inserts)
             self.inserted[table.name] = self.inserted.get(table.name, 0) + len(inserts)
         if updates:
             await self.conn.execute(self._update(table, columns), updates)
@@ -246,7 +287,7 @@ class Store:
             for other_id in dict.fromkeys(wanted[key])
         ]
         if inserts:
-            await self.conn.execute(table.insert(), inserts)
+            await self.insert(table, inserts)
 
     async def count(self, table: sa.Table) -> int:
         """How many rows of this source `table` holds."""
@@ -254,3 +295,67 @@ class Store:
         return int(
             (await self.conn.execute(query.where(table.c.source_id == self.source_id))).scalar_one()
         )
+
+
+class Inserter:
+    """A rendered `INSERT` of some columns of a table, and the bind processor of each column."""
+
+    def __init__(
+        self, sql: str, columns: tuple[str, ...], processors: list[Callable[[Any], Any] | None]
+    ) -> None:
+        self.sql = sql
+        self.columns = columns
+        self.processors = processors
+
+    @classmethod
+    def of(cls, dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Inserter | None:
+        """The inserter of `columns`, or None where the driver path does not apply (not SQLite,
+        an unknown column, or a left-out column whose default Python computes)."""
+        if dialect.name != "sqlite" or any(c not in table.c for c in columns):
+            return None
+        if any(c.default is not None for c in table.columns if c.name not in columns):
+            return None
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        order = tuple(compiled.positiontup or ())
+        if sorted(order) != sorted(columns):
+            return None
+        processors = [_processor(table.c[c].type, dialect) for c in order]
+        return cls(str(compiled), order, processors)
+
+    def tuples(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """The rows as the driver's parameter tuples."""
+        converting = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        tuples: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = [row[c] for c in self.columns]
+            for i, process in converting:
+                values[i] = process(values[i])
+            tuples.append(tuple(values))
+        return tuples
+
+
+def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy would do to a value of `type_` on its way to the driver, made cheaper:
+    an id is lowered directly (UUIDString's own conversion, without SQLAlchemy's layers), and
+    the conversion of an immutable value remembers its last one (an import's timestamps are one
+    object on every row)."""
+    if isinstance(type_, UUIDString):
+        return _uuid_text
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or isinstance(type_, sa.JSON | TagList):
+        return process  # a list or dict may change between two rows: converted every time
+    convert = process
+    last: list[Any] = [object(), None]
+
+    def remembering(value: Any) -> Any:
+        if value is last[0]:
+            return last[1]
+        last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return remembering
+
+
+def _uuid_text(value: Any) -> str | None:
+    """UUIDString's value on SQLite: the canonical lower-case text."""
+    return None if value is None else str(value).lower()
