@@ -82,7 +82,7 @@ async def count_rows(
     return int((await db.execute(count_visible(grant, table, filters))).scalar_one())
 
 
-def _edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
+def edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
     """The visible rows an edge reaches, and the column holding each row's parent id."""
     table = edge.table
     if edge.parent_fk is not None:
@@ -105,7 +105,7 @@ async def fetch_edge_pages(
     table = edge.table
     pages: dict[str, list[Record]] = defaultdict(list)
     for chunk in _chunks(parent_ids):
-        rows, parent = _edge_rows(grant, edge)
+        rows, parent = edge_rows(grant, edge)
         conditions = [parent.in_(chunk), *rows.where, *filters]
         if after is not None:
             conditions.append(table.c.id > after)
@@ -142,7 +142,7 @@ async def count_edges(
     table = edge.table
     counts: dict[str, int] = {}
     for chunk in _chunks(parent_ids):
-        rows, parent = _edge_rows(grant, edge)
+        rows, parent = edge_rows(grant, edge)
         stmt = (
             sa.select(parent, sa.func.count(sa.distinct(table.c.id)))
             .select_from(rows.source)
