@@ -223,6 +223,7 @@ class Compiler:
         rank = page.c[RANK]
         within = rank <= first
         pairs: list[tuple[str, Expr]] = []
+        aggregated = False
         for key, sub in self._subfields(conn_type, details):
             name = sub[0].node.name.value
             if name == "__typename":
@@ -231,18 +232,24 @@ class Compiler:
                 node_type = _object(conn_type.fields[name].type)
                 node = self._object(node_type, sub, type_name, page)
                 pairs.append((key, d.agg(node, within)))
+                aggregated = True
             elif name == "edges":
                 edge_type = _object(conn_type.fields[name].type)
                 pairs.append((key, d.agg(self._edge(edge_type, sub, type_name, page), within)))
+                aggregated = True
             elif name == "pageInfo":
                 info_type = _object(conn_type.fields[name].type)
                 pairs.append((key, self._page_info(info_type, sub, kind, page, first)))
+                aggregated = True
             elif name == "totalCount":
                 pairs.append((key, count.scalar_subquery()))
             else:
                 raise Unsupported(f"connection field {name}")
-        # count(*) makes it an aggregate: one row even when the page is empty
-        return sa.select(sa.case((sa.func.count() >= 0, d.obj(pairs)))).select_from(page)
+        body = d.obj(pairs)
+        if not aggregated:
+            # count(*) makes it an aggregate: one row even when the page is empty
+            body = sa.case((sa.func.count() >= 0, body))
+        return sa.select(body).select_from(page)
 
     def _edge(
         self,

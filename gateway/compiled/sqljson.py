@@ -92,7 +92,7 @@ class SQLite(Dialect):
         return sa.func.json_object(*args)
 
     def agg(self, value: Expr, where: Expr) -> Expr:
-        return sa.func.json_group_array(sa.func.json(value)).filter(where)
+        return sa.func.json_group_array(value).filter(where)
 
     def nested(self, value: Any) -> Expr:
         return sa.func.json(value)
