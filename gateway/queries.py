@@ -92,6 +92,29 @@ def edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
     return visible_rows(grant, table, table.join(link, link.c.child == table.c.id)), link.c.parent
 
 
+def edge_rows_of(
+    grant: Grant, edge: ManyEdge, parent_id: ColumnElement[Any]
+) -> tuple[Rows, list[Predicate]]:
+    """The visible rows an edge reaches from the one parent `parent_id` (a column of an
+    enclosing statement), and the predicates that select them. A foreign-key edge filters by
+    its key; a paired edge looks the children up by index (`id IN (children of the parent)`)
+    rather than joining the whole link, which a correlated statement would build again for
+    every parent; any other edge joins its link as `edge_rows` does."""
+    table = edge.table
+    if edge.parent_fk is not None:
+        return visible_rows(grant, table, table), [table.c[edge.parent_fk] == parent_id]
+    if edge.pairs is not None:
+        pairs, parent_key, child_key = edge.pairs
+        children = (
+            sa.select(pairs.c[child_key])
+            .where(pairs.c[parent_key] == parent_id, pairs.c.source_id == grant.source_id)
+            .correlate_except(pairs)
+        )
+        return visible_rows(grant, table, table), [table.c.id.in_(children)]
+    rows, link_parent = edge_rows(grant, edge)
+    return rows, [link_parent == parent_id]
+
+
 async def fetch_edge_pages(
     db: Executor,
     grant: Grant,

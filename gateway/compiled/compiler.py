@@ -47,7 +47,7 @@ from gateway.coltypes import TagList, UTCDateTime
 from gateway.compiled.sqljson import Dialect
 from gateway.errors import GatewayError
 from gateway.graph.pagination import page_args
-from gateway.queries import edge_rows
+from gateway.queries import edge_rows_of
 from gateway.relations import TABLES, ManyEdge, OneEdge
 
 Expr = ColumnElement[Any]
@@ -335,12 +335,12 @@ class Compiler:
     ) -> Expr:
         target = _type_name_of(edge.table)
         first, after = self._page_args(edge.table.name, self._args(field, details))
-        rows, parent = edge_rows(self.grant, edge)
+        rows, of_parent = edge_rows_of(self.grant, edge, row.c.id)
         table = edge.table
         base = (
             sa.select(*table.columns)
             .select_from(rows.source)
-            .where(parent == row.c.id, *rows.where)
+            .where(*of_parent, *rows.where)
             .correlate(row)
         )
         if after is not None:
@@ -348,7 +348,7 @@ class Compiler:
         count = (
             sa.select(sa.func.count(sa.distinct(table.c.id)))
             .select_from(rows.source)
-            .where(parent == row.c.id, *rows.where)
+            .where(*of_parent, *rows.where)
             .correlate(row)
         )
         conn_type = _object(field.type)
