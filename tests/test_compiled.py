@@ -392,3 +392,24 @@ def test_resolvers_setting_never_compiles(pair: Pair) -> None:
     with pair.resolvers.client(pair.tokens["all"]) as http:
         response = http.post("/graphql", json={"query": "{ people(first: 1) { totalCount } }"})
     assert pair.log.by_request[response.headers["x-request-id"]] == "resolvers"
+
+
+def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) -> None:
+    from gateway.compiled import dispatch
+
+    query = "query Again { schools(first: 2) { nodes { id name } } }"
+    token = pair.tokens["all"]
+    compare(pair, query, token)  # compiled and proven clean
+    before = len(dispatch.CLEAN._plans)
+    assert compare(pair, query, token) == "compiled"
+    assert len(dispatch.CLEAN._plans) == before  # served from the clean plans, not added again
+    assert any(key[0] == query for key in dispatch.CLEAN._plans)
+    # an answer with a denied field is never served that way: the guard runs every time
+    denied = "query Denied { people(first: 2) { nodes { id email } } }"
+    for _ in range(2):
+        compare(pair, denied, pair.tokens["partial-permissions"])
+    assert not any(key[0] == denied for key in dispatch.CLEAN._plans)
+    # nor for an integration that may not read: its grant is refused before any plan
+    status, body = pair.auto.graphql(query, pair.tokens["disabled"])
+    assert status == 403
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -29,9 +29,10 @@ from gateway.graph.context import Context
 log = logging.getLogger("gateway.compiled")
 
 PLAN_CACHE_SIZE = 512
+T = TypeVar("T")
 
 
-class PlanCache:
+class PlanCache(Generic[T]):
     """The compiled plans of recent operations, least recently used dropped first.
 
     A plan holds the grant's scope (source, integration, scope kind) as bound values and was
@@ -42,22 +43,22 @@ class PlanCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._plans: OrderedDict[Hashable, list[RootPlan]] = OrderedDict()
+        self._plans: OrderedDict[Hashable, T] = OrderedDict()
 
-    def get(self, key: Hashable) -> list[RootPlan] | None:
+    def get(self, key: Hashable) -> T | None:
         found = self._plans.get(key)
         if found is not None:
             self._plans.move_to_end(key)
         return found
 
-    def put(self, key: Hashable, plans: list[RootPlan]) -> None:
+    def put(self, key: Hashable, plans: T) -> None:
         self._plans[key] = plans
         self._plans.move_to_end(key)
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
 
 
-PLANS = PlanCache(PLAN_CACHE_SIZE)
+PLANS: PlanCache[list[RootPlan]] = PlanCache(PLAN_CACHE_SIZE)
 UNSUPPORTED: list[RootPlan] = []  # marks an operation the compiler refused (by identity)
 
 COMPILED = "compiled"
@@ -94,18 +95,13 @@ class CompiledExecution(SchemaExtension):
         if dialect is None:
             return None
         grant = context.grant
-        key = (
+        key = plan_key(
+            context,
             execution.query,
-            execution.operation_name,
-            orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS),
-            grant.integration_id,
-            grant.source_id,
-            grant.scope,
-            grant.permissions,
-            dialect.name,
-            settings.default_page_size,
-            settings.max_page_size,
+            getattr(execution, "_provided_operation_name", execution.operation_name),
+            execution.variables,
         )
+        context.request.state.plan_key = key
         plans = PLANS.get(key)
         if plans is None:
             try:
@@ -123,23 +119,102 @@ class CompiledExecution(SchemaExtension):
             PLANS.put(key, plans)
         if plans is UNSUPPORTED:
             return None
-        data: dict[str, Any] = {}
-        conn = await context.db.connection()
-        savepoint = await conn.begin_nested() if dialect.name == "postgresql" else None
-        try:
-            for plan in plans:
-                if plan.statement is None:
-                    data[plan.key] = plan.constant
-                    continue
-                value = (await context.db.execute(plan.statement)).scalar()
-                data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
-        except RequestTimeout:
-            raise
-        except Exception:
-            if savepoint is not None:
-                await savepoint.rollback()
-            log.exception("compiled statement failed; the resolvers answer instead")
-            return None
+        return await run_plans(context, plans)
+
+
+def plan_key(
+    context: Context, query: str | None, operation_name: str | None, variables: Any
+) -> Hashable:
+    """What a compiled plan depends on: the document, the operation the client named, the
+    variables' values, everything of the grant that shapes the SQL or the guard's rewrite, the
+    engine, and the settings that shape the SQL or judge the document."""
+    grant = context.grant
+    assert grant is not None
+    settings = context.settings
+    return (
+        query,
+        operation_name,
+        orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+        grant.integration_id,
+        grant.source_id,
+        grant.scope,
+        grant.permissions,
+        context.db.engine.dialect.name,
+        # everything else a full execution judged the operation by (several apps with
+        # different limits can share a process: the tests do)
+        settings.default_page_size,
+        settings.max_page_size,
+        settings.max_depth,
+        settings.max_aliases,
+        settings.max_tokens,
+        settings.max_document_bytes,
+        settings.max_cost,
+        settings.max_list_length,
+        settings.introspection,
+    )
+
+
+async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] | None:
+    """The operation's `data` from its compiled plans; None (logged) when a statement failed,
+    with the request's transaction still usable for the resolvers."""
+    dialect = context.db.engine.dialect.name
+    data: dict[str, Any] = {}
+    conn = await context.db.connection()
+    savepoint = await conn.begin_nested() if dialect == "postgresql" else None
+    try:
+        for plan in plans:
+            if plan.statement is None:
+                data[plan.key] = plan.constant
+                continue
+            value = (await context.db.execute(plan.statement)).scalar()
+            data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
+    except RequestTimeout:
+        raise
+    except Exception:
         if savepoint is not None:
-            await savepoint.commit()
-        return data
+            await savepoint.rollback()
+        log.exception("compiled statement failed; the resolvers answer instead")
+        return None
+    if savepoint is not None:
+        await savepoint.commit()
+    return data
+
+
+# Plans proven clean: answered by the compiled path with no error at all (no denied field, no
+# bad input) for this very key. Such an operation passed parsing, validation, the input checks,
+# the limits and the guard's permission walk for exactly this document, variables and grant, so
+# a request with the same key and an ACTIVE grant is answered from its plans without running
+# Strawberry again.
+CLEAN: PlanCache[tuple[list[RootPlan], str | None]] = PlanCache(PLAN_CACHE_SIZE)
+
+
+def note_clean(context: Context, result: Any) -> None:
+    """After a full execution: remember the plans of a compiled, error-free answer."""
+    state = context.request.state
+    key = getattr(state, "plan_key", None)
+    if key is None or getattr(state, "execution", None) != COMPILED or result.errors:
+        return
+    plans = PLANS.get(key)
+    if plans is not None and plans is not UNSUPPORTED:
+        CLEAN.put(key, (plans, getattr(state, "operation_name", None)))
+
+
+async def answer_clean(
+    context: Context, query: str | None, operation_name: str | None, variables: Any
+) -> dict[str, Any] | None:
+    """The data of an operation whose plans are proven clean for this grant, or None (then the
+    full execution runs)."""
+    grant = context.grant
+    if context.settings.execution != "auto" or grant is None or not grant.active:
+        return None
+    found = CLEAN.get(plan_key(context, query, operation_name, variables))
+    if found is None:
+        return None
+    plans, name = found
+    data = await run_plans(context, plans)
+    if data is not None:
+        state = context.request.state
+        state.execution = COMPILED
+        state.operation_name = name
+        state.operation_type = "query"
+    return data
