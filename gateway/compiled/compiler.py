@@ -214,11 +214,10 @@ class Compiler:
         table = TABLES[type_name]
         kind = table.name
         d = self.d
-        page = (
-            base.add_columns(sa.func.row_number().over(order_by=order).label(RANK))
-            .order_by(order)
-            .limit(first + 1)
-            .subquery(self._alias())
+        # cut first, number after: a window over `base` itself would read every matching row
+        cut = base.order_by(order).limit(first + 1).subquery()
+        page = sa.select(*cut.c, sa.func.row_number().over(order_by=cut.c.id).label(RANK)).subquery(
+            self._alias()
         )
         rank = page.c[RANK]
         within = rank <= first
