@@ -21,6 +21,7 @@ from gateway import db_problems, models
 from gateway.access import views
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
+from gateway.compiled.sqljson import register_sqlite_functions
 from gateway.errors import RequestTimeout
 from gateway.events import feed
 
@@ -35,6 +36,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def _json_dumps(value: Any) -> str:

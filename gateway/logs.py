@@ -36,6 +36,7 @@ FIELDS = (
     "integration_id",
     "operation_name",
     "operation_type",
+    "execution",
     "client",
 )
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
@@ -148,6 +149,7 @@ class AccessLogMiddleware:
                     "integration_id": state.get("integration_id"),
                     "operation_name": state.get("operation_name"),
                     "operation_type": state.get("operation_type"),
+                    "execution": state.get("execution"),
                     "client": client[0] if client else None,
                 },
             )

@@ -82,7 +82,7 @@ async def count_rows(
     return int((await db.execute(count_visible(grant, table, filters))).scalar_one())
 
 
-def _edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
+def edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
     """The visible rows an edge reaches, and the column holding each row's parent id."""
     table = edge.table
     if edge.parent_fk is not None:
@@ -90,6 +90,29 @@ def _edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
     assert edge.link is not None
     link = edge.link(grant.source_id)
     return visible_rows(grant, table, table.join(link, link.c.child == table.c.id)), link.c.parent
+
+
+def edge_rows_of(
+    grant: Grant, edge: ManyEdge, parent_id: ColumnElement[Any]
+) -> tuple[Rows, list[Predicate]]:
+    """The visible rows an edge reaches from the one parent `parent_id` (a column of an
+    enclosing statement), and the predicates that select them. A foreign-key edge filters by
+    its key; a paired edge looks the children up by index (`id IN (children of the parent)`)
+    rather than joining the whole link, which a correlated statement would build again for
+    every parent; any other edge joins its link as `edge_rows` does."""
+    table = edge.table
+    if edge.parent_fk is not None:
+        return visible_rows(grant, table, table), [table.c[edge.parent_fk] == parent_id]
+    if edge.pairs is not None:
+        pairs, parent_key, child_key = edge.pairs
+        children = (
+            sa.select(pairs.c[child_key])
+            .where(pairs.c[parent_key] == parent_id, pairs.c.source_id == grant.source_id)
+            .correlate_except(pairs)
+        )
+        return visible_rows(grant, table, table), [table.c.id.in_(children)]
+    rows, link_parent = edge_rows(grant, edge)
+    return rows, [link_parent == parent_id]
 
 
 async def fetch_edge_pages(
@@ -105,7 +128,7 @@ async def fetch_edge_pages(
     table = edge.table
     pages: dict[str, list[Record]] = defaultdict(list)
     for chunk in _chunks(parent_ids):
-        rows, parent = _edge_rows(grant, edge)
+        rows, parent = edge_rows(grant, edge)
         conditions = [parent.in_(chunk), *rows.where, *filters]
         if after is not None:
             conditions.append(table.c.id > after)
@@ -142,7 +165,7 @@ async def count_edges(
     table = edge.table
     counts: dict[str, int] = {}
     for chunk in _chunks(parent_ids):
-        rows, parent = _edge_rows(grant, edge)
+        rows, parent = edge_rows(grant, edge)
         stmt = (
             sa.select(parent, sa.func.count(sa.distinct(table.c.id)))
             .select_from(rows.source)

@@ -26,6 +26,9 @@ class ManyEdge:
     table: sa.Table
     parent_fk: str | None = None  # column of `table` holding the parent id
     link: LinkBuilder | None = None  # or a (parent, child) subquery, given the source id
+    # When `link` reads one table's (parent, child) columns: that table and those columns, so
+    # a statement for one parent can look its children up by index instead of joining `link`.
+    pairs: tuple[sa.Table, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,10 @@ def _linked(name: str, table: sa.Table, link: LinkBuilder) -> ManyEdge:
     return ManyEdge(name, table, link=link)
 
 
+def _paired(name: str, table: sa.Table, pairs: sa.Table, parent: str, child: str) -> ManyEdge:
+    return ManyEdge(name, table, link=_pairs(pairs, parent, child), pairs=(pairs, parent, child))
+
+
 s = scope
 DISTRICT_SCHOOLS = _many("District.schools", s.schools, "district_id")
 DISTRICT_SESSIONS = _many("District.sessions", s.sessions, "district_id")
@@ -76,24 +83,16 @@ DISTRICT_PEOPLE = _many("District.people", s.people, "district_id")
 SCHOOL_SESSIONS = _many("School.sessions", s.sessions, "school_id")
 SCHOOL_COURSES = _many("School.courses", s.courses, "school_id")
 SCHOOL_CLASSES = _many("School.classes", s.classes, "school_id")
-SCHOOL_PEOPLE = _linked(
-    "School.people", s.people, _pairs(s.person_schools, "school_id", "person_id")
-)
+SCHOOL_PEOPLE = _paired("School.people", s.people, s.person_schools, "school_id", "person_id")
 COURSE_CLASSES = _many("Course.classes", s.classes, "course_id")
-CLASS_SESSIONS = _linked(
-    "Class.sessions", s.sessions, _pairs(s.class_sessions, "class_id", "session_id")
-)
+CLASS_SESSIONS = _paired("Class.sessions", s.sessions, s.class_sessions, "class_id", "session_id")
 CLASS_SECTIONS = _many("Class.sections", s.sections, "class_id")
 CLASS_ENROLLMENTS = _many("Class.enrollments", s.enrollments, "class_id")
-CLASS_PEOPLE = _linked("Class.people", s.people, _pairs(s.enrollments, "class_id", "person_id"))
+CLASS_PEOPLE = _paired("Class.people", s.people, s.enrollments, "class_id", "person_id")
 SECTION_ENROLLMENTS = _many("Section.enrollments", s.enrollments, "section_id")
-PERSON_SCHOOLS = _linked(
-    "Person.schools", s.schools, _pairs(s.person_schools, "person_id", "school_id")
-)
+PERSON_SCHOOLS = _paired("Person.schools", s.schools, s.person_schools, "person_id", "school_id")
 PERSON_ENROLLMENTS = _many("Person.enrollments", s.enrollments, "person_id")
-PERSON_CLASSES = _linked(
-    "Person.classes", s.classes, _pairs(s.enrollments, "person_id", "class_id")
-)
+PERSON_CLASSES = _paired("Person.classes", s.classes, s.enrollments, "person_id", "class_id")
 PERSON_AGENTS = _linked("Person.agents", s.agents, _agent_links)
 
 SCHOOL_DISTRICT = OneEdge("School.district", s.districts, "district_id")

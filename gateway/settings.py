@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     sql_echo: bool = Field(default=False, description="Log every SQL statement.")
     default_page_size: int = Field(default=100, ge=1, description="`first` when omitted.")
     max_page_size: int = Field(default=1000, ge=1, description="The largest `first` accepted.")
+    execution: Literal["auto", "resolvers"] = Field(
+        default="auto",
+        description="`auto` answers an operation with one compiled SQL statement per root "
+        "field when the compiler supports every field of it, else with the resolvers; "
+        "`resolvers` always uses the resolvers.",
+    )
     introspection: bool = Field(default=True, description="Allow schema introspection.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers.")
     graphiql_cdn: str = Field(

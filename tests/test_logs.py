@@ -43,7 +43,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         return await make_integration(engine, graph.source.id)
 
     token = run_db(url, build)
-    with LiveServer(Settings(database_url=url)) as server:
+    # resolver internals are patched below, which the compiled path would skip
+    with LiveServer(Settings(database_url=url, execution="resolvers")) as server:
         yield Api(server, token)
 
 

@@ -32,16 +32,59 @@ async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:
     The lookup is by digest (indexed); the digests are then compared in constant time.
     """
     wanted = digest(token)
-    row = (
-        await conn.execute(
-            sa.select(*_GRANT_COLUMNS, _integrations.c.token_digest).where(
-                _integrations.c.token_digest == wanted
-            )
-        )
-    ).first()
-    if row is None or not digests_equal(row.token_digest, wanted):
+    rows = (await conn.execute(_grant_statement(wanted))).all()
+    found = [r for r in rows if r.part == "integration"]
+    if not found or not digests_equal(found[0].value, wanted):
         return None
-    return await _grant(conn, row)
+    row = found[0]
+    return _make_grant(
+        row,
+        [r.value for r in rows if r.part == "permission"],
+        [(r.value, r.kind) for r in rows if r.part == "target"],
+    )
+
+
+def _grant_statement(wanted: str) -> sa.CompoundSelect[Any]:
+    """One statement (one round trip) reading the integration of the token digest `wanted`,
+    its permission slugs and its targets, each row tagged by `part`."""
+    owner = _integrations.alias("owner")
+    of_token = sa.and_(owner.c.token_digest == wanted)
+    nothing = sa.null()
+    return sa.union_all(
+        sa.select(
+            sa.literal("integration").label("part"),
+            *_GRANT_COLUMNS,
+            _integrations.c.token_digest.label("value"),
+            sa.cast(nothing, sa.String).label("kind"),
+        ).where(_integrations.c.token_digest == wanted),
+        sa.select(
+            sa.literal("permission"),
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+            _permissions.c.slug,
+            nothing,
+        )
+        .select_from(_permissions)
+        .join(_grants, _grants.c.permission_id == _permissions.c.id)
+        .join(owner, owner.c.id == _grants.c.integration_id)
+        .where(of_token),
+        sa.select(
+            sa.literal("target"),
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+            nothing,
+            sa.cast(_targets.c.target_id, sa.String),
+            _targets.c.kind,
+        )
+        .select_from(_targets)
+        .join(owner, owner.c.id == _targets.c.integration_id)
+        .where(of_token),
+    )
 
 
 async def load_grant_by_id(conn: AsyncConnection, integration_id: str) -> Grant | None:
@@ -63,10 +106,16 @@ async def _grant(conn: AsyncConnection, row: sa.Row[*tuple[Any, ...]]) -> Grant:
             .where(_grants.c.integration_id == row.id)
         )
     ).scalars()
-    by_kind: dict[str, set[str]] = {"SCHOOL": set(), "COURSE": set(), "CLASS": set()}
-    for target_id, kind in await conn.execute(
+    targets = await conn.execute(
         sa.select(_targets.c.target_id, _targets.c.kind).where(_targets.c.integration_id == row.id)
-    ):
+    )
+    return _make_grant(row, list(slugs), [(t, k) for t, k in targets])
+
+
+def _make_grant(row: Any, slugs: list[str], targets: list[tuple[str, str]]) -> Grant:
+    """The Grant of integration `row` with its permission `slugs` and (id, kind) `targets`."""
+    by_kind: dict[str, set[str]] = {"SCHOOL": set(), "COURSE": set(), "CLASS": set()}
+    for target_id, kind in targets:
         by_kind[kind].add(target_id)
     status = effective_status(IntegrationStatus(row.status), row.start_date)
     scheduled = status is IntegrationStatus.INACTIVE and row.start_date is not None

@@ -16,6 +16,7 @@ from strawberry.types import Info
 from gateway import queries
 from gateway.access.gates import TYPE_PERMISSIONS
 from gateway.coltypes import JSONText
+from gateway.compiled.dispatch import CompiledExecution
 from gateway.errors import BadUserInput
 from gateway.graph import events as ev
 from gateway.graph import types as t
@@ -246,6 +247,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
         lambda: RequestLimits(request_limits),
         lambda: ValidationCache(maxsize=256),
         OperationLog,
+        CompiledExecution,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 from gateway import graphiql
 from gateway.access.authentication import load_grant
 from gateway.access.tokens import parse_bearer
+from gateway.compiled.dispatch import answer_clean, note_clean
 from gateway.db import RequestDB
 from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import batch, http
@@ -189,6 +190,11 @@ class GraphView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         request.state.operation_name = request_data.operation_name
         request_data = self.persisted_queries.resolve(request_data)
+        data = await answer_clean(
+            context, request_data.query, request_data.operation_name, request_data.variables
+        )
+        if data is not None:
+            return ExecutionResult(data=data, errors=None)
         try:
             result = await super().execute_single(
                 request=request,
@@ -213,6 +219,7 @@ class GraphView(GraphQL[Context, None]):
         # whole batch), a stall far longer than letting the execution finish.
         if any(_is_timeout(error) for error in result.errors or ()):
             raise _timed_out(context.db)
+        note_clean(context, result)
         return result
 
     async def process_result(self, request: Any, result: Any) -> GraphQLHTTPResponse:

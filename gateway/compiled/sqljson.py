@@ -1,0 +1,237 @@
+"""Per-dialect SQL that builds JSON, with scalars formatted exactly as the resolver path
+serializes them (dates, DateTimes, tag lists, booleans, cursors).
+
+SQLite builds with `json_object`/`json_group_array`, PostgreSQL with
+`json_build_object`/`json_agg`. On SQLite a JSON value crossing a subquery loses its JSON
+subtype, so every nested value is wrapped in `json(…)` again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.graph.pagination import encode_cursor
+
+Expr = ColumnElement[Any]
+
+
+def sqlite_cursor(kind: str, row_id: str | None) -> str | None:
+    """`encode_cursor` as an SQLite function (`gateway_cursor(kind, id)`)."""
+    return None if row_id is None else encode_cursor(kind, row_id)
+
+
+def sqlite_tags(value: str | None) -> str | None:
+    """A `TagList` column (`,A,B,`) as JSON array text (`gateway_tags(column)`)."""
+    if value is None:
+        return None
+    if not value:
+        return "[]"
+    return orjson.dumps(value.strip(",").split(",")).decode()
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """Add the functions compiled statements call to one SQLite connection."""
+    dbapi_connection.create_function("gateway_cursor", 2, sqlite_cursor, deterministic=True)
+    dbapi_connection.create_function("gateway_tags", 1, sqlite_tags, deterministic=True)
+
+
+class Dialect:
+    """How one engine spells the JSON pieces a compiled statement is made of."""
+
+    name: str
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        raise NotImplementedError
+
+    def agg(self, value: Expr, where: Expr) -> Expr:
+        """A JSON array of `value` over the rows where `where` holds (`[]` when none)."""
+        raise NotImplementedError
+
+    def nested(self, value: Any) -> Expr:
+        """A JSON value coming out of a subquery, embedded as JSON (not as a string)."""
+        raise NotImplementedError
+
+    def boolean(self, value: Expr) -> Expr:
+        raise NotImplementedError
+
+    def tags(self, column: Expr) -> Expr:
+        raise NotImplementedError
+
+    def json_column(self, column: Expr) -> Expr:
+        raise NotImplementedError
+
+    def datetime(self, column: Expr) -> Expr:
+        raise NotImplementedError
+
+    def date(self, column: Expr) -> Expr:
+        raise NotImplementedError
+
+    def text(self, column: Expr) -> Expr:
+        """An id or other value whose JSON form is its text."""
+        return column
+
+    def string(self, text: str) -> Expr:
+        """A constant string (a type name)."""
+        return sa.literal_column(_quote(text))
+
+    def cursor(self, kind: str, row_id: Expr) -> Expr:
+        raise NotImplementedError
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        args: list[Any] = []
+        for key, value in pairs:
+            args += [sa.literal_column(_quote(key)), value]
+        return sa.func.json_object(*args)
+
+    def agg(self, value: Expr, where: Expr) -> Expr:
+        return sa.func.json_group_array(value).filter(where)
+
+    def nested(self, value: Any) -> Expr:
+        return sa.func.json(value)
+
+    def boolean(self, value: Expr) -> Expr:
+        return sa.case(
+            (value.is_(None), sa.null()),
+            (value, sa.func.json(sa.literal_column("'true'"))),
+            else_=sa.func.json(sa.literal_column("'false'")),
+        )
+
+    def tags(self, column: Expr) -> Expr:
+        return sa.func.json(sa.func.gateway_tags(sa.type_coerce(column, sa.Text)))
+
+    def json_column(self, column: Expr) -> Expr:
+        return sa.func.json(sa.type_coerce(column, sa.Text))
+
+    def datetime(self, column: Expr) -> Expr:
+        # Stored naive in UTC as `YYYY-MM-DD HH:MM:SS.ffffff`; Python's isoformat drops
+        # zero microseconds and adds the offset.
+        text = sa.type_coerce(column, sa.Text)
+        day = sa.func.substr(text, 1, 10)
+        clock = sa.func.substr(text, 12, 8)
+        micros = sa.func.substr(text, 20)
+        return sa.case(
+            (text.is_(None), sa.null()),
+            (
+                sa.or_(micros == "", micros == ".000000"),
+                _cat(day, _lit("T"), clock, _lit("+00:00")),
+            ),
+            else_=_cat(day, _lit("T"), clock, micros, _lit("+00:00")),
+        )
+
+    def date(self, column: Expr) -> Expr:
+        return sa.type_coerce(column, sa.Text)
+
+    def cursor(self, kind: str, row_id: Expr) -> Expr:
+        return sa.func.gateway_cursor(sa.literal_column(_quote(kind)), row_id)
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        args: list[Any] = []
+        for key, value in pairs:
+            args += [sa.literal_column(_quote(key) + "::text"), value]
+        return sa.func.json_build_object(*args)
+
+    def agg(self, value: Expr, where: Expr) -> Expr:
+        return sa.func.coalesce(
+            sa.func.json_agg(value).filter(where), sa.literal_column("'[]'::json")
+        )
+
+    def nested(self, value: Any) -> Expr:
+        return sa.cast(value, _JSON_TYPE)
+
+    def boolean(self, value: Expr) -> Expr:
+        return value
+
+    def tags(self, column: Expr) -> Expr:
+        text = sa.type_coerce(column, sa.Text)
+        return sa.case(
+            (text.is_(None), sa.null()),
+            (text == "", sa.literal_column("'[]'::json")),
+            else_=sa.func.to_json(
+                sa.func.string_to_array(
+                    sa.func.substr(text, 2, sa.func.length(text) - 2), sa.literal_column("','")
+                )
+            ),
+        )
+
+    def json_column(self, column: Expr) -> Expr:
+        return sa.type_coerce(column, _JSON_TYPE)
+
+    def datetime(self, column: Expr) -> Expr:
+        utc: Expr = sa.literal_column("'UTC'")
+        local = sa.func.timezone(utc, column)
+        micros = sa.func.extract("microseconds", column)
+        return sa.case(
+            (column.is_(None), sa.null()),
+            else_=_cat(
+                sa.func.to_char(local, sa.literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'")),
+                sa.case(
+                    (sa.cast(micros, sa.BigInteger) % 1000000 == 0, sa.literal_column("''")),
+                    else_=sa.func.to_char(local, sa.literal_column("'.US'")),
+                ),
+                _lit("+00:00"),
+            ),
+        )
+
+    def date(self, column: Expr) -> Expr:
+        return sa.func.to_char(column, sa.literal_column("'YYYY-MM-DD'"))
+
+    def text(self, column: Expr) -> Expr:
+        return sa.cast(column, sa.Text)
+
+    def string(self, text: str) -> Expr:
+        return sa.literal_column(_quote(text) + "::text")
+
+    def cursor(self, kind: str, row_id: Expr) -> Expr:
+        raw = _cat(_lit(f"k2:{kind}:"), sa.cast(row_id, sa.Text))
+        encoded = sa.func.encode(sa.func.convert_to(raw, sa.literal_column("'UTF8'")), "base64")
+        encoded = sa.func.replace(encoded, sa.literal_column("E'\\n'"), sa.literal_column("''"))
+        return sa.case(
+            (row_id.is_(None), sa.null()),
+            else_=sa.func.rtrim(
+                sa.func.translate(encoded, sa.literal_column("'+/'"), sa.literal_column("'-_'")),
+                sa.literal_column("'='"),
+            ),
+        )
+
+
+class _JSON(sa.types.UserDefinedType[Any]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "json"
+
+
+_JSON_TYPE = _JSON()
+
+
+def _lit(text: str) -> Expr:
+    return sa.literal_column(_quote(text))
+
+
+def _cat(*parts: Expr) -> Expr:
+    """Text concatenation (`||`) on both engines."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.op("||")(part)
+    return joined
+
+
+def _quote(text: str) -> str:
+    """`text` as an SQL string literal (keys and kinds come from the schema, never a client,
+    but are quoted properly all the same)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+DIALECTS: dict[str, Dialect] = {"sqlite": SQLite(), "postgresql": PostgreSQL()}

@@ -1,0 +1,415 @@
+"""Compiled execution (issue #12) against the resolver path, which stays the reference.
+
+Two live servers read one demo database, one with GATEWAY_EXECUTION=auto and one with
+`resolvers`; every operation goes to both with the same token. The answers must agree byte for
+byte in `data` (serialized with key order) and in every error's message, path and code, on
+SQLite and on PostgreSQL. Operations come from a generator over the real schema (aliases,
+fragments, variables, nested and to-one edges, cursors, gated fields, bad arguments) and from
+hypothesis-graphql; the access log tells which path answered, and a good share must have been
+compiled, or the test would compare the resolvers with themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hypothesis_graphql
+import pytest
+from graphql import GraphQLObjectType
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.compiled.compiler import MANY_EDGES, ONE_EDGES, ROOT_LISTS
+from gateway.demo import load_demo
+from gateway.graph.pagination import encode_cursor
+from gateway.graph.schema import schema as graph_schema
+from gateway.relations import TABLES
+from gateway.settings import Settings
+from tests.conftest import ENGINES, LiveServer, fresh_database, run_db
+from tests.reporting import SUMMARY
+
+EXAMPLES = 150
+MIN_COMPILED_SHARE = 0.25
+GRAPHQL = graph_schema._schema
+DEMO_KINDS = (
+    "all",
+    "selected-schools",
+    "selected-courses",
+    "selected-classes",
+    "partial-permissions",
+    "inactive",
+    "disabled",
+    "scheduled",
+)
+# Scalar fields the generator picks from, per type (object-valued ones included: they are
+# answered by the resolvers, and the whole operation with them).
+SCALARS: dict[str, list[str]] = {
+    name: [
+        f
+        for f, definition in GRAPHQL.type_map[name].fields.items()  # type: ignore[union-attr]
+        if (name, f) not in MANY_EDGES and (name, f) not in ONE_EDGES
+    ]
+    for name in TABLES
+}
+OBJECT_FIELDS = {"identifiers", "address", "demographics"}
+
+
+class ExecutionLog(logging.Handler):
+    """Which path answered each request id (from the access log's `execution` field)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_request: dict[str, str | None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            self.by_request[request_id] = getattr(record, "execution", None)
+
+
+@dataclass
+class Pair:
+    engine: str
+    auto: LiveServer
+    resolvers: LiveServer
+    tokens: dict[str, str]
+    log: ExecutionLog
+    paths: Counter[str] = field(default_factory=Counter)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    directory: Path = tmp_path_factory.mktemp(f"compiled-{request.param}")
+    with fresh_database(request.param, directory, "compiled") as url:
+
+        async def build(engine: AsyncEngine) -> dict[str, str]:
+            demo = await load_demo(engine, people=40)
+            return {i.name: i.token for i in demo.integrations}
+
+        tokens = run_db(url, build)
+        log = ExecutionLog()
+        access = logging.getLogger("gateway.access")
+        access.addHandler(log)
+        common = {"database_url": url, "rate_limit_burst": 10**9, "max_cost": 10**7}
+        try:
+            with (
+                LiveServer(Settings(**common, execution="auto")) as auto,
+                LiveServer(Settings(**common, execution="resolvers")) as resolvers,
+            ):
+                found = Pair(request.param, auto, resolvers, tokens, log)
+                yield found
+        finally:
+            access.removeHandler(log)
+        SUMMARY.append(
+            f"compiled vs resolvers on {request.param}: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(found.paths.items()))
+        )
+
+
+def _canonical_errors(body: dict[str, Any]) -> list[Any]:
+    errors = []
+    for error in body.get("errors") or ():
+        extensions = dict(error.get("extensions") or {})
+        extensions.pop("requestId", None)
+        errors.append((error.get("message"), error.get("path"), extensions))
+    # the resolver path adds errors of sibling root fields in whichever order they finish
+    return sorted(errors, key=repr)
+
+
+def compare(pair: Pair, query: str, token: str, variables: dict[str, Any] | None = None) -> str:
+    """Send `query` to both servers; assert the answers agree; return the path auto took."""
+    answers = []
+    for server in (pair.auto, pair.resolvers):
+        with server.client(token) as http:
+            response = http.post("/graphql", json={"query": query, "variables": variables})
+        answers.append(response)
+    auto, reference = answers
+    assert auto.status_code == reference.status_code, (query, auto.text, reference.text)
+    a, r = auto.json(), reference.json()
+    # `data` byte for byte, key order included
+    assert json.dumps(a.get("data")) == json.dumps(r.get("data")), (query, variables, a, r)
+    assert _canonical_errors(a) == _canonical_errors(r), (query, a, r)
+    path = pair.log.by_request.get(auto.headers["x-request-id"]) or "none"
+    pair.paths[path] += 1
+    return path
+
+
+# ---------------------------------------------------------------- generated operations
+
+
+@dataclass
+class Doc:
+    """An operation being generated: its variables and fragments."""
+
+    variables: dict[str, Any] = field(default_factory=dict)
+    definitions: list[str] = field(default_factory=list)
+    fragments: list[str] = field(default_factory=list)
+    aliases: int = 0
+
+
+def _page_args(draw: Any, doc: Doc, kind: str) -> str:
+    args = []
+    choice = draw(st.sampled_from(["none", "first", "var", "bad", "after", "badafter"]))
+    if choice == "first":
+        args.append(f"first: {draw(st.integers(0, 4))}")
+    elif choice == "var":
+        name = f"v{len(doc.variables)}"
+        doc.variables[name] = draw(st.integers(0, 4))
+        doc.definitions.append(f"${name}: Int")
+        args.append(f"first: ${name}")
+    elif choice == "bad":
+        args.append(f"first: {draw(st.sampled_from([-1, 100000]))}")
+    elif choice == "after":
+        cursor = encode_cursor(kind, str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1)))))
+        name = f"v{len(doc.variables)}"
+        doc.variables[name] = cursor
+        doc.definitions.append(f"${name}: String")
+        args.append(f"first: {draw(st.integers(1, 3))}, after: ${name}")
+    elif choice == "badafter":
+        args.append('after: "bm90IGEgY3Vyc29y"')
+    return f"({', '.join(args)})" if args else ""
+
+
+def _key(draw: Any, doc: Doc, name: str) -> str:
+    if draw(st.integers(0, 4)) == 0:
+        doc.aliases += 1
+        return f"a{doc.aliases}: {name}"
+    return name
+
+
+def _object(draw: Any, doc: Doc, type_name: str, depth: int) -> str:
+    parts = []
+    scalars = [
+        f for f in SCALARS[type_name] if f not in OBJECT_FIELDS or draw(st.integers(0, 9)) == 0
+    ]
+    for name in draw(st.lists(st.sampled_from(scalars), min_size=1, max_size=4)):
+        parts.append(_key(draw, doc, name))
+    if depth > 0:
+        edges = [(f, e) for (t, f), e in MANY_EDGES.items() if t == type_name]
+        ones = [(f, e) for (t, f), e in ONE_EDGES.items() if t == type_name]
+        for name, many in draw(st.lists(st.sampled_from(edges), max_size=1)) if edges else []:
+            target = _type_of(many.table.name)
+            inner = _connection(draw, doc, target, depth - 1)
+            parts.append(f"{_key(draw, doc, name)}{_page_args(draw, doc, many.table.name)} {inner}")
+        for name, one in draw(st.lists(st.sampled_from(ones), max_size=1)) if ones else []:
+            target = _type_of(one.table.name)
+            parts.append(f"{_key(draw, doc, name)} {{ {_object(draw, doc, target, depth - 1)} }}")
+    if draw(st.integers(0, 5)) == 0:
+        fragment = f"F{len(doc.fragments)}"
+        body = " ".join(draw(st.lists(st.sampled_from(SCALARS[type_name]), min_size=1, max_size=2)))
+        doc.fragments.append(f"fragment {fragment} on {type_name} {{ id {body} }}")
+        parts.append(f"...{fragment}")
+    if draw(st.integers(0, 6)) == 0:
+        parts.append(f"... on {type_name} {{ __typename id }}")
+    if draw(st.integers(0, 6)) == 0:
+        parts.append("id @skip(if: true) __typename @include(if: true)")
+    return " ".join(parts)
+
+
+def _connection(draw: Any, doc: Doc, type_name: str, depth: int) -> str:
+    parts = []
+    wanted = draw(
+        st.lists(
+            st.sampled_from(["nodes", "edges", "pageInfo", "totalCount", "__typename"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    )
+    for name in wanted:
+        if name == "nodes":
+            parts.append(f"{_key(draw, doc, 'nodes')} {{ {_object(draw, doc, type_name, depth)} }}")
+        elif name == "edges":
+            node = _object(draw, doc, type_name, depth)
+            parts.append(f"{_key(draw, doc, 'edges')} {{ cursor node {{ {node} }} }}")
+        elif name == "pageInfo":
+            info = " ".join(
+                draw(
+                    st.lists(
+                        st.sampled_from(
+                            ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
+                        ),
+                        min_size=1,
+                        max_size=4,
+                        unique=True,
+                    )
+                )
+            )
+            parts.append(f"pageInfo {{ {info} }}")
+        else:
+            parts.append(_key(draw, doc, name))
+    return "{ " + " ".join(parts) + " }"
+
+
+_TYPE_OF = {table.name: type_name for type_name, table in TABLES.items()}
+
+
+def _type_of(kind: str) -> str:
+    return _TYPE_OF[kind]
+
+
+@st.composite
+def operations(draw: Any) -> tuple[str, dict[str, Any]]:
+    doc = Doc()
+    roots = []
+    for root in draw(st.lists(st.sampled_from(sorted(ROOT_LISTS)), min_size=1, max_size=2)):
+        type_name = ROOT_LISTS[root]
+        args = _page_args(draw, doc, root)
+        roots.append(f"{_key(draw, doc, root)}{args} {_connection(draw, doc, type_name, 2)}")
+    if draw(st.integers(0, 5)) == 0:
+        roots.append("__typename")
+    header = f"query Q({', '.join(doc.definitions)})" if doc.definitions else "query Q"
+    query = header + " { " + " ".join(roots) + " } " + " ".join(doc.fragments)
+    return query, doc.variables
+
+
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def test_generated_operations_agree(pair: Pair) -> None:
+    taken: Counter[str] = Counter()
+
+    @PROPERTY
+    @given(operations(), st.sampled_from(DEMO_KINDS))
+    def check(operation: tuple[str, dict[str, Any]], kind: str) -> None:
+        query, variables = operation
+        taken[compare(pair, query, pair.tokens[kind], variables)] += 1
+
+    check()
+    total = sum(taken.values())
+    assert taken["compiled"] / total >= MIN_COMPILED_SHARE, taken
+
+
+def test_hypothesis_graphql_operations_agree(pair: Pair) -> None:
+    @settings(PROPERTY, max_examples=60)
+    @given(
+        hypothesis_graphql.queries(GRAPHQL, fields=sorted(ROOT_LISTS)),
+        st.sampled_from(DEMO_KINDS[:5]),
+    )
+    def check(query: str, kind: str) -> None:
+        compare(pair, query, pair.tokens[kind])
+
+    check()
+
+
+# ---------------------------------------------------------------- hand-written cases
+
+
+def _edge_query(type_name: str, field_name: str, kind: str) -> str:
+    root = TABLES[type_name].name
+    many = (type_name, field_name) in MANY_EDGES
+    target = MANY_EDGES[(type_name, field_name)] if many else ONE_EDGES[(type_name, field_name)]
+    node_type = GRAPHQL.type_map[_type_of(target.table.name)]
+    assert isinstance(node_type, GraphQLObjectType)
+    scalars = " ".join(
+        f for f in SCALARS[node_type.name] if f not in OBJECT_FIELDS and f != "properties"
+    )
+    inner = (
+        f"(first: 2) {{ totalCount pageInfo {{ hasNextPage startCursor endCursor }} "
+        f"edges {{ cursor node {{ {scalars} }} }} }}"
+        if many
+        else f"{{ {scalars} }}"
+    )
+    return f"{{ {root}(first: 5) {{ nodes {{ id {field_name} {inner} }} }} }}"
+
+
+EDGES = sorted([*MANY_EDGES, *ONE_EDGES])
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=[".".join(e) for e in EDGES])
+def test_every_edge_is_compiled_and_agrees(pair: Pair, edge: tuple[str, str]) -> None:
+    for kind in DEMO_KINDS[:5]:
+        path = compare(pair, _edge_query(*edge, kind), pair.tokens[kind])
+        assert path == "compiled"
+
+
+@pytest.mark.parametrize("type_name", sorted(TABLES))
+def test_every_scalar_and_lookup_agrees(pair: Pair, type_name: str) -> None:
+    root = TABLES[type_name].name
+    scalars = " ".join(SCALARS[type_name])
+    compiled = " ".join(f for f in SCALARS[type_name] if f not in OBJECT_FIELDS)
+    for kind in DEMO_KINDS[:5]:
+        token = pair.tokens[kind]
+        assert compare(pair, f"{{ {root}(first: 3) {{ nodes {{ {compiled} }} }} }}", token) == (
+            "compiled"
+        )
+        compare(pair, f"{{ {root}(first: 3) {{ nodes {{ {scalars} }} }} }}", token)
+    ids = pair.auto.graphql(f"{{ {root}(first: 2) {{ nodes {{ id }} }} }}", pair.tokens["all"])
+    for node in ids[1]["data"][root]["nodes"]:
+        lookup = (
+            f'{{ x: {type_name[0].lower() + type_name[1:]}(id: "{node["id"]}") {{ {compiled} }} }}'
+        )
+        for kind in DEMO_KINDS[:5]:
+            assert compare(pair, lookup, pair.tokens[kind]) == "compiled"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ people(first: 2, after: "garbage") { nodes { id } } }',
+        "{ people(first: -1) { nodes { id } } }",
+        '{ person(id: "not-a-uuid") { id } }',
+        "{ schools(first: 1, after: "
+        '"azI6cGVvcGxlOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA") { nodes { id } } }',
+        '{ people(filter: {email: "x@example.com"}) { nodes { id email } } }',
+        "{ people(first: 3) { nodes { email phone demographics { birthday } "
+        "address { city } identifiers { type value } properties } } }",
+        "{ integration { name } people(first: 1) { totalCount } }",
+    ],
+)
+def test_bad_input_and_gated_fields_get_the_same_errors(pair: Pair, query: str) -> None:
+    for kind in DEMO_KINDS:
+        compare(pair, query, pair.tokens[kind])
+
+
+def test_denied_field_is_null_with_forbidden_on_the_compiled_path(pair: Pair) -> None:
+    token = pair.tokens["partial-permissions"]
+    query = "{ people(first: 2) { nodes { id email } } }"
+    assert compare(pair, query, token) == "compiled"
+    status, body = pair.auto.graphql(query, token)
+    assert status == 200
+    assert all(node["email"] is None for node in body["data"]["people"]["nodes"])
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+
+
+def test_resolvers_setting_never_compiles(pair: Pair) -> None:
+    with pair.resolvers.client(pair.tokens["all"]) as http:
+        response = http.post("/graphql", json={"query": "{ people(first: 1) { totalCount } }"})
+    assert pair.log.by_request[response.headers["x-request-id"]] == "resolvers"
+
+
+def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) -> None:
+    from gateway.compiled import dispatch
+
+    query = "query Again { schools(first: 2) { nodes { id name } } }"
+    token = pair.tokens["all"]
+    compare(pair, query, token)  # compiled and proven clean
+    before = len(dispatch.CLEAN._plans)
+    assert compare(pair, query, token) == "compiled"
+    assert len(dispatch.CLEAN._plans) == before  # served from the clean plans, not added again
+    assert any(key[0] == query for key in dispatch.CLEAN._plans)
+    # an answer with a denied field is never served that way: the guard runs every time
+    denied = "query Denied { people(first: 2) { nodes { id email } } }"
+    for _ in range(2):
+        compare(pair, denied, pair.tokens["partial-permissions"])
+    assert not any(key[0] == denied for key in dispatch.CLEAN._plans)
+    # nor for an integration that may not read: its grant is refused before any plan
+    status, body = pair.auto.graphql(query, pair.tokens["disabled"])
+    assert status == 403
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
