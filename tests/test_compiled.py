@@ -68,8 +68,11 @@ class ExecutionLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.by_request: dict[str, str | None] = {}
+        self.failures: list[str] = []  # the compiler's own failures (it falls back, logged)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "gateway.compiled" and record.levelno >= logging.ERROR:
+            self.failures.append(record.getMessage())
         request_id = getattr(record, "request_id", None)
         if request_id:
             self.by_request[request_id] = getattr(record, "execution", None)
@@ -100,6 +103,8 @@ def pair(
         log = ExecutionLog()
         access = logging.getLogger("gateway.access")
         access.addHandler(log)
+        compiled = logging.getLogger("gateway.compiled")
+        compiled.addHandler(log)
         common = {"database_url": url, "rate_limit_burst": 10**9, "max_cost": 10**7}
         try:
             with (
@@ -110,6 +115,7 @@ def pair(
                 yield found
         finally:
             access.removeHandler(log)
+            compiled.removeHandler(log)
         SUMMARY.append(
             f"compiled vs resolvers on {request.param}: "
             + ", ".join(f"{k} {v}" for k, v in sorted(found.paths.items()))
@@ -139,6 +145,7 @@ def compare(pair: Pair, query: str, token: str, variables: dict[str, Any] | None
     # `data` byte for byte, key order included
     assert json.dumps(a.get("data")) == json.dumps(r.get("data")), (query, variables, a, r)
     assert _canonical_errors(a) == _canonical_errors(r), (query, a, r)
+    assert not pair.log.failures, (query, pair.log.failures)  # a fallback that hides a bug
     path = pair.log.by_request.get(auto.headers["x-request-id"]) or "none"
     pair.paths[path] += 1
     return path
@@ -413,3 +420,15 @@ def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) 
     status, body = pair.auto.graphql(query, pair.tokens["disabled"])
     assert status == 403
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ __schema { queryType { name } } }",
+        '{ __type(name: "Person") { name fields { name } } }',
+        "{ __typename __schema { queryType { name } } schools(first: 1) { nodes { id } } }",
+    ],
+)
+def test_introspection_is_left_to_the_resolvers(pair: Pair, query: str) -> None:
+    assert compare(pair, query, pair.tokens["all"]) == "resolvers"

@@ -166,6 +166,8 @@ class Compiler:
         name = details[0].node.name.value
         if name == "__typename":
             return RootPlan(key, None, query.name)
+        if name not in query.fields:  # __schema and __type: introspection stays with Strawberry
+            raise Unsupported(f"{name} is answered by the resolvers")
         field = query.fields[name]
         args = self._args(field, details)
         if name in ROOT_LISTS:

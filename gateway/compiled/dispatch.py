@@ -3,7 +3,8 @@
 `CompiledExecution` runs inside the guard's `on_execute` (it comes after `Guard` in the
 extension list), so it sees the document with denied fields already replaced by `__typename`,
 and the guard nulls them and adds their FORBIDDEN errors after it, exactly as for the resolver
-path. When the compiler raises `Unsupported` nothing has run and the resolvers answer.
+path. When the compiler raises `Unsupported` nothing has run and the resolvers answer; so they
+do, with the failure logged on `gateway.compiled`, if the compiler fails in any other way.
 
 On PostgreSQL a failing statement aborts the request's transaction, so every compiled
 statement runs inside a SAVEPOINT: if one fails, the savepoint is rolled back and the
@@ -115,6 +116,9 @@ class CompiledExecution(SchemaExtension):
                     Page(settings.default_page_size, settings.max_page_size),
                 ).compile()
             except Unsupported:
+                plans = UNSUPPORTED
+            except Exception:  # a compiler bug: the resolver path, the reference, still answers
+                log.exception("the compiler failed on an operation; the resolvers answer it")
                 plans = UNSUPPORTED
             PLANS.put(key, plans)
         if plans is UNSUPPORTED:
