@@ -217,6 +217,12 @@ def test_an_inactive_integration_accumulates_events_but_cannot_read_them(
             "is not a cursor of `events`",
             id="a-schools-cursor",
         ),
+        pytest.param(
+            # e1:events:<an id past the 64-bit range the events table holds>
+            'after: "ZTE6ZXZlbnRzOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"',
+            "is not a cursor of `events`",
+            id="cursor-past-64-bits",
+        ),
         pytest.param("first: 5000", "between 0 and 1000", id="first-too-large"),
         pytest.param("first: -1", "between 0 and 1000", id="first-negative"),
     ],

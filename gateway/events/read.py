@@ -25,6 +25,7 @@ from gateway.events.feed import EVENTS, FEEDS
 from gateway.queries import Executor
 
 _VERSION = "e1"
+_MAX_EVENT_ID = 2**63 - 1  # the events table's 64-bit id
 
 
 def encode_cursor(event_id: int) -> str:
@@ -42,7 +43,7 @@ def decode_cursor(cursor: str) -> int:
         if version != _VERSION or kind != "events":
             raise ValueError(text)
         event_id = int(number)
-        if event_id < 0:
+        if not 0 <= event_id <= _MAX_EVENT_ID:  # past it, the driver fails, not the client
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeError):
         raise BadUserInput(
