@@ -413,6 +413,52 @@ def test_the_readme_sync_example_keeps_a_copy_equal_to_the_graph(
         assert json.loads(state.read_text())["objects"] == _objects(server, token)
 
 
+def test_the_readme_sync_walkthrough_on_the_demo_applies_a_change(
+    db_url: str, live_server: Make, tmp_path: Path
+) -> None:
+    """The README's walkthrough as written: the demo, a full sync with the `selected-schools`
+    token, an administrator widening that integration with the CLI, then a sync that applies
+    the events it caused. (The demo source takes no OneRoster import, so an import cannot be
+    the walkthrough's change: it would leave every demo feed as it was.)"""
+    from gateway.demo import load_demo
+
+    demo = run_db(db_url, lambda engine: load_demo(engine, people=40))
+    chosen = next(i for i in demo.integrations if i.name == "selected-schools")
+    assert chosen.token is not None
+    state = tmp_path / "state.json"
+    with live_server() as server:
+
+        def sync() -> str:
+            done = subprocess.run(  # noqa: S603  # our own interpreter and script
+                [
+                    sys.executable,
+                    str(REPO / "examples" / "sync.py"),
+                    f"{server.url}/graphql",
+                    str(chosen.token),
+                    str(state),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            return done.stdout
+
+        assert sync().startswith("full sync (no saved state)")
+        listed = _gateway(db_url, tmp_path, "integrations", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        found = json.loads(listed.stdout)["integrations"]
+        integration_id = next(i["id"] for i in found if i["name"] == "selected-schools")
+        widened = _gateway(
+            db_url, tmp_path, "integrations", "update", integration_id, "--scope", "all"
+        )
+        assert widened.returncode == 0, widened.stderr
+        out = sync()
+        assert out.startswith("applied "), out
+        assert not out.startswith("applied 0 "), out
+        assert json.loads(state.read_text())["objects"] == _objects(server, chosen.token)
+
+
 def test_what_an_import_can_touch_spreads_through_the_references() -> None:
     gone = feed.dirty(feed.Changes(deleted={"schools": 1}), views.Refreshed())
     # Classes go with their school (a cascade the import does not count), and with them their
