@@ -223,6 +223,16 @@ def test_an_inactive_integration_accumulates_events_but_cannot_read_them(
             "is not a cursor of `events`",
             id="cursor-past-64-bits",
         ),
+        pytest.param(
+            'filter: {after: "0001-01-01T00:00:00+05:00"}',
+            "outside the years 1 to 9999",
+            id="after-before-year-1-in-utc",
+        ),
+        pytest.param(
+            'filter: {after: "9999-12-31T23:59:59-05:00"}',
+            "outside the years 1 to 9999",
+            id="after-past-year-9999-in-utc",
+        ),
         pytest.param("first: 5000", "between 0 and 1000", id="first-too-large"),
         pytest.param("first: -1", "between 0 and 1000", id="first-negative"),
     ],
