@@ -511,3 +511,22 @@ def test_a_count_under_repeated_parents_costs_what_the_resolvers_pay(
     reference, reference_data = _steps(sized, sized.resolvers, query, token)
     assert json.dumps(compiled_data) == json.dumps(reference_data)
     assert compiled <= 3 * reference + 50, (compiled, reference)
+
+
+def test_an_object_wider_than_one_sql_function_call_is_answered_without_a_failed_statement(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL passes at most 100 arguments to a function, so one `json_build_object` holds
+    at most 50 keys; 30 aliases on a person's fields make more. The answer must not come from a
+    statement that failed (an ERROR with a stack trace in the log, and the SQL run twice)."""
+    scalars = " ".join(f for f in SCALARS["Person"] if f not in OBJECT_FIELDS)
+    aliases = " ".join(f"n{i}: displayName" for i in range(30))
+    edges = (
+        "__typename district { id } schools { totalCount } classes { totalCount } "
+        "enrollments { totalCount } agents { totalCount }"
+    )
+    query = f"{{ people(first: 2) {{ nodes {{ {scalars} {aliases} {edges} }} }} }}"
+    assert len(SCALARS["Person"]) + 30 + 6 > 50
+    with caplog.at_level(logging.ERROR, logger="gateway.compiled"):
+        compare(pair, query, pair.tokens["all"])
+    assert not [r for r in caplog.records if r.name == "gateway.compiled"]

@@ -134,6 +134,12 @@ class Compiler:
 
     # ------------------------------------------------------------------ helpers
 
+    def _obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        if len(pairs) > self.d.max_keys:
+            # the statement would fail (and be logged) before the resolvers answered anyway
+            raise Unsupported("more keys than one JSON function call takes")
+        return self.d.obj(pairs)
+
     def _alias(self) -> str:
         self._aliases += 1
         return f"gw_p{self._aliases}"
@@ -245,7 +251,7 @@ class Compiler:
                 pairs.append((key, count.scalar_subquery()))
             else:
                 raise Unsupported(f"connection field {name}")
-        body = d.obj(pairs)
+        body = self._obj(pairs)
         if not aggregated:
             # count(*) makes it an aggregate: one row even when the page is empty
             body = sa.case((sa.func.count() >= 0, body))
@@ -270,7 +276,7 @@ class Compiler:
                 pairs.append((key, self._object(node_type, sub, type_name, page)))
             else:
                 raise Unsupported(f"edge field {name}")
-        return self.d.obj(pairs)
+        return self._obj(pairs)
 
     def _page_info(
         self,
@@ -300,7 +306,7 @@ class Compiler:
                 pairs.append((key, d.cursor(kind, end) if first > 0 else sa.null()))
             else:
                 raise Unsupported(f"pageInfo field {name}")
-        return d.obj(pairs)
+        return self._obj(pairs)
 
     # ------------------------------------------------------------------ objects
 
@@ -328,7 +334,7 @@ class Compiler:
                 pairs.append((key, self._one(field, sub, one, row)))
             else:
                 pairs.append((key, self._scalar(field, table, row)))
-        return self.d.obj(pairs)
+        return self._obj(pairs)
 
     def _many(
         self, field: GraphQLField, details: FieldDetailsList, edge: ManyEdge, row: sa.FromClause
