@@ -288,6 +288,26 @@ def test_each_credential_works_only_on_its_own_endpoint(
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+def test_a_credential_refused_on_another_endpoint_is_told_where_it_works(
+    scenario: Scenario,
+) -> None:
+    """A developer who pastes the application key into /graphql (or a token into /meta/graphql)
+    learns from the 401 which endpoint takes it."""
+    messages = {}
+    for path, key, query in [
+        ("/graphql", scenario.key, "{ schools { nodes { id } } }"),
+        (META_PATH, scenario.token, "{ application { id } }"),
+        (ADMIN_PATH, scenario.key, "{ sources { id } }"),
+    ]:
+        with scenario.server.client(key) as client:
+            response = client.post(path, json={"query": query})
+        assert response.status_code == 401
+        messages[path] = response.json()["errors"][0]["message"]
+    assert "/meta/graphql" in messages["/graphql"], messages
+    assert "/graphql" in messages[META_PATH], messages
+    assert "/meta/graphql" in messages[ADMIN_PATH], messages
+
+
 def test_destroy_and_recreate_gives_the_meta_api_the_new_token_and_the_old_gets_401(
     scenario: Scenario,
 ) -> None:
