@@ -233,6 +233,11 @@ def test_an_inactive_integration_accumulates_events_but_cannot_read_them(
             "outside the years 1 to 9999",
             id="after-past-year-9999-in-utc",
         ),
+        pytest.param(
+            'after: "2026-01-20T00:00:00Z"',
+            "`filter: {after:",
+            id="a-date-as-cursor-points-to-the-date-filter",
+        ),
         pytest.param("first: 5000", "between 0 and 1000", id="first-too-large"),
         pytest.param("first: -1", "between 0 and 1000", id="first-negative"),
     ],

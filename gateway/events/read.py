@@ -34,6 +34,20 @@ def encode_cursor(event_id: int) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+_DATE_HINT = (
+    "; to read the events recorded after a moment, pass it as "
+    '`filter: {after: "2026-01-20T00:00:00Z"}`'
+)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def decode_cursor(cursor: str) -> int:
     """The event id inside `cursor`; BAD_USER_INPUT when it is not an events cursor."""
     try:
@@ -49,7 +63,7 @@ def decode_cursor(cursor: str) -> int:
         raise BadUserInput(
             f"`after` {cursor[:64]!r} is not a cursor of `events`; pass the `endCursor` or an "
             "edge `cursor` of a previous page of `events`, or omit `after` to start at the "
-            "beginning",
+            "beginning" + (_DATE_HINT if _is_date(cursor) else ""),
             argument="after",
         ) from None
     return event_id
