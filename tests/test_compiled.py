@@ -530,3 +530,21 @@ def test_an_object_wider_than_one_sql_function_call_is_answered_without_a_failed
     with caplog.at_level(logging.ERROR, logger="gateway.compiled"):
         compare(pair, query, pair.tokens["all"])
     assert not [r for r in caplog.records if r.name == "gateway.compiled"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ __schema { queryType { name } } }",
+        '{ __type(name: "School") { name } schools(first: 1) { nodes { id } } }',
+        "query IntrospectionQuery { __schema { types { name } } }",
+    ],
+)
+def test_introspection_with_a_token_is_answered(pair: Pair, query: str) -> None:
+    """GraphiQL, codegen tools and Apollo's devtools introspect with the Authorization header
+    set: `__schema` and `__type` are no fields of the query type, and must not reach the
+    compiler's root lookup (that was an INTERNAL_SERVER_ERROR)."""
+    compare(pair, query, pair.tokens["all"])
+    status, body = pair.auto.graphql(query, pair.tokens["all"])
+    assert status == 200
+    assert "errors" not in body, body

@@ -173,6 +173,8 @@ class Compiler:
         name = details[0].node.name.value
         if name == "__typename":
             return RootPlan(key, None, query.name)
+        if name not in query.fields:  # `__schema`, `__type`: introspection
+            raise Unsupported(f"root field {name}")
         field = query.fields[name]
         args = self._args(field, details)
         if name in ROOT_LISTS:
