@@ -217,6 +217,27 @@ def test_an_inactive_integration_accumulates_events_but_cannot_read_them(
             "is not a cursor of `events`",
             id="a-schools-cursor",
         ),
+        pytest.param(
+            # e1:events:<an id past the 64-bit range the events table holds>
+            'after: "ZTE6ZXZlbnRzOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"',
+            "is not a cursor of `events`",
+            id="cursor-past-64-bits",
+        ),
+        pytest.param(
+            'filter: {after: "0001-01-01T00:00:00+05:00"}',
+            "outside the years 1 to 9999",
+            id="after-before-year-1-in-utc",
+        ),
+        pytest.param(
+            'filter: {after: "9999-12-31T23:59:59-05:00"}',
+            "outside the years 1 to 9999",
+            id="after-past-year-9999-in-utc",
+        ),
+        pytest.param(
+            'after: "2026-01-20T00:00:00Z"',
+            "`filter: {after:",
+            id="a-date-as-cursor-points-to-the-date-filter",
+        ),
         pytest.param("first: 5000", "between 0 and 1000", id="first-too-large"),
         pytest.param("first: -1", "between 0 and 1000", id="first-negative"),
     ],
@@ -405,6 +426,52 @@ def test_the_readme_sync_example_keeps_a_copy_equal_to_the_graph(
         assert out.startswith("applied ")
         assert not out.startswith("applied 0 ")
         assert json.loads(state.read_text())["objects"] == _objects(server, token)
+
+
+def test_the_readme_sync_walkthrough_on_the_demo_applies_a_change(
+    db_url: str, live_server: Make, tmp_path: Path
+) -> None:
+    """The README's walkthrough as written: the demo, a full sync with the `selected-schools`
+    token, an administrator widening that integration with the CLI, then a sync that applies
+    the events it caused. (The demo source takes no OneRoster import, so an import cannot be
+    the walkthrough's change: it would leave every demo feed as it was.)"""
+    from gateway.demo import load_demo
+
+    demo = run_db(db_url, lambda engine: load_demo(engine, people=40))
+    chosen = next(i for i in demo.integrations if i.name == "selected-schools")
+    assert chosen.token is not None
+    state = tmp_path / "state.json"
+    with live_server() as server:
+
+        def sync() -> str:
+            done = subprocess.run(  # noqa: S603  # our own interpreter and script
+                [
+                    sys.executable,
+                    str(REPO / "examples" / "sync.py"),
+                    f"{server.url}/graphql",
+                    str(chosen.token),
+                    str(state),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            return done.stdout
+
+        assert sync().startswith("full sync (no saved state)")
+        listed = _gateway(db_url, tmp_path, "integrations", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        found = json.loads(listed.stdout)["integrations"]
+        integration_id = next(i["id"] for i in found if i["name"] == "selected-schools")
+        widened = _gateway(
+            db_url, tmp_path, "integrations", "update", integration_id, "--scope", "all"
+        )
+        assert widened.returncode == 0, widened.stderr
+        out = sync()
+        assert out.startswith("applied "), out
+        assert not out.startswith("applied 0 "), out
+        assert json.loads(state.read_text())["objects"] == _objects(server, chosen.token)
 
 
 def test_what_an_import_can_touch_spreads_through_the_references() -> None:

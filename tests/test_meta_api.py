@@ -288,6 +288,26 @@ def test_each_credential_works_only_on_its_own_endpoint(
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+def test_a_credential_refused_on_another_endpoint_is_told_where_it_works(
+    scenario: Scenario,
+) -> None:
+    """A developer who pastes the application key into /graphql (or a token into /meta/graphql)
+    learns from the 401 which endpoint takes it."""
+    messages = {}
+    for path, key, query in [
+        ("/graphql", scenario.key, "{ schools { nodes { id } } }"),
+        (META_PATH, scenario.token, "{ application { id } }"),
+        (ADMIN_PATH, scenario.key, "{ sources { id } }"),
+    ]:
+        with scenario.server.client(key) as client:
+            response = client.post(path, json={"query": query})
+        assert response.status_code == 401
+        messages[path] = response.json()["errors"][0]["message"]
+    assert "/meta/graphql" in messages["/graphql"], messages
+    assert "/graphql" in messages[META_PATH], messages
+    assert "/meta/graphql" in messages[ADMIN_PATH], messages
+
+
 def test_destroy_and_recreate_gives_the_meta_api_the_new_token_and_the_old_gets_401(
     scenario: Scenario,
 ) -> None:
@@ -479,5 +499,25 @@ def test_the_graph_apis_limits_hold_on_the_meta_api(scenario: Scenario) -> None:
     assert too_many["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert "data" not in too_many or too_many["data"] is None
     assert "max_aliases" in too_many["errors"][0]["message"]
+    # within the alias limit, the pages of one operation still add up to one page at most
     pages = " ".join(f"p{i}: integrations(first: 1000) {{ nodes {{ id }} }}" for i in range(30))
-    assert ok(meta(scenario.server, scenario.key, f"{{ {pages} }}"))["p29"]["nodes"]
+    refused = meta(scenario.server, scenario.key, f"{{ {pages} }}").json()
+    assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+def test_one_operation_lists_at_most_one_full_page_of_integrations(scenario: Scenario) -> None:
+    """Every integration listed costs a decryption and a few dozen fields (about 1 s per 1,000
+    here), done while the request holds a database connection: 30 aliased pages of 1,000 took
+    30 s and kept /graphql requests of everyone else waiting that long. So the `first` of all
+    `integrations` fields of an operation (100 when omitted) add up to at most 1,000."""
+    halves = " ".join(f"p{i}: integrations(first: 500) {{ totalCount }}" for i in range(2))
+    assert ok(meta(scenario.server, scenario.key, f"{{ {halves} }}"))["p1"]["totalCount"] == 1
+    for too_many in (
+        " ".join(f"p{i}: integrations(first: 500) {{ totalCount }}" for i in range(3)),
+        " ".join(f"p{i}: integrations {{ nodes {{ id }} }}" for i in range(11)),
+    ):
+        response = meta(scenario.server, scenario.key, f"{{ {too_many} }}")
+        body = response.json()
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
+        assert "1,000" in body["errors"][0]["message"]
+        assert not body.get("data"), body

@@ -120,6 +120,7 @@ class Compiler:
         self.d = dialect
         self.page = page
         self._aliases = 0
+        self._edges_above = 0  # edges between the root list (or lookup) and the current row
 
     def compile(self) -> list[RootPlan]:
         """One plan per response key of the operation's root, in response order."""
@@ -132,6 +133,12 @@ class Compiler:
         return [self._root(key, details, query_type) for key, details in grouped.items()]
 
     # ------------------------------------------------------------------ helpers
+
+    def _obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        if len(pairs) > self.d.max_keys:
+            # the statement would fail (and be logged) before the resolvers answered anyway
+            raise Unsupported("more keys than one JSON function call takes")
+        return self.d.obj(pairs)
 
     def _alias(self) -> str:
         self._aliases += 1
@@ -246,7 +253,7 @@ class Compiler:
                 pairs.append((key, count.scalar_subquery()))
             else:
                 raise Unsupported(f"connection field {name}")
-        body = d.obj(pairs)
+        body = self._obj(pairs)
         if not aggregated:
             # count(*) makes it an aggregate: one row even when the page is empty
             body = sa.case((sa.func.count() >= 0, body))
@@ -271,7 +278,7 @@ class Compiler:
                 pairs.append((key, self._object(node_type, sub, type_name, page)))
             else:
                 raise Unsupported(f"edge field {name}")
-        return self.d.obj(pairs)
+        return self._obj(pairs)
 
     def _page_info(
         self,
@@ -301,7 +308,7 @@ class Compiler:
                 pairs.append((key, d.cursor(kind, end) if first > 0 else sa.null()))
             else:
                 raise Unsupported(f"pageInfo field {name}")
-        return d.obj(pairs)
+        return self._obj(pairs)
 
     # ------------------------------------------------------------------ objects
 
@@ -329,12 +336,16 @@ class Compiler:
                 pairs.append((key, self._one(field, sub, one, row)))
             else:
                 pairs.append((key, self._scalar(field, table, row)))
-        return self.d.obj(pairs)
+        return self._obj(pairs)
 
     def _many(
         self, field: GraphQLField, details: FieldDetailsList, edge: ManyEdge, row: sa.FromClause
     ) -> Expr:
         target = _type_name_of(edge.table)
+        if self._edges_above and self._counts(_object(field.type), details):
+            # below another edge the parent rows repeat (every person's one district), and a
+            # correlated count would run once per repetition: the resolvers count each once
+            raise Unsupported("totalCount below a nested edge")
         first, after = self._page_args(edge.table.name, self._args(field, details))
         rows, of_parent = edge_rows_of(self.grant, edge, row.c.id)
         table = edge.table
@@ -353,15 +364,29 @@ class Compiler:
             .correlate(row)
         )
         conn_type = _object(field.type)
-        statement = self._connection(conn_type, details, target, base, table.c.id, first, count)
+        self._edges_above += 1
+        try:
+            statement = self._connection(conn_type, details, target, base, table.c.id, first, count)
+        finally:
+            self._edges_above -= 1
         return self.d.nested(statement.correlate(row).scalar_subquery())
+
+    def _counts(self, conn_type: GraphQLObjectType, details: FieldDetailsList) -> bool:
+        """Whether the connection's selection asks for `totalCount`."""
+        return any(
+            sub[0].node.name.value == "totalCount" for _, sub in self._subfields(conn_type, details)
+        )
 
     def _one(
         self, field: GraphQLField, details: FieldDetailsList, edge: OneEdge, row: sa.FromClause
     ) -> Expr:
         target = _type_name_of(edge.table)
         rows = visible_rows(self.grant, edge.table)
-        node = self._object(_object(field.type), details, target, edge.table)
+        self._edges_above += 1
+        try:
+            node = self._object(_object(field.type), details, target, edge.table)
+        finally:
+            self._edges_above -= 1
         statement = (
             sa.select(node)
             .select_from(rows.source)

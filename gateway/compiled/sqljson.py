@@ -43,6 +43,7 @@ class Dialect:
     """How one engine spells the JSON pieces a compiled statement is made of."""
 
     name: str
+    max_keys: int  # one object-building call takes two arguments per key
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         raise NotImplementedError
@@ -84,6 +85,7 @@ class Dialect:
 
 class SQLite(Dialect):
     name = "sqlite"
+    max_keys = 63  # SQLITE_MAX_FUNCTION_ARG defaults to 127
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         args: list[Any] = []
@@ -135,6 +137,7 @@ class SQLite(Dialect):
 
 class PostgreSQL(Dialect):
     name = "postgresql"
+    max_keys = 50  # FUNC_MAX_ARGS is 100
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         args: list[Any] = []

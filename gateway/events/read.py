@@ -25,12 +25,27 @@ from gateway.events.feed import EVENTS, FEEDS
 from gateway.queries import Executor
 
 _VERSION = "e1"
+_MAX_EVENT_ID = 2**63 - 1  # the events table's 64-bit id
 
 
 def encode_cursor(event_id: int) -> str:
     """The opaque cursor that points just after event `event_id`."""
     text = f"{_VERSION}:events:{event_id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+_DATE_HINT = (
+    "; to read the events recorded after a moment, pass it as "
+    '`filter: {after: "2026-01-20T00:00:00Z"}`'
+)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def decode_cursor(cursor: str) -> int:
@@ -42,13 +57,13 @@ def decode_cursor(cursor: str) -> int:
         if version != _VERSION or kind != "events":
             raise ValueError(text)
         event_id = int(number)
-        if event_id < 0:
+        if not 0 <= event_id <= _MAX_EVENT_ID:  # past it, the driver fails, not the client
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeError):
         raise BadUserInput(
             f"`after` {cursor[:64]!r} is not a cursor of `events`; pass the `endCursor` or an "
             "edge `cursor` of a previous page of `events`, or omit `after` to start at the "
-            "beginning",
+            "beginning" + (_DATE_HINT if _is_date(cursor) else ""),
             argument="after",
         ) from None
     return event_id

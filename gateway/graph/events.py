@@ -11,6 +11,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from gateway.coltypes import as_utc
+from gateway.errors import BadUserInput
 from gateway.events import read
 from gateway.graph.context import Context
 from gateway.graph.pagination import PageInfo, page_args
@@ -114,6 +116,19 @@ class EventFilter:
     )
 
 
+def _utc(moment: datetime) -> datetime:
+    """`filter.after` in UTC; BAD_USER_INPUT when that leaves the years 1 to 9999 (compared
+    with a stored date, the driver would fail instead)."""
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        raise BadUserInput(
+            f"`filter.after` {moment.isoformat()} falls outside the years 1 to 9999 once "
+            "converted to UTC; give a moment within them",
+            argument="filter.after",
+        ) from None
+
+
 async def resolve_events(
     info: Ctx,
     first: int | None,
@@ -134,7 +149,7 @@ async def resolve_events(
     if filter is not None:
         if filter.target_types is not None:
             target_types = [target.value for target in filter.target_types]
-        since = filter.after
+        since = None if filter.after is None else _utc(filter.after)
     found = await read.read_events(ctx.db, grant, args.first, cursor, target_types, since)
     rows = [
         Event(

@@ -399,7 +399,12 @@ class Guard(SchemaExtension):
         if grant is None:
             refusal = Unauthenticated(
                 "A valid access token is required: send `Authorization: Bearer <token>`"
-                + (" (the token sent is malformed or unknown)" if context.token_sent else "")
+                + (
+                    " (the token sent is malformed or unknown; application keys work on "
+                    "/meta/graphql, admin keys on /admin/graphql)"
+                    if context.token_sent
+                    else ""
+                )
             )
             context.response.headers["WWW-Authenticate"] = (
                 'Bearer realm="gateway", error="invalid_token"'

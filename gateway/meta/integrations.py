@@ -145,7 +145,8 @@ def _cols(table: sa.Table, prefix: str) -> list[Any]:
 
 
 def _pick(row: Any, prefix: str, names: list[str]) -> dict[str, Any]:
-    return {name: row._mapping[f"{prefix}__{name}"] for name in names}
+    mapping = row._mapping  # built anew on each access: take it once
+    return {name: mapping[f"{prefix}__{name}"] for name in names}
 
 
 _COMMON = ["id", "created_date", "updated_date"]

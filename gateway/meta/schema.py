@@ -17,6 +17,7 @@ from gateway.access.grant import IntegrationStatus
 from gateway.admin import records
 from gateway.admin.errors import AdminErrors
 from gateway.admin.schema import resolver
+from gateway.errors import QueryTooComplex
 from gateway.graph import enums
 from gateway.graph.errors import QuietSchema
 from gateway.graph.pagination import Connection, connection, page_args
@@ -37,6 +38,9 @@ class MetaContext:
     vault: Vault
     application: records.Application
     request_id: str
+    # Integrations this operation may still list: each costs a decryption and a few dozen
+    # fields, so aliased pages must not multiply the largest one.
+    rows_left: int = MAX_PAGE_SIZE
 
 
 Info = strawberry.Info[MetaContext, None]
@@ -69,6 +73,15 @@ class Query:
         filter: IntegrationFilter | None = None,
     ) -> Connection[Integration]:
         page = page_args("integrations", first, after, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if page.first > info.context.rows_left:
+            raise QueryTooComplex(
+                f"The `integrations` fields of one operation may list {MAX_PAGE_SIZE:,} "
+                "integrations in all (their `first`, 100 when omitted, added up); ask for the "
+                "next page with `after` in another request.",
+                limit="integrationsPerOperation",
+                maximum=MAX_PAGE_SIZE,
+            )
+        info.context.rows_left -= page.first
         statuses = None
         if filter is not None and filter.statuses is not None:
             statuses = [IntegrationStatus(s.value) for s in filter.statuses]
