@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     vault,
                     graphiql=settings.graphiql,
                     graphiql_cdn=settings.graphiql_cdn,
+                    limits=Limits.from_settings(settings),
                 ),
                 methods=["GET", "POST"],
             ),

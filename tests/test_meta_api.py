@@ -505,6 +505,21 @@ def test_the_graph_apis_limits_hold_on_the_meta_api(scenario: Scenario) -> None:
     assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
+def test_the_configured_limits_hold_on_the_meta_api(any_db_url: str, orgs: Orgs) -> None:
+    """GATEWAY_MAX_* bound the meta API as they bound the Graph API, not only their defaults."""
+    with LiveServer(_settings(any_db_url, max_aliases=2, max_depth=3)) as srv:
+        with srv.client(make_admin_key(any_db_url).key) as admin:
+            key = create_application(admin, "Limited", ["people:read"])["key"]
+        two = " ".join(f"a{i}: application {{ id }}" for i in range(2))
+        assert set(ok(meta(srv, key, f"{{ {two} }}"))) == {"a0", "a1"}
+        three = " ".join(f"a{i}: application {{ id }}" for i in range(3))
+        deep = "{ integrations { nodes { source { provider { name } } } } }"
+        for query, setting in ((f"{{ {three} }}", "max_aliases"), (deep, "max_depth")):
+            body = meta(srv, key, query).json()
+            assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
+            assert setting in body["errors"][0]["message"], body
+
+
 def test_one_operation_lists_at_most_one_full_page_of_integrations(scenario: Scenario) -> None:
     """Every integration listed costs a decryption and a few dozen fields (about 1 s per 1,000
     here), done while the request holds a database connection: 30 aliased pages of 1,000 took

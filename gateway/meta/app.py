@@ -17,7 +17,8 @@ from starlette.requests import Request
 from gateway.admin.applications import authenticate_application_key
 from gateway.graphiql import META_PAGE
 from gateway.keyed import KeyedGraphQL
-from gateway.meta.schema import MetaContext, meta_schema
+from gateway.limits import Limits
+from gateway.meta.schema import MetaContext, build_meta_schema
 from gateway.vault import Vault
 
 
@@ -53,7 +54,10 @@ def create_meta_app(
     *,
     graphiql: bool = True,
     graphiql_cdn: str = "",
+    limits: Limits | None = None,
 ) -> MetaGraphQL:
-    """The ASGI app to route at /meta/graphql; `engine()` returns the app's database engine
-    and `vault` decrypts the tokens it returns."""
-    return MetaGraphQL(meta_schema, engine, vault, graphiql=graphiql, graphiql_cdn=graphiql_cdn)
+    """The ASGI app to route at /meta/graphql; `engine()` returns the app's database engine,
+    `vault` decrypts the tokens it returns, and `limits` (the defaults when None) bound each
+    operation as on the Graph API."""
+    schema = build_meta_schema(limits or Limits.defaults())
+    return MetaGraphQL(schema, engine, vault, graphiql=graphiql, graphiql_cdn=graphiql_cdn)

@@ -105,9 +105,11 @@ class Query:
         return connection("integrations", rows, page.first, counter)
 
 
-# The Graph API's limits at their defaults (document size, tokens, depth, aliases, cost): a
-# key holder cannot ask for a thousand aliased pages of decrypted tokens. Factories, never
-# shared instances (DESIGN §8).
-meta_schema = QuietSchema(
-    query=Query, extensions=[AdminErrors, lambda: RequestLimits(Limits.defaults())]
-)
+def build_meta_schema(limits: Limits) -> QuietSchema:
+    """The meta API's schema under the Graph API's limits (document size, tokens, depth,
+    aliases, cost; GATEWAY_MAX_*): a key holder cannot ask for a thousand aliased pages of
+    decrypted tokens. Extensions are factories, never shared instances (DESIGN §8)."""
+    return QuietSchema(query=Query, extensions=[AdminErrors, lambda: RequestLimits(limits)])
+
+
+meta_schema = build_meta_schema(Limits.defaults())  # at the default limits: the SDL, the tests
