@@ -14,8 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.admin.service import create_source
-from gateway.importers.run import DISTRICTS, ENROLLMENTS, PEOPLE, SESSIONS
+from gateway.importers.properties import kept
+from gateway.importers.run import DISTRICTS, ENROLLMENTS, PEOPLE, SESSIONS, Run
 from gateway.importers.store import SEEN, Inserter, Store
+from gateway.models import UUID
 from tests.conftest import run_db
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -223,3 +225,47 @@ def test_a_list_or_dict_that_changed_is_converted_again() -> None:
     second = sessions.tuples([dict.fromkeys(every) | {"properties": shared, "identifiers": []}])
     assert json.loads(first[0][at["properties"]]) == {"title": "Fall"}
     assert json.loads(second[0][at["properties"]]) == {"title": "Spring"}
+
+
+def test_an_insert_of_one_column_gets_one_value_tuples() -> None:
+    """itemgetter of one column gives the bare value: the inserter still hands tuples over."""
+    inserter = Inserter.of(sqlite.dialect(), DISTRICTS, ("id",))
+    assert inserter is None  # the other columns have no default: not this path
+    single = sa.Table("single", sa.MetaData(), sa.Column("id", UUID, primary_key=True))
+    inserter = Inserter.of(sqlite.dialect(), single, ("id",))
+    assert inserter is not None
+    assert inserter.tuples([{"id": "ABC"}, {"id": None}]) == [("abc",), (None,)]
+
+
+def test_properties_keep_the_allowed_cells_in_file_order_for_any_header() -> None:
+    first = {"sourcedId": "E1", "role": "student", "status": "active", "email": "x"}
+    second = {"status": "tobedeleted", "sourcedId": "E2", "primary": "true", "role": "teacher"}
+    for _ in range(2):  # the second time from the remembered columns of each header
+        assert kept("enrollments", first) == {"role": "student", "status": "active"}
+        assert kept("enrollments", second) == {
+            "status": "tobedeleted",
+            "primary": "true",
+            "role": "teacher",
+        }
+    assert kept("users", first) == {"role": "student", "status": "active"}
+
+
+def test_a_rows_own_id_is_the_same_whether_remembered_or_not() -> None:
+    source_id = str(uuid.uuid4())
+    run = Run(
+        conn=None,  # type: ignore[arg-type]  # ids need no database
+        store=None,  # type: ignore[arg-type]
+        folder=None,  # type: ignore[arg-type]
+        manifest=None,  # type: ignore[arg-type]
+        warnings=None,  # type: ignore[arg-type]
+        source_id=source_id,
+        source_name="Ids",
+        today=date(2025, 1, 1),
+        batch_size=10,
+        progress=None,
+    )
+    expected = str(uuid.uuid5(uuid.UUID(source_id), "enrollment:E1"))
+    assert run.id("enrollment", "E1", remember=False) == expected
+    assert run._ids == {}
+    assert run.id("enrollment", "E1") == expected
+    assert run._ids == {"enrollment:E1": expected}

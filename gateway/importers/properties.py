@@ -52,5 +52,16 @@ every reference (`…SourcedId`, `…SourcedIds`), contact data (`email`, `phone
 
 def kept(stem: str, cells: Mapping[str, str]) -> dict[str, str]:
     """The cells of a `stem` row that its `properties` keeps, in file order."""
-    allowed = KEPT[stem]
-    return {column: value for column, value in cells.items() if column in allowed}
+    columns = tuple(cells)
+    found = _KEPT_COLUMNS.get((stem, columns))
+    if found is None:
+        if len(_KEPT_COLUMNS) >= 64:
+            _KEPT_COLUMNS.clear()
+        allowed = KEPT[stem]
+        found = _KEPT_COLUMNS[stem, columns] = tuple(c for c in columns if c in allowed)
+    return {column: cells[column] for column in found}
+
+
+_KEPT_COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+"""The kept columns of each header seen lately: every row of a file has the same columns, so
+the allow-list is applied once per file, not once per cell."""

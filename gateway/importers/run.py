@@ -122,11 +122,13 @@ class Run:
         self._namespace = uuid.UUID(self.source_id).bytes
         self._ids: dict[str, str] = {}
 
-    def id(self, kind: str, sourced_id: str) -> str:
+    def id(self, kind: str, sourced_id: str, *, remember: bool = True) -> str:
         """The stable id of the `kind` row for `sourced_id` in this source: the UUID v5 of
         `kind:sourcedId` in the source id's namespace, i.e. `uuid.uuid5(UUID(source_id),
         f"{kind}:{sourced_id}")`, computed without building UUID objects (a hot path) and
-        remembered for a while (enrollments name the same users and classes again and again)."""
+        remembered for a while (enrollments name the same users and classes again and again);
+        not with `remember=False`, for a row's own id, which a file names once: 200,000
+        enrollment ids would otherwise push the users' and classes' ids out again and again."""
         name = f"{kind}:{sourced_id}"
         found = self._ids.get(name)
         if found is not None:
@@ -137,6 +139,8 @@ class Run:
         digest[8] = (digest[8] & 0x3F) | 0x80
         h = digest.hex()
         found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if not remember:
+            return found
         if len(self._ids) >= _ID_CACHE:
             self._ids.clear()
         self._ids[name] = found

@@ -66,7 +66,7 @@ async def entity_pass(
         parsed = _Parsed(Cells(cells.file, DeferredWarnings()))
         for row in batch:
             sourced_id = parsed.cells.required(row, "sourcedId")
-            row_id = run.id(kind, sourced_id)
+            row_id = run.id(kind, sourced_id, remember=kind != "enrollment")
             parsed.seen.append((row_id, row.line, sourced_id))
             status = parsed.cells.status(row, mode)
             if status == TO_BE_DELETED:

@@ -9,6 +9,7 @@ waiting for their users) lives in temporary tables of the import's own connectio
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -122,7 +123,7 @@ class Store:
         which is a good part of an import's time."""
         if self.conn.dialect.name != "sqlite":
             return column.in_(list(ids))
-        process = column.type.bind_processor(self.conn.dialect)
+        process = _processor(column.type, self.conn.dialect)
         values = [process(i) for i in ids] if process is not None else list(ids)
         each = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.Text))
         return column.in_(sa.select(each.table_valued("value").c.value))
@@ -325,9 +326,12 @@ class Inserter:
     def tuples(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """The rows as the driver's parameter tuples."""
         converting = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        # itemgetter reads a row's values in C; of one column it gives the value, not a tuple
+        get = operator.itemgetter(*self.columns)
+        values_of = get if len(self.columns) > 1 else lambda row: (get(row),)
         tuples: list[tuple[Any, ...]] = []
         for row in rows:
-            values = [row[c] for c in self.columns]
+            values = list(values_of(row))
             for i, process in converting:
                 values[i] = process(values[i])
             tuples.append(tuple(values))
@@ -342,7 +346,13 @@ def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable
     if isinstance(type_, UUIDString):
         return _uuid_text
     process = type_.dialect_impl(dialect).bind_processor(dialect)
-    if process is None or isinstance(type_, sa.JSON | TagList):
+    if (
+        process is not None
+        and isinstance(type_, sa.JSON)
+        and type_._str_impl.bind_processor(dialect) is None  # the text goes to the driver as is
+    ):
+        return _json_text(process, dialect)
+    if process is None or isinstance(type_, TagList):
         return process  # a list or dict may change between two rows: converted every time
     convert = process
     last: list[Any] = [object(), None]
@@ -354,6 +364,20 @@ def _processor(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable
         return last[1]
 
     return remembering
+
+
+def _json_text(process: Callable[[Any], Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """A JSON column's conversion: a list or dict (every value an import writes but None) goes
+    straight to the engine's serializer, the one SQLAlchemy's own conversion calls; anything
+    else (None, SQLAlchemy's null markers) takes SQLAlchemy's way."""
+    serialize: Callable[[Any], str] = dialect._json_serializer or json.dumps
+
+    def convert(value: Any) -> Any:
+        if type(value) is dict or type(value) is list:
+            return serialize(value)
+        return process(value)
+
+    return convert
 
 
 def _uuid_text(value: Any) -> str | None:
