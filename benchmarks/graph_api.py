@@ -32,7 +32,7 @@ from starlette.routing import Route
 from gateway import queries
 from gateway.access.authentication import load_grant
 from gateway.app import create_app
-from gateway.db import RequestDB, engine_for
+from gateway.db import engine_for
 from gateway.demo import load_demo
 from gateway.relations import (
     CLASS_ENROLLMENTS,
@@ -42,6 +42,7 @@ from gateway.relations import (
     SCHOOL_CLASSES,
     TABLES,
 )
+from gateway.request_db import RequestDB
 from gateway.settings import Settings
 
 DEFAULT_GC = (700, 10, 10)  # CPython's own thresholds

@@ -15,7 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import graphiql
 from gateway.admin.app import create_admin_app
-from gateway.db import RequestDB, create_engine, create_schema, ping
+from gateway.db import create_engine, create_schema, ping
 from gateway.graph.schema import build_schema
 from gateway.graph.view import GraphView
 from gateway.limits import Limits
@@ -28,6 +28,7 @@ from gateway.middleware import (
     SecurityHeadersMiddleware,
 )
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
+from gateway.request_db import RequestDB
 from gateway.runtime import pace_garbage_collector
 from gateway.settings import Settings, load_settings
 from gateway.vault import Vault

@@ -15,7 +15,6 @@ from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 from gateway.db import (
     SQLITE_BUSY_TIMEOUT_MS,
-    RequestDB,
     create_engine,
     create_schema,
     engine_for,
@@ -23,6 +22,7 @@ from gateway.db import (
 )
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
+from gateway.request_db import RequestDB
 
 TEAMS = models.table_of(models.Team)
 

@@ -49,6 +49,7 @@ from gateway.errors import GatewayError
 from gateway.graph.pagination import page_args
 from gateway.queries import edge_rows_of
 from gateway.relations import TABLES, ManyEdge, OneEdge
+from gateway.request_db import Prepared
 
 Expr = ColumnElement[Any]
 
@@ -89,6 +90,8 @@ class RootPlan:
     key: str
     statement: sa.Select[Any] | None
     constant: Any = None
+    # On SQLite, the statement compiled once to run on the driver (`RequestDB.read`).
+    prepared: Prepared | None = None
 
 
 class Compiler:

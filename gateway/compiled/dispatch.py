@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 import orjson
+import sqlalchemy as sa
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
@@ -26,6 +28,7 @@ from gateway.compiled.compiler import Compiler, Page, RootPlan, Unsupported
 from gateway.compiled.sqljson import DIALECTS
 from gateway.errors import RequestTimeout
 from gateway.graph.context import Context
+from gateway.request_db import Prepared, RequestDB
 
 log = logging.getLogger("gateway.compiled")
 
@@ -120,10 +123,24 @@ class CompiledExecution(SchemaExtension):
             except Exception:  # a compiler bug: the resolver path, the reference, still answers
                 log.exception("the compiler failed on an operation; the resolvers answer it")
                 plans = UNSUPPORTED
+            else:
+                plans = prepare(plans, context.db.engine.dialect)
             PLANS.put(key, plans)
         if plans is UNSUPPORTED:
             return None
         return await run_plans(context, plans)
+
+
+def prepare(plans: list[RootPlan], dialect: sa.Dialect) -> list[RootPlan]:
+    """`plans` with their statements compiled for the driver, on SQLite (see `run_plans`)."""
+    if dialect.name != "sqlite":
+        return plans
+    return [
+        replace(plan, prepared=Prepared.of(plan.statement, dialect))
+        if plan.statement is not None
+        else plan
+        for plan in plans
+    ]
 
 
 def plan_key(
@@ -161,9 +178,12 @@ def plan_key(
 async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] | None:
     """The operation's `data` from its compiled plans; None (logged) when a statement failed,
     with the request's transaction still usable for the resolvers."""
-    dialect = context.db.engine.dialect.name
+    db = context.db
+    if db.on_driver:
+        return await _run_on_driver(db, plans)
+    dialect = db.engine.dialect.name
     data: dict[str, Any] = {}
-    conn = await context.db.connection()
+    conn = await db.connection()
     savepoint = await conn.begin_nested() if dialect == "postgresql" else None
     try:
         for plan in plans:
@@ -181,6 +201,29 @@ async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] |
         return None
     if savepoint is not None:
         await savepoint.commit()
+    return data
+
+
+async def _run_on_driver(db: RequestDB, plans: list[RootPlan]) -> dict[str, Any] | None:
+    """`run_plans` on SQLite's driver: every statement in one call into its thread."""
+    statements = [plan.prepared for plan in plans if plan.statement is not None]
+    if not all(statements):
+        return None  # not prepared (cannot happen: `prepare` runs on every SQLite plan)
+    try:
+        results = iter(await db.read([(p, None) for p in statements if p is not None]))
+    except RequestTimeout:
+        raise
+    except Exception:
+        log.exception("compiled statement failed; the resolvers answer instead")
+        return None
+    data: dict[str, Any] = {}
+    for plan in plans:
+        if plan.statement is None:
+            data[plan.key] = plan.constant
+            continue
+        rows = next(results)
+        value = rows[0][0] if rows else None  # as `.scalar()`: no row is null
+        data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
     return data
 
 

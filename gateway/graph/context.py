@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from gateway import queries
 from gateway.access.grant import Grant
-from gateway.db import RequestDB
 from gateway.graph.pacing import PacedLoader, Pacer
 from gateway.graph.pagination import PageArgs
 from gateway.relations import ManyEdge
+from gateway.request_db import RequestDB
 from gateway.settings import Settings
 
 Predicate = queries.Predicate

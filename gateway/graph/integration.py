@@ -10,8 +10,8 @@ import strawberry
 
 from gateway import models
 from gateway.access.grant import Grant
-from gateway.db import RequestDB
 from gateway.graph import enums
+from gateway.request_db import RequestDB
 
 _CREATED = "When this object was created."
 _UPDATED = "When this object last changed."

@@ -20,15 +20,15 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from gateway import graphiql
-from gateway.access.authentication import load_grant
+from gateway.access.authentication import request_grant
 from gateway.access.tokens import parse_bearer
 from gateway.compiled.dispatch import answer_clean, note_clean
-from gateway.db import RequestDB
 from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import batch, http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.graph.persisted import PersistedQueries
+from gateway.request_db import RequestDB
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.errors")
@@ -76,6 +76,9 @@ class GraphView(GraphQL[Context, None]):
             return http.error_response(
                 http.status_code_error(exc.status_code, exc.reason), media_type
             )
+        except RequestTimeout:
+            # The token lookup itself ran past the deadline (SQLite's, on the driver).
+            return http.error_response(_timed_out(request.state.db), media_type)
         except sa.exc.DBAPIError as exc:
             db: RequestDB = request.state.db
             remaining = db.remaining()
@@ -114,7 +117,7 @@ class GraphView(GraphQL[Context, None]):
         token = parse_bearer(header)
         grant = None
         if token is not None:
-            grant = await load_grant(await db.connection(), token)
+            grant = await request_grant(db, token)
         if grant is not None:
             request.state.integration_id = grant.integration_id
         # The sub-response is never sent; `create_response` reads the negotiated type here.

@@ -1,0 +1,268 @@
+"""One request's reads: its connection, snapshot and deadline, and statements run on the driver.
+
+`RequestDB` is what the Graph API's resolvers, compiled plans and token lookup read through.
+On SQLite each pooled connection carries a `Deadline` its progress handler reads (set when
+the connection is opened, `gateway.db`), and `Prepared` statements run on aiosqlite's
+connection directly, several per call into its thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.errors import RequestTimeout
+
+# SQLite asks whether to go on every this many virtual-machine steps (about a millisecond of
+# work): a statement stops within a few milliseconds of the deadline, and the checks (each takes
+# the GIL from the event loop's thread) cost nothing measurable.
+SQLITE_PROGRESS_STEPS = 100_000
+
+
+class Deadline:
+    """When the statements of one pooled SQLite connection must stop (time.monotonic), if ever.
+
+    Each connection gets one, with a progress handler that reads it, when it is opened; a
+    request sets and clears `at` in Python, so bounding a request costs no call into the
+    driver's thread.
+    """
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def passed(self) -> int:
+        """Called in the driver's thread; non-zero interrupts the running statement."""
+        at = self.at
+        return int(at is not None and time.monotonic() >= at)
+
+
+DEADLINE = "gateway.deadline"  # the key of a connection's Deadline in its pool record's info
+
+
+async def _bound_by(conn: AsyncConnection, deadline: float) -> None:
+    """Make the database itself stop `conn`'s statements at `deadline` (time.monotonic)."""
+    if conn.dialect.name == "sqlite":
+        conn.info[DEADLINE].at = deadline
+    elif conn.dialect.name == "postgresql":
+        # Per statement, for this transaction only; the view's timeout bounds their sum.
+        milliseconds = max(1, math.ceil((deadline - time.monotonic()) * 1000))
+        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+
+
+def _unbound(conn: AsyncConnection) -> None:
+    """Remove the deadline before the connection goes back to the pool, so that it never stops
+    another request's statements."""
+    if conn.dialect.name == "sqlite" and not conn.invalidated:
+        conn.info[DEADLINE].at = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A read statement compiled once for one dialect, to be run on the driver itself.
+
+    Compiling a statement of SQLAlchemy's, and converting its parameters and results, costs
+    more Python per request than running a small query: a statement run on every request is
+    compiled once into its SQL text, its parameters in order (fixed values, or `slots` filled
+    per run) and its result columns' converters.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: Mapping[str, Any]
+    binds: Mapping[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(
+        cls,
+        statement: sa.Select[Any] | sa.CompoundSelect[Any],
+        dialect: Dialect,
+        slots: Sequence[str] = (),
+    ) -> Prepared:
+        """`statement` compiled for `dialect`; the bound parameters named in `slots` get their
+        values when it runs."""
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        binds: dict[str, Callable[[Any], Any]] = {
+            name: processor
+            for name, processor in compiled._bind_processors.items()
+            if callable(processor)  # a sequence of them serves tuple types, used nowhere here
+        }
+        params = compiled.construct_params(params=dict.fromkeys(slots))
+        fixed = {
+            name: binds[name](value) if name in binds else value
+            for name, value in params.items()
+            if name not in slots
+        }
+        results = tuple(
+            column.type._cached_result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+        return cls(compiled.string, tuple(compiled.positiontup or ()), fixed, binds, results)
+
+    def parameters(self, values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """The positional parameters of one run, with `values` in the slots."""
+        fixed, binds = self.fixed, self.binds
+        out = []
+        for name in self.names:
+            if name in fixed:
+                out.append(fixed[name])
+            else:
+                value = values[name] if values is not None else None
+                out.append(binds[name](value) if name in binds else value)
+        return tuple(out)
+
+    def convert(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """`rows` as SQLAlchemy would have returned them (dates parsed, and so on)."""
+        if not any(self.results):
+            return rows
+        processors = self.results
+        return [
+            tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True))
+            for row in rows
+        ]
+
+
+def _run_in_driver(
+    connection: sqlite3.Connection, begin: bool, statements: list[tuple[str, tuple[Any, ...]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement."""
+    if begin:
+        connection.execute("BEGIN")
+    return [connection.execute(sql, params).fetchall() for sql, params in statements]
+
+
+class RequestDB:
+    """One request's database connection, opened lazily and used by one statement at a time.
+
+    GraphQL resolvers run concurrently; an async connection runs one statement at a time, so
+    statements wait for a lock. All of a request's reads share one connection and one read
+    transaction: a consistent snapshot, so the levels of a response agree while an import
+    commits.
+
+    With a `timeout` (GATEWAY_REQUEST_TIMEOUT_SECONDS) the request has a deadline, counted from
+    now: the database stops a statement that runs past it, and no statement starts after it;
+    both raise RequestTimeout.
+
+    On SQLite, `read` runs prepared statements on the driver itself, several in one call into
+    aiosqlite's thread (each call is a thread hop and an event-loop wake-up, which cost more than
+    a small query): the token lookup and a compiled answer take one call each. Any statement
+    may still go through SQLAlchemy (`execute`, `connection`) on the same connection and the
+    same transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine, timeout: float | None = None) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self._conn: AsyncConnection | None = None
+        self._begun = False  # SQLite: the read transaction is open
+        self._lock = asyncio.Lock()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once past it); None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _check_deadline(self) -> None:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            assert self.timeout is not None
+            raise RequestTimeout(self.timeout)
+
+    @property
+    def on_driver(self) -> bool:
+        """Whether `read` runs on the driver itself: SQLite, unless something watches the
+        statements SQLAlchemy runs (`echo`, a cursor event listener: the statement-counting
+        tests), which would not see these."""
+        sync = self.engine.sync_engine
+        return (
+            sync.dialect.name == "sqlite"
+            and not sync.echo
+            and not sync.dispatch.before_cursor_execute
+            and not sync.dispatch.after_cursor_execute
+        )
+
+    async def _checkout(self) -> AsyncConnection:
+        """The request's connection, bound by its deadline; on SQLite the read transaction is
+        not open yet (see `_begin`)."""
+        if self._conn is None:
+            conn = await self.engine.connect()
+            if conn.dialect.name == "postgresql":
+                # READ COMMITTED (the default) takes a snapshot per statement; asyncpg sends
+                # this as part of its BEGIN, so it costs no round trip.
+                await conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            self._conn = conn
+            if self.deadline is not None:
+                await _bound_by(conn, self.deadline)
+        return self._conn
+
+    async def _open(self) -> AsyncConnection:
+        """The request's connection with its read transaction open."""
+        conn = await self._checkout()
+        if conn.dialect.name == "sqlite" and not self._begun:
+            # The driver opens no transaction for a SELECT, so each would read the latest commit.
+            await conn.exec_driver_sql("BEGIN")
+            self._begun = True
+        return conn
+
+    async def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        """Run `statement` on this request's connection."""
+        async with self._lock:
+            self._check_deadline()
+            conn = await self._open()
+            try:
+                return await conn.execute(statement)
+            except sa.exc.DBAPIError:
+                self._check_deadline()  # stopped by the deadline: say that, not the driver's words
+                raise
+
+    async def read(
+        self, statements: Sequence[tuple[Prepared, Mapping[str, Any] | None]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each prepared statement (with the values of its slots), in one call into
+        the driver's thread; only while `on_driver`. A database error is raised as the
+        driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it."""
+        async with self._lock:
+            self._check_deadline()
+            conn = await self._checkout()
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection  # the aiosqlite connection
+            connection: sqlite3.Connection = driver._conn
+            runs = [(p.sql, p.parameters(values)) for p, values in statements]
+            try:
+                rows = await driver._execute(_run_in_driver, connection, not self._begun, runs)
+            except sqlite3.Error:
+                self._check_deadline()
+                raise
+            finally:
+                self._begun = connection.in_transaction
+            return [p.convert(r) for (p, _), r in zip(statements, rows, strict=True)]
+
+    async def connection(self) -> AsyncConnection:
+        """The request's connection itself, for callers that run a few statements in a row
+        before any concurrent resolver starts."""
+        async with self._lock:
+            return await self._open()
+
+    async def close(self) -> None:
+        """Return the connection to the pool (rolling back the read transaction)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self._begun = False
+            try:
+                if self.deadline is not None:
+                    _unbound(conn)
+            finally:
+                await conn.close()
