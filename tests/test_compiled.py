@@ -425,6 +425,81 @@ def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) 
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
 
 
+# ---------------------------------------------------------------- SQLite's driver path
+
+# On SQLite the token lookup and a compiled answer run on aiosqlite's connection directly
+# (`RequestDB.read`), unless something watches SQLAlchemy's statements. Both ways must answer
+# alike, and the driver path must cost what it was built to cost: one call into the driver's
+# thread for the grant, one for the plans, one for the pool's rollback.
+
+
+@contextlib.contextmanager
+def _sqlalchemy_path(server: LiveServer) -> Iterator[None]:
+    """`server` reads through SQLAlchemy while this lasts (a cursor listener turns the driver
+    path off: `RequestDB.on_driver`)."""
+
+    def watch(*args: Any) -> None:
+        pass
+
+    engine = server.app.state.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", watch)
+    try:
+        yield
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", watch)
+
+
+def _body(response: Any) -> tuple[int, Any]:
+    body = response.json()
+    for error in body.get("errors") or ():
+        (error.get("extensions") or {}).pop("requestId", None)
+    return response.status_code, json.dumps(body)
+
+
+def test_the_driver_path_answers_as_sqlalchemy_does(pair: Pair) -> None:
+    if pair.engine != "sqlite":
+        pytest.skip("the driver path is SQLite's")
+
+    @settings(PROPERTY, max_examples=40)
+    @given(operations(), st.sampled_from(DEMO_KINDS))
+    def check(operation: tuple[str, dict[str, Any]], kind: str) -> None:
+        query, variables = operation
+        request = {"query": query, "variables": variables}
+        with pair.auto.client(pair.tokens[kind]) as http:
+            driver = _body(http.post("/graphql", json=request))
+            with _sqlalchemy_path(pair.auto):
+                reference = _body(http.post("/graphql", json=request))
+        assert driver == reference, (query, variables)
+
+    check()
+
+
+def test_a_compiled_answer_takes_three_calls_into_the_driver_thread(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pair.engine != "sqlite":
+        pytest.skip("the driver path is SQLite's")
+    import aiosqlite.core
+
+    calls: list[str] = []
+    real = aiosqlite.core.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    query = "query Three { people(first: 5) { nodes { id schools(first: 1) { nodes { name } } } } }"
+    for kind in ("all", "selected-schools"):
+        for _ in range(2):  # a full execution, then the clean plans again
+            monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+            status, body = pair.auto.graphql(query, pair.tokens[kind])
+            monkeypatch.undo()
+            assert status == 200
+            assert "errors" not in body, body
+            assert len(calls) == 3, calls  # grant, plans, the pool's rollback
+            calls.clear()
+
+
 # ---------------------------------------------------------------- work per request
 
 # A nested `totalCount` whose parent rows repeat (the one district of every person, the school

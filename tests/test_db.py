@@ -4,10 +4,15 @@ consistent snapshot per request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 import gateway.db
 from gateway import models
@@ -22,7 +27,7 @@ from gateway.db import (
 )
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
-from gateway.request_db import RequestDB
+from gateway.request_db import Prepared, RequestDB
 
 TEAMS = models.table_of(models.Team)
 
@@ -107,6 +112,73 @@ def test_the_request_deadline_interrupts_a_running_statement(any_db_url: str) ->
                 await db.close()
 
     assert asyncio.run(body()) == 300000
+
+
+def test_reads_on_the_driver_share_the_snapshot_and_the_deadline(db_url: str) -> None:
+    """`RequestDB.read` (SQLite's driver, several statements per call into its thread) reads
+    the same snapshot as the request's SQLAlchemy statements, converts results as SQLAlchemy
+    does, and is stopped by the request's deadline like any other statement."""
+    teams = models.table_of(models.Team)
+    dialect = sqlite_dialect()
+    count = sa.select(sa.func.count()).select_from(teams)
+    counted = Prepared.of(count, dialect)
+    created = Prepared.of(
+        sa.select(teams.c.created_date).where(teams.c.name == sa.bindparam("name")),
+        dialect,
+        ("name",),
+    )
+    loop = (
+        sa.text(RUNAWAY["sqlite"].replace("count(*)", "count(*) AS n"))
+        .columns(sa.column("n", sa.Integer))
+        .subquery()
+    )
+    runaway = Prepared.of(sa.select(loop.c.n), dialect)
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+
+    def add_team(name: str) -> None:
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute(
+                "INSERT INTO teams (id, name, created_date, updated_date) VALUES (?, ?, ?, ?)",
+                (
+                    str(uuid.uuid4()),
+                    name,
+                    "2026-01-02 03:04:05.000000",
+                    "2026-01-02 03:04:05.000000",
+                ),
+            )
+
+    async def body() -> tuple[list[Any], Any]:
+        async with engine_for(db_url) as engine:
+            add_team("first")
+            seen: list[Any] = []
+            db = RequestDB(engine, timeout=30)
+            assert db.on_driver
+            try:
+                (rows,) = await db.read([(counted, None)])
+                seen.append(rows[0][0])
+                add_team("second")  # committed elsewhere, after the snapshot was taken
+                rows, dates = await db.read([(counted, None), (created, {"name": "first"})])
+                seen.append(rows[0][0])
+                seen.append((await db.execute(count)).scalar_one())
+            finally:
+                await db.close()
+            fresh = RequestDB(engine)
+            try:
+                (rows,) = await fresh.read([(counted, None)])
+                seen.append(rows[0][0])
+            finally:
+                await fresh.close()
+            stopped = RequestDB(engine, timeout=0.3)
+            try:
+                with pytest.raises(RequestTimeout):
+                    await stopped.read([(runaway, None)])
+            finally:
+                await stopped.close()
+            return seen, dates[0][0]
+
+    seen, date = asyncio.run(body())
+    assert seen == [1, 1, 1, 2]  # one snapshot per request, the next request sees the commit
+    assert date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # as SQLAlchemy's column type reads it
 
 
 def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:
