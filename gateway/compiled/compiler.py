@@ -53,7 +53,6 @@ from gateway.request_db import Prepared
 
 Expr = ColumnElement[Any]
 
-RANK = "gw_rank"
 
 MANY_EDGES: dict[tuple[str, str], ManyEdge] = {}
 ONE_EDGES: dict[tuple[str, str], OneEdge] = {}
@@ -222,17 +221,21 @@ class Compiler:
         count: sa.Select[Any],
     ) -> sa.Select[Any]:
         """A SELECT of the connection's JSON object over `base` (the visible, scoped rows
-        before paging), cut to `first + 1` rows in id order."""
+        before paging), cut to `first` rows in id order.
+
+        The page is a plain `ORDER BY id LIMIT first` (no window numbering the rows: SQLite
+        materializes a windowed subquery, which cost four times the rest of a nested page);
+        `hasNextPage` looks for one more row past the page, only when asked.
+        """
         table = TABLES[type_name]
         kind = table.name
         d = self.d
-        # cut first, number after: a window over `base` itself would read every matching row
-        cut = base.order_by(order).limit(first + 1).subquery()
-        page = sa.select(*cut.c, sa.func.row_number().over(order_by=cut.c.id).label(RANK)).subquery(
-            self._alias()
-        )
-        rank = page.c[RANK]
-        within = rank <= first
+        # only the columns the selection reads: SQLite runs the page as a co-routine that reads
+        # every column it selects (the JSON of `identifiers` and `properties` of every row of
+        # a three-level page cost more than the rest of it)
+        used = self._page_columns(conn_type, details, type_name)
+        kept = [c for c in base.selected_columns if c.key in used]
+        page = base.with_only_columns(*kept).order_by(order).limit(first).subquery(self._alias())
         pairs: list[tuple[str, Expr]] = []
         aggregated = False
         for key, sub in self._subfields(conn_type, details):
@@ -242,16 +245,18 @@ class Compiler:
             elif name == "nodes":
                 node_type = _object(conn_type.fields[name].type)
                 node = self._object(node_type, sub, type_name, page)
-                pairs.append((key, d.agg(node, within)))
+                pairs.append((key, d.agg(node, page.c.id)))
                 aggregated = True
             elif name == "edges":
                 edge_type = _object(conn_type.fields[name].type)
-                pairs.append((key, d.agg(self._edge(edge_type, sub, type_name, page), within)))
+                edge = self._edge(edge_type, sub, type_name, page)
+                pairs.append((key, d.agg(edge, page.c.id)))
                 aggregated = True
             elif name == "pageInfo":
                 info_type = _object(conn_type.fields[name].type)
-                pairs.append((key, self._page_info(info_type, sub, kind, page, first)))
-                aggregated = True
+                ids = [c for c in base.selected_columns if c.key == "id"]
+                more = base.with_only_columns(*ids).order_by(order).offset(first).limit(1)
+                pairs.append((key, self._page_info(info_type, sub, kind, page, more, first)))
             elif name == "totalCount":
                 pairs.append((key, count.scalar_subquery()))
             else:
@@ -261,6 +266,45 @@ class Compiler:
             # count(*) makes it an aggregate: one row even when the page is empty
             body = sa.case((sa.func.count() >= 0, body))
         return sa.select(body).select_from(page)
+
+    def _page_columns(
+        self, conn_type: GraphQLObjectType, details: FieldDetailsList, type_name: str
+    ) -> set[str]:
+        """The columns of `type_name`'s page that the connection's selection reads: its id
+        (order, cursors, nested connections), and what `_object` reads of each node."""
+        used = {"id"}
+        for _, sub in self._subfields(conn_type, details):
+            name = sub[0].node.name.value
+            if name == "nodes":
+                used |= self._row_columns(_object(conn_type.fields[name].type), sub, type_name)
+            elif name == "edges":
+                edge_type = _object(conn_type.fields[name].type)
+                for _, edge_sub in self._subfields(edge_type, sub):
+                    if edge_sub[0].node.name.value == "node":
+                        node_type = _object(edge_type.fields["node"].type)
+                        used |= self._row_columns(node_type, edge_sub, type_name)
+        return used
+
+    def _row_columns(
+        self, object_type: GraphQLObjectType, details: FieldDetailsList, type_name: str
+    ) -> set[str]:
+        """The columns `_object` reads of a row for this selection (the same cases)."""
+        used = set()
+        for _, sub in self._subfields(object_type, details):
+            name = sub[0].node.name.value
+            if name == "__typename":
+                continue
+            one = ONE_EDGES.get((type_name, name))
+            if (type_name, name) in MANY_EDGES:
+                used.add("id")
+            elif one is not None:
+                used.add(one.fk)
+            else:
+                definition = (object_type.fields[name].extensions or {}).get(
+                    "strawberry-definition"
+                )
+                used.add(getattr(definition, "python_name", None) or name)
+        return used
 
     def _edge(
         self,
@@ -289,10 +333,12 @@ class Compiler:
         details: FieldDetailsList,
         kind: str,
         page: sa.Subquery,
+        more: sa.Select[Any],
         first: int,
     ) -> Expr:
+        """The page's `pageInfo`: its cursors from its least and greatest ids (it is in id
+        order), `hasNextPage` from `more` (the row after the page, if any)."""
         d = self.d
-        rank = page.c[RANK]
         ids = d.text(page.c.id)
         pairs: list[tuple[str, Expr]] = []
         for key, sub in self._subfields(info_type, details):
@@ -300,15 +346,13 @@ class Compiler:
             if name == "__typename":
                 pairs.append((key, d.string(info_type.name)))
             elif name == "hasNextPage":
-                pairs.append((key, d.boolean(sa.func.count() > first)))
+                pairs.append((key, d.boolean(sa.exists(more))))
             elif name == "hasPreviousPage":
                 pairs.append((key, d.boolean(sa.false())))
             elif name == "startCursor":
-                start = sa.func.max(sa.case((rank == 1, ids)))
-                pairs.append((key, d.cursor(kind, start) if first > 0 else sa.null()))
+                pairs.append((key, d.cursor(kind, sa.func.min(ids)) if first > 0 else sa.null()))
             elif name == "endCursor":
-                end = sa.func.max(sa.case((rank <= first, ids)))
-                pairs.append((key, d.cursor(kind, end) if first > 0 else sa.null()))
+                pairs.append((key, d.cursor(kind, sa.func.max(ids)) if first > 0 else sa.null()))
             else:
                 raise Unsupported(f"pageInfo field {name}")
         return self._obj(pairs)

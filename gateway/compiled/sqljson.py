@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.graph.pagination import encode_cursor
@@ -48,8 +49,8 @@ class Dialect:
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         raise NotImplementedError
 
-    def agg(self, value: Expr, where: Expr) -> Expr:
-        """A JSON array of `value` over the rows where `where` holds (`[]` when none)."""
+    def agg(self, value: Expr, order: Expr) -> Expr:
+        """A JSON array of `value` over the rows, in `order` (`[]` when there is none)."""
         raise NotImplementedError
 
     def nested(self, value: Any) -> Expr:
@@ -93,8 +94,10 @@ class SQLite(Dialect):
             args += [sa.literal_column(_quote(key)), value]
         return sa.func.json_object(*args)
 
-    def agg(self, value: Expr, where: Expr) -> Expr:
-        return sa.func.json_group_array(value).filter(where)
+    def agg(self, value: Expr, order: Expr) -> Expr:
+        # SQLite before 3.44 takes no ORDER BY in an aggregate: it aggregates a subquery's rows
+        # in the subquery's order, and every page is one (`ORDER BY id LIMIT first`).
+        return sa.func.json_group_array(value)
 
     def nested(self, value: Any) -> Expr:
         return sa.func.json(value)
@@ -145,9 +148,9 @@ class PostgreSQL(Dialect):
             args += [sa.literal_column(_quote(key) + "::text"), value]
         return sa.func.json_build_object(*args)
 
-    def agg(self, value: Expr, where: Expr) -> Expr:
+    def agg(self, value: Expr, order: Expr) -> Expr:
         return sa.func.coalesce(
-            sa.func.json_agg(value).filter(where), sa.literal_column("'[]'::json")
+            sa.func.json_agg(aggregate_order_by(value, order)), sa.literal_column("'[]'::json")
         )
 
     def nested(self, value: Any) -> Expr:
