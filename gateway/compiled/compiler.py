@@ -300,10 +300,7 @@ class Compiler:
             elif one is not None:
                 used.add(one.fk)
             else:
-                definition = (object_type.fields[name].extensions or {}).get(
-                    "strawberry-definition"
-                )
-                used.add(getattr(definition, "python_name", None) or name)
+                used.add(_column_name(object_type.fields[name]) or name)
         return used
 
     def _edge(
@@ -443,8 +440,7 @@ class Compiler:
         return self.d.nested(statement.scalar_subquery())
 
     def _scalar(self, field: GraphQLField, table: sa.Table, row: sa.FromClause) -> Expr:
-        definition = (field.extensions or {}).get("strawberry-definition")
-        python_name = getattr(definition, "python_name", None)
+        python_name = _column_name(field)
         if python_name is None or python_name not in table.c:
             raise Unsupported("field without a column")
         named = get_named_type(field.type)
@@ -470,6 +466,12 @@ class Compiler:
         if named.name == "ID":
             return d.text(value)
         return value
+
+
+def _column_name(field: GraphQLField) -> str | None:
+    """The Python name of a Strawberry field: its column's name, when it has one."""
+    definition = (field.extensions or {}).get("strawberry-definition")
+    return getattr(definition, "python_name", None)
 
 
 _ENUMS = frozenset(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
@@ -179,19 +179,17 @@ async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] |
     """The operation's `data` from its compiled plans; None (logged) when a statement failed,
     with the request's transaction still usable for the resolvers."""
     db = context.db
-    if db.on_driver:
+    if db.on_driver and all(p.prepared is not None or p.statement is None for p in plans):
         return await _run_on_driver(db, plans)
     dialect = db.engine.dialect.name
-    data: dict[str, Any] = {}
+    values: list[Any] = []
     conn = await db.connection()
     savepoint = await conn.begin_nested() if dialect == "postgresql" else None
     try:
         for plan in plans:
-            if plan.statement is None:
-                data[plan.key] = plan.constant
-                continue
-            value = (await context.db.execute(plan.statement)).scalar()
-            data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
+            if plan.statement is not None:
+                values.append((await db.execute(plan.statement)).scalar())
+        data = _data(plans, iter(values))
     except RequestTimeout:
         raise
     except Exception:
@@ -206,24 +204,28 @@ async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] |
 
 async def _run_on_driver(db: RequestDB, plans: list[RootPlan]) -> dict[str, Any] | None:
     """`run_plans` on SQLite's driver: every statement in one call into its thread."""
-    statements = [plan.prepared for plan in plans if plan.statement is not None]
-    if not all(statements):
-        return None  # not prepared (cannot happen: `prepare` runs on every SQLite plan)
+    statements = [(plan.prepared, None) for plan in plans if plan.prepared is not None]
     try:
-        results = iter(await db.read([(p, None) for p in statements if p is not None]))
+        results = await db.read(statements)
     except RequestTimeout:
         raise
     except Exception:
         log.exception("compiled statement failed; the resolvers answer instead")
         return None
+    # as `.scalar()`: the first column of the first row, null when there is no row
+    return _data(plans, (rows[0][0] if rows else None for rows in results))
+
+
+def _data(plans: list[RootPlan], values: Iterator[Any]) -> dict[str, Any]:
+    """The operation's `data`: each plan's constant, or the JSON its statement gave (`values`,
+    one per statement, in order)."""
     data: dict[str, Any] = {}
     for plan in plans:
         if plan.statement is None:
             data[plan.key] = plan.constant
-            continue
-        rows = next(results)
-        value = rows[0][0] if rows else None  # as `.scalar()`: no row is null
-        data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
+        else:
+            value = next(values)
+            data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
     return data
 
 
