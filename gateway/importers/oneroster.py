@@ -26,6 +26,7 @@ from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
 from gateway.events import feed
 from gateway.importers.agents import import_agents
+from gateway.importers.enrollments import import_enrollments
 from gateway.importers.manifest import read_manifest
 from gateway.importers.orgs import PLACEHOLDER, import_orgs
 from gateway.importers.people import import_users, update_other_people
@@ -42,12 +43,7 @@ from gateway.importers.run import (
     Run,
     table_of,
 )
-from gateway.importers.schedule import (
-    import_classes,
-    import_courses,
-    import_enrollments,
-    import_sessions,
-)
+from gateway.importers.schedule import import_classes, import_courses, import_sessions
 from gateway.importers.staging import check_staged_users, stage_demographics, stage_roles
 from gateway.importers.store import Store
 
@@ -258,5 +254,5 @@ async def _finish(run: Run) -> None:
         DISTRICTS.delete().where(DISTRICTS.c.source_id == source_id, DISTRICTS.c.id != district_id)
     )
     for kind in ("agent", "enrollment", "class", "course", "session", "person", "school"):
-        if run.bulk(kind):
+        if run.bulk(kind) and kind not in run.pruned:
             await run.store.delete_unseen(KINDS[kind].table, kind)

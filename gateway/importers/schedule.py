@@ -1,5 +1,6 @@
-"""academicSessions.csv, courses.csv, classes.csv and enrollments.csv → Sessions, Courses,
-Classes (with their terms) and Enrollments, one batch of rows at a time."""
+"""academicSessions.csv, courses.csv and classes.csv → Sessions, Courses and Classes (with their
+terms), one batch of rows at a time; `entity_pass` is the batch pass they (and enrollments on
+engines other than SQLite) share."""
 
 from __future__ import annotations
 
@@ -9,11 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
-
 from gateway.importers.cells import (
     CLASS_TYPES,
-    ENROLLMENT_ROLES,
     INACTIVE,
     SESSION_TYPES,
     TO_BE_DELETED,
@@ -22,7 +20,7 @@ from gateway.importers.cells import (
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import kept
 from gateway.importers.reading import DeferredWarnings, Row
-from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
+from gateway.importers.run import CLASS_SESSIONS, KINDS, Ref, Run
 
 
 @dataclass
@@ -117,7 +115,7 @@ class _Parsed:
     live: list[Mapped] = field(default_factory=list)
 
 
-def _state_by_dates(today: date, start: date | None, end: date | None) -> str:
+def state_by_dates(today: date, start: date | None, end: date | None) -> str:
     if start is not None and today < start:
         return "UPCOMING"
     if end is not None and today > end:
@@ -145,7 +143,7 @@ def _session(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> 
             "name": cells.required(row, "title"),
             "start_date": start,
             "end_date": end,
-            "state": _state_by_dates(run.today, start, end),
+            "state": state_by_dates(run.today, start, end),
             "type": cells.enum(row, "type", SESSION_TYPES, extension="TERM", required=True),
         }
     )
@@ -255,77 +253,4 @@ async def import_classes(run: Run) -> None:
         ("title", "courseSourcedId", "schoolSourcedId", "termSourcedIds"),
         _class,
         _class_terms,
-    )
-
-
-# ---------------------------------------------------------------- enrollments.csv
-
-
-def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
-    user = cells.required(row, "userSourcedId")
-    class_ = cells.required(row, "classSourcedId")
-    school = cells.required(row, "schoolSourcedId")
-    if run.resolve_org(school) is None:
-        raise cells.error(row, "schoolSourcedId", f"unknown org '{school}' (not in orgs.csv)")
-    person_id = run.id("person", user)
-    class_id = run.id("class", class_)
-    start = cells.date(row, "beginDate")
-    end = cells.date(row, "endDate")
-    role = cells.enum(row, "role", ENROLLMENT_ROLES, extension="MEMBER", required=True)
-    return Mapped(
-        {
-            "identifiers": identifiers(sourced_id),
-            "properties": kept("enrollments", row.cells),
-            "person_id": person_id,
-            "class_id": class_id,
-            "section_id": None,
-            "role": role,
-            "primary": bool(cells.boolean(row, "primary")),
-            "state": "INACTIVE" if status == INACTIVE else _state_by_dates(run.today, start, end),
-            "start_date": start,
-            "end_date": end,
-        },
-        [
-            Ref("person", person_id, row.line, "userSourcedId", user),
-            Ref("class", class_id, row.line, "classSourcedId", class_),
-        ],
-    )
-
-
-async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
-    """Warn when an enrollment's role is not among its user's roles (a tolerable oddity).
-
-    The database answers with the mismatching people only, so the usual batch costs one
-    query per role and returns nothing."""
-    by_role: dict[str, dict[str, Mapped]] = {}
-    for m in mapped:
-        by_role.setdefault(m.values["role"], {}).setdefault(m.values["person_id"], m)
-    roles = sa.type_coerce(PEOPLE.c.roles, sa.Text)
-    found: list[tuple[Mapped, list[str]]] = []
-    for role, people in by_role.items():
-        rows = await run.conn.execute(
-            sa.select(PEOPLE.c.id, PEOPLE.c.roles).where(
-                run.store.among(PEOPLE.c.id, people), roles != "", roles.not_like(f"%,{role},%")
-            )
-        )
-        found.extend((people[person_id], have) for person_id, have in rows)
-    for m, have in sorted(found, key=lambda item: item[0].line):
-        user = m.refs[0].sourced_id  # the userSourcedId
-        run.warnings.add(
-            "enrollment role",
-            f"enrollments.csv, line {m.line}: user '{user}' is {' and '.join(have)} in "
-            f"users.csv but enrolled as {m.values['role']}",
-            key=user,
-        )
-
-
-async def import_enrollments(run: Run) -> None:
-    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
-    await entity_pass(
-        run,
-        "enrollments",
-        "enrollment",
-        ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
-        _enrollment,
-        _role_mismatches,
     )

@@ -1,0 +1,445 @@
+"""enrollments.csv → Enrollments (role, primary, dates; no section): the largest file of an
+export, so on SQLite it takes a cheaper road than the other files' batch pass.
+
+There each row becomes one tuple of its final column values, appended to a temporary table
+without an index; duplicate sourcedIds and unknown users and classes are then found by one query
+each over the whole file, and the rows are written by three statements (update the changed,
+insert the new in id order, delete the gone). A row's cells are checked by the same `Cells`
+methods as everywhere else, but only once per distinct value (an export repeats its roles,
+dates and statuses on every row). Errors and warnings come out as the batch pass gives them:
+a batch's reading errors, then its duplicates, then its unknown references, batch by batch.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from gateway.importers.cells import ENROLLMENT_ROLES, INACTIVE, TO_BE_DELETED, Cells
+from gateway.importers.orgs import identifiers
+from gateway.importers.properties import KEPT, kept
+from gateway.importers.reading import OneRosterError, Row
+from gateway.importers.run import ENROLLMENTS, PEOPLE, Ref, Run
+from gateway.importers.schedule import Mapped, entity_pass, state_by_dates
+from gateway.importers.store import SEEN
+
+STAGED = "oneroster_import_enrollments"
+_COLUMNS = (
+    "batch",
+    "line",
+    "id",
+    "sourced_id",
+    "live",
+    "person_id",
+    "user_sid",
+    "class_id",
+    "class_sid",
+    "role",
+    '"primary"',
+    "state",
+    "start_date",
+    "end_date",
+    "identifiers",
+    "properties",
+)
+_WRITTEN = (
+    "identifiers",
+    "properties",
+    "person_id",
+    "class_id",
+    "role",
+    '"primary"',
+    "state",
+    "start_date",
+    "end_date",
+)
+"""The staged columns that an enrollment row stores (besides id, source and dates)."""
+
+REBUILD_INDEXES_FROM = 10_000
+"""Into an empty enrollments table, at least this many rows are inserted with its secondary
+indexes dropped and built again afterwards: building an index from sorted rows costs a third
+of keeping it up to date row by row."""
+
+_CACHE = 4096
+"""How many distinct values of a column the parser remembers (then it forgets them all)."""
+
+_UNKNOWN = date.min
+"""A date cache's miss (a cell's date is a date or None)."""
+_dumps = orjson.dumps
+
+
+def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    user = cells.required(row, "userSourcedId")
+    class_ = cells.required(row, "classSourcedId")
+    school = cells.required(row, "schoolSourcedId")
+    if run.resolve_org(school) is None:
+        raise cells.error(row, "schoolSourcedId", f"unknown org '{school}' (not in orgs.csv)")
+    person_id = run.id("person", user)
+    class_id = run.id("class", class_)
+    start = cells.date(row, "beginDate")
+    end = cells.date(row, "endDate")
+    role = cells.enum(row, "role", ENROLLMENT_ROLES, extension="MEMBER", required=True)
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id),
+            "properties": kept("enrollments", row.cells),
+            "person_id": person_id,
+            "class_id": class_id,
+            "section_id": None,
+            "role": role,
+            "primary": bool(cells.boolean(row, "primary")),
+            "state": "INACTIVE" if status == INACTIVE else state_by_dates(run.today, start, end),
+            "start_date": start,
+            "end_date": end,
+        },
+        [
+            Ref("person", person_id, row.line, "userSourcedId", user),
+            Ref("class", class_id, row.line, "classSourcedId", class_),
+        ],
+    )
+
+
+async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
+    """Warn when an enrollment's role is not among its user's roles (a tolerable oddity).
+
+    The database answers with the mismatching people only, so the usual batch costs one
+    query per role and returns nothing."""
+    by_role: dict[str, dict[str, Mapped]] = {}
+    for m in mapped:
+        by_role.setdefault(m.values["role"], {}).setdefault(m.values["person_id"], m)
+    roles = sa.type_coerce(PEOPLE.c.roles, sa.Text)
+    found: list[tuple[Mapped, list[str]]] = []
+    for role, people in by_role.items():
+        rows = await run.conn.execute(
+            sa.select(PEOPLE.c.id, PEOPLE.c.roles).where(
+                run.store.among(PEOPLE.c.id, people), roles != "", roles.not_like(f"%,{role},%")
+            )
+        )
+        found.extend((people[person_id], have) for person_id, have in rows)
+    for m, have in sorted(found, key=lambda item: item[0].line):
+        _warn_mismatch(run, m.line, m.refs[0].sourced_id, have, m.values["role"])
+
+
+def _warn_mismatch(run: Run, line: int, user: str, have: Sequence[str], role: str) -> None:
+    run.warnings.add(
+        "enrollment role",
+        f"enrollments.csv, line {line}: user '{user}' is {' and '.join(have)} in "
+        f"users.csv but enrolled as {role}",
+        key=user,
+    )
+
+
+_REQUIRED = ("classSourcedId", "schoolSourcedId", "userSourcedId", "role")
+
+
+async def import_enrollments(run: Run) -> None:
+    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
+    if run.conn.dialect.name != "sqlite":
+        await entity_pass(
+            run, "enrollments", "enrollment", _REQUIRED, _enrollment, _role_mismatches
+        )
+        return
+    mode = run.mode("enrollments")
+    if mode == "absent":
+        return
+    csv_file, cells = run.open("enrollments", ("sourcedId", *_REQUIRED))
+    conn = run.conn
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+    await conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {STAGED} ({', '.join(_COLUMNS)})"  # no index: appends only
+    )
+    try:
+        parse = _Parser(run, cells, csv_file.header, mode)
+        insert = f"INSERT INTO temp.{STAGED} VALUES ({', '.join('?' * len(_COLUMNS))})"
+        first_rowid = 1
+        for batch_number, batch in enumerate(csv_file.records(run.batch_size)):
+            try:
+                staged = [parse(batch_number, line, record) for line, record in batch]
+            except OneRosterError as error:
+                await _raise_first(run, error)
+                raise
+            await conn.exec_driver_sql(insert, staged)
+            last_rowid = first_rowid + len(staged) - 1
+            await _warn_mismatches(run, first_rowid, last_rowid)
+            first_rowid = last_rowid + 1
+        await _raise_first(run, None)
+        await _write(run, mode)
+    finally:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+
+
+class _Parser:
+    """Turns one enrollments.csv record into its staged tuple, checking each distinct cell value
+    once with `Cells` (which raises or warns as for any file) and remembering what it gave."""
+
+    def __init__(self, run: Run, cells: Cells, header: Sequence[str], mode: str) -> None:
+        self.run, self.cells, self.header, self.mode = run, cells, list(header), mode
+        # A record gets one empty cell appended, where every column the header lacks points.
+        position = {column: i for i, column in enumerate(header)}
+        width = len(header)
+        (
+            self.sourced_id,
+            self.status,
+            self.modified,
+            self.user,
+            self.class_,
+            self.school,
+            self.role,
+            self.primary,
+            self.begin,
+            self.end,
+        ) = (
+            position.get(column, width)
+            for column in (
+                "sourcedId",
+                "status",
+                "dateLastModified",
+                "userSourcedId",
+                "classSourcedId",
+                "schoolSourcedId",
+                "role",
+                "primary",
+                "beginDate",
+                "endDate",
+            )
+        )
+        self.kept = [c for c in header if c in KEPT["enrollments"]]
+        indexes = [position[c] for c in self.kept]
+        self.kept_cells: Callable[[list[str]], Sequence[str]] = (
+            operator.itemgetter(*indexes) if len(indexes) > 1 else lambda r: [r[i] for i in indexes]
+        )
+        self.statuses: dict[tuple[str, str], str] = {}
+        self.roles: dict[str, str] = {}
+        self.booleans: dict[str, bool] = {}
+        self.dates: dict[str, date | None] = {}
+        self.schools: set[str] = set()
+
+    def __call__(self, batch: int, line: int, record: list[str]) -> tuple[Any, ...]:
+        record.append("")
+        sourced_id = record[self.sourced_id].strip()
+        status = self.statuses.get((record[self.status], record[self.modified]))
+        user = record[self.user].strip()
+        class_ = record[self.class_].strip()
+        school = record[self.school].strip()
+        role = self.roles.get(record[self.role])
+        primary = self.booleans.get(record[self.primary])
+        begin = self.dates.get(record[self.begin], _UNKNOWN)
+        end = self.dates.get(record[self.end], _UNKNOWN)
+        if (
+            not sourced_id
+            or status is None
+            or status == TO_BE_DELETED
+            or not (user and class_ and school and school in self.schools)
+            or role is None
+            or primary is None
+            or begin is _UNKNOWN
+            or end is _UNKNOWN
+        ):
+            return self._checked(batch, line, record)
+        run = self.run
+        state = "INACTIVE" if status == INACTIVE else state_by_dates(run.today, begin, end)
+        return (
+            batch,
+            line,
+            run.id("enrollment", sourced_id, remember=False),
+            sourced_id,
+            1,
+            run.id("person", user),
+            user,
+            run.id("class", class_),
+            class_,
+            role,
+            int(primary),
+            state,
+            None if begin is None else begin.isoformat(),
+            None if end is None else end.isoformat(),
+            _identifiers(sourced_id),
+            _dumps(dict(zip(self.kept, self.kept_cells(record), strict=True))).decode(),
+        )
+
+    def _checked(self, batch: int, line: int, record: list[str]) -> tuple[Any, ...]:
+        """The row read by `Cells` (raising its error, making its warnings), remembering the
+        value of each of its cells for the rows that repeat them."""
+        run, cells = self.run, self.cells
+        row = Row(line, dict(zip(self.header, record[: len(self.header)], strict=True)))
+        sourced_id = cells.required(row, "sourcedId")
+        row_id = run.id("enrollment", sourced_id, remember=False)
+        status = cells.status(row, self.mode)
+        if status == TO_BE_DELETED:
+            return (batch, line, row_id, sourced_id, 0, *([None] * (len(_COLUMNS) - 5)))
+        values = _enrollment(run, cells, row, sourced_id, status).values
+        self._remember(row, status, values)
+        start, end = values["start_date"], values["end_date"]
+        return (
+            batch,
+            line,
+            row_id,
+            sourced_id,
+            1,
+            values["person_id"],
+            row.cells["userSourcedId"].strip(),
+            values["class_id"],
+            row.cells["classSourcedId"].strip(),
+            values["role"],
+            int(values["primary"]),
+            values["state"],
+            None if start is None else start.isoformat(),
+            None if end is None else end.isoformat(),
+            _dumps(values["identifiers"]).decode(),
+            _dumps(values["properties"]).decode(),
+        )
+
+    def _remember(self, row: Row, status: str, values: dict[str, Any]) -> None:
+        if len(self.dates) > _CACHE or len(self.statuses) > _CACHE:
+            self.dates.clear()
+            self.statuses.clear()
+        get = row.cells.get
+        self.statuses[get("status", ""), get("dateLastModified", "")] = status
+        self.roles[get("role", "")] = values["role"]
+        self.booleans[get("primary", "")] = values["primary"]
+        self.dates[get("beginDate", "")] = values["start_date"]
+        self.dates[get("endDate", "")] = values["end_date"]
+        self.schools.add(get("schoolSourcedId", "").strip())
+        if len(self.roles) > _CACHE or len(self.booleans) > _CACHE or len(self.schools) > _CACHE:
+            self.roles.clear()
+            self.booleans.clear()
+            self.schools.clear()
+
+
+def _identifiers(sourced_id: str) -> str:
+    """`identifiers(sourced_id)` as the JSON text the engine's serializer writes for it."""
+    return '[{"type":"sourcedId","value":' + _dumps(sourced_id).decode() + "}]"
+
+
+async def _raise_first(run: Run, error: OneRosterError | None) -> None:
+    """Raise what the batch pass would have raised first: a duplicate sourcedId or an unknown
+    reference in a batch before `error`'s (all batches staged so far), else nothing (the
+    caller raises `error`)."""
+    conn = run.conn
+    duplicate = (
+        await conn.exec_driver_sql(
+            f"SELECT s.batch, s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
+            f"JOIN (SELECT id, min(line) AS first FROM temp.{STAGED} GROUP BY id "
+            "HAVING count(*) > 1) AS d ON d.id = s.id "
+            "WHERE s.line > d.first ORDER BY s.line LIMIT 1"
+        )
+    ).first()
+    unknown: tuple[int, int, str, str] | None = None
+    for kind, column, sid_column, table in (
+        ("person", "person_id", "user_sid", "people"),
+        ("class", "class_id", "class_sid", "classes"),
+    ):
+        if run.bulk(kind):
+            known, params = f"SELECT id FROM temp.{SEEN.name} WHERE kind = ? AND live", (kind,)
+        else:
+            known, params = f"SELECT id FROM {table} WHERE source_id = ?", (run.source_id,)
+        found = (
+            await conn.exec_driver_sql(
+                f"SELECT batch, line, {sid_column} FROM temp.{STAGED} "
+                f"WHERE live AND {column} NOT IN ({known}) ORDER BY line LIMIT 1",
+                params,
+            )
+        ).first()
+        if found is not None:
+            batch, line, sourced_id = tuple(found)
+            if unknown is None or line < unknown[1]:
+                unknown = (batch, line, kind, sourced_id)
+    candidates: list[tuple[int, int, int, OneRosterError]] = []
+    if duplicate is not None:
+        batch, line, sourced_id, first = tuple(duplicate)
+        message = f"duplicate sourcedId '{sourced_id}' (first at line {first})"
+        found_error = OneRosterError(message, file="enrollments.csv", line=line, column="sourcedId")
+        candidates.append((batch, 0, line, found_error))
+    if unknown is not None:
+        batch, line, kind, sourced_id = unknown
+        column = "userSourcedId" if kind == "person" else "classSourcedId"
+        noun, file = ("user", "users") if kind == "person" else ("class", "classes")
+        where = f"{file}.csv" if run.bulk(kind) else f"{file}.csv or the source"
+        message = f"unknown {noun} '{sourced_id}' (not in {where})"
+        found_error = OneRosterError(message, file="enrollments.csv", line=line, column=column)
+        candidates.append((batch, 1, line, found_error))
+    if candidates:
+        raise min(candidates, key=lambda c: c[:3])[3]
+    if error is not None:
+        raise error
+
+
+async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
+    """Warn about the staged rows `first_rowid`..`last_rowid` (one batch) whose role is not
+    among their user's roles."""
+    rows = await run.conn.execute(
+        sa.text(
+            f"SELECT s.line, s.user_sid, p.roles, s.role FROM temp.{STAGED} AS s "
+            "JOIN people AS p ON p.id = s.person_id "
+            "WHERE s.rowid BETWEEN :first AND :last AND s.live AND p.roles != '' "
+            "AND instr(p.roles, ',' || s.role || ',') = 0 ORDER BY s.line"
+        ).columns(sa.column("line"), sa.column("user_sid"), PEOPLE.c.roles, sa.column("role")),
+        {"first": first_rowid, "last": last_rowid},
+    )
+    for line, user, have, role in rows:
+        _warn_mismatch(run, line, user, have, role)
+
+
+async def _write(run: Run, mode: str) -> None:
+    """Make the source's enrollments what the staged file says: changed rows updated, new rows
+    inserted (in id order), deleted or (bulk) unlisted rows removed."""
+    conn, store, table = run.conn, run.store, ENROLLMENTS.name
+    to_driver = ENROLLMENTS.c.updated_date.type.dialect_impl(conn.dialect).bind_processor(
+        conn.dialect
+    )
+    stamp = to_driver(store.now) if to_driver is not None else store.now
+    changed = " OR ".join(
+        f"json(e.{c}) IS NOT json(s.{c})"
+        if c in ("identifiers", "properties")
+        else f"e.{c} IS NOT s.{c}"
+        for c in _WRITTEN
+    )
+    updated = await conn.exec_driver_sql(
+        f"UPDATE enrollments AS e SET {', '.join(f'{c} = s.{c}' for c in _WRITTEN)}, "
+        f"section_id = NULL, updated_date = ? FROM temp.{STAGED} AS s "
+        f"WHERE s.live AND e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
+        (stamp,),
+    )
+    _count(store.updated, table, updated.rowcount)
+    empty = (await conn.exec_driver_sql("SELECT 1 FROM enrollments LIMIT 1")).first() is None
+    live = (await conn.exec_driver_sql(f"SELECT count(*) FROM temp.{STAGED} WHERE live")).scalar()
+    rebuild = empty and int(live or 0) >= REBUILD_INDEXES_FROM
+    if rebuild:
+        for index in ENROLLMENTS.indexes:
+            await conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    inserted = await conn.exec_driver_sql(
+        f"INSERT INTO enrollments (id, source_id, created_date, updated_date, section_id, "
+        f"{', '.join(_WRITTEN)}) SELECT s.id, ?, ?, ?, NULL, "
+        f"{', '.join(f's.{c}' for c in _WRITTEN)} FROM temp.{STAGED} AS s "
+        "WHERE s.live AND NOT EXISTS (SELECT 1 FROM enrollments AS e WHERE e.id = s.id) "
+        "ORDER BY s.id",
+        (run.source_id, stamp, stamp),
+    )
+    _count(store.inserted, table, inserted.rowcount)
+    if rebuild:
+        for index in ENROLLMENTS.indexes:
+            await conn.execute(sa.schema.CreateIndex(index))
+    if mode == "delta":
+        gone = f"id IN (SELECT id FROM temp.{STAGED} WHERE NOT live)"
+    else:
+        run.pruned.add("enrollment")
+        stored = await conn.exec_driver_sql(
+            "SELECT count(*) FROM enrollments WHERE source_id = ?", (run.source_id,)
+        )
+        if stored.scalar() == live:
+            return  # every row of the source is one of the file's (the usual case)
+        gone = f"id NOT IN (SELECT id FROM temp.{STAGED} WHERE live)"
+    deleted = await conn.exec_driver_sql(
+        f"DELETE FROM enrollments WHERE source_id = ? AND {gone}", (run.source_id,)
+    )
+    _count(store.deleted, table, deleted.rowcount)
+
+
+def _count(counts: dict[str, int], table: str, n: int) -> None:
+    if n:
+        counts[table] = counts.get(table, 0) + n
