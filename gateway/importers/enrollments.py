@@ -12,6 +12,7 @@ a batch's reading errors, then its duplicates, then its unknown references, batc
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -23,12 +24,15 @@ import sqlalchemy as sa
 from gateway.importers.cells import ENROLLMENT_ROLES, INACTIVE, TO_BE_DELETED, Cells
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import KEPT, kept
-from gateway.importers.reading import OneRosterError, Row
+from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
 from gateway.importers.run import ENROLLMENTS, PEOPLE, Ref, Run
 from gateway.importers.schedule import Mapped, entity_pass, state_by_dates
 from gateway.importers.store import SEEN
 
 STAGED = "oneroster_import_enrollments"
+ROLES_OF = "oneroster_import_roles_of"
+"""The source's people that have roles, narrow and by id: what the role check of each batch
+looks up (reading the wide people rows instead cost three times as much)."""
 _COLUMNS = (
     "batch",
     "line",
@@ -67,6 +71,9 @@ of keeping it up to date row by row."""
 
 _CACHE = 4096
 """How many distinct values of a column the parser remembers (then it forgets them all)."""
+
+_IDS = 50_000
+"""How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
 
 _UNKNOWN = date.min
 """A date cache's miss (a cell's date is a date or None)."""
@@ -153,24 +160,67 @@ async def import_enrollments(run: Run) -> None:
     await conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {STAGED} ({', '.join(_COLUMNS)})"  # no index: appends only
     )
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
+    await conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {ROLES_OF} (id TEXT PRIMARY KEY, roles TEXT) WITHOUT ROWID"
+    )
+    await conn.exec_driver_sql(
+        f"INSERT INTO temp.{ROLES_OF} SELECT id, roles FROM people "
+        "WHERE source_id = ? AND roles != '' ORDER BY id",
+        (run.source_id,),
+    )
     try:
-        parse = _Parser(run, cells, csv_file.header, mode)
-        insert = f"INSERT INTO temp.{STAGED} VALUES ({', '.join('?' * len(_COLUMNS))})"
-        first_rowid = 1
-        for batch_number, batch in enumerate(csv_file.records(run.batch_size)):
-            try:
-                staged = [parse(batch_number, line, record) for line, record in batch]
-            except OneRosterError as error:
-                await _raise_first(run, error)
-                raise
-            await conn.exec_driver_sql(insert, staged)
-            last_rowid = first_rowid + len(staged) - 1
-            await _warn_mismatches(run, first_rowid, last_rowid)
-            first_rowid = last_rowid + 1
+        await _stage(run, csv_file, cells, mode)
         await _raise_first(run, None)
         await _write(run, mode)
     finally:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
+
+
+async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> None:
+    """Read and stage the file batch by batch, warning about each batch's role mismatches.
+
+    The next batch is read in a worker thread while this one's statements run in SQLite's
+    (which releases the GIL); its warnings are replayed in file order, and its errors raised
+    only after the batches before it are checked, as the batch pass does."""
+    parse = _Parser(run, cells, csv_file.header, mode)
+    batches = enumerate(csv_file.records(run.batch_size))
+
+    def parse_next() -> tuple[list[tuple[Any, ...]], DeferredWarnings] | None:
+        numbered = next(batches, None)
+        if numbered is None:
+            return None
+        number, batch = numbered
+        warnings = DeferredWarnings()
+        parse.cells = Cells(cells.file, warnings)
+        return [parse(number, line, record) for line, record in batch], warnings
+
+    insert = f"INSERT INTO temp.{STAGED} VALUES ({', '.join('?' * len(_COLUMNS))})"
+    first_rowid = 1
+    loop = asyncio.get_running_loop()
+    upcoming = loop.run_in_executor(None, parse_next)
+    try:
+        while True:
+            try:
+                parsed = await upcoming
+            except OneRosterError as error:
+                await _raise_first(run, error)
+                raise
+            if parsed is None:
+                return
+            upcoming = loop.run_in_executor(None, parse_next)
+            staged, warnings = parsed
+            warnings.replay(run.warnings)
+            await run.conn.exec_driver_sql(insert, staged)
+            last_rowid = first_rowid + len(staged) - 1
+            await _warn_mismatches(run, first_rowid, last_rowid)
+            first_rowid = last_rowid + 1
+    finally:
+        # On an error, let the worker finish before the transaction and the file close.
+        await asyncio.wait([upcoming])
+        if not upcoming.cancelled():
+            upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
 
 
 class _Parser:
@@ -218,6 +268,8 @@ class _Parser:
         self.booleans: dict[str, bool] = {}
         self.dates: dict[str, date | None] = {}
         self.schools: set[str] = set()
+        self.people: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
 
     def __call__(self, batch: int, line: int, record: list[str]) -> tuple[Any, ...]:
         record.append("")
@@ -243,15 +295,25 @@ class _Parser:
             return self._checked(batch, line, record)
         run = self.run
         state = "INACTIVE" if status == INACTIVE else state_by_dates(run.today, begin, end)
+        person_id = self.people.get(user)
+        if person_id is None:
+            if len(self.people) > _IDS:
+                self.people.clear()
+            person_id = self.people[user] = run.id("person", user)
+        class_id = self.classes.get(class_)
+        if class_id is None:
+            if len(self.classes) > _IDS:
+                self.classes.clear()
+            class_id = self.classes[class_] = run.id("class", class_)
         return (
             batch,
             line,
             run.id("enrollment", sourced_id, remember=False),
             sourced_id,
             1,
-            run.id("person", user),
+            person_id,
             user,
-            run.id("class", class_),
+            class_id,
             class_,
             role,
             int(primary),
@@ -375,8 +437,8 @@ async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
     rows = await run.conn.execute(
         sa.text(
             f"SELECT s.line, s.user_sid, p.roles, s.role FROM temp.{STAGED} AS s "
-            "JOIN people AS p ON p.id = s.person_id "
-            "WHERE s.rowid BETWEEN :first AND :last AND s.live AND p.roles != '' "
+            f"JOIN temp.{ROLES_OF} AS p ON p.id = s.person_id "
+            "WHERE s.rowid BETWEEN :first AND :last AND s.live "
             "AND instr(p.roles, ',' || s.role || ',') = 0 ORDER BY s.line"
         ).columns(sa.column("line"), sa.column("user_sid"), PEOPLE.c.roles, sa.column("role")),
         {"first": first_rowid, "last": last_rowid},
@@ -393,31 +455,21 @@ async def _write(run: Run, mode: str) -> None:
         conn.dialect
     )
     stamp = to_driver(store.now) if to_driver is not None else store.now
-    changed = " OR ".join(
-        f"json(e.{c}) IS NOT json(s.{c})"
-        if c in ("identifiers", "properties")
-        else f"e.{c} IS NOT s.{c}"
-        for c in _WRITTEN
-    )
-    updated = await conn.exec_driver_sql(
-        f"UPDATE enrollments AS e SET {', '.join(f'{c} = s.{c}' for c in _WRITTEN)}, "
-        f"section_id = NULL, updated_date = ? FROM temp.{STAGED} AS s "
-        f"WHERE s.live AND e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
-        (stamp,),
-    )
-    _count(store.updated, table, updated.rowcount)
+    first = table in store.empty  # before the import: no row to update, none to look for
+    if not first:
+        await _update(run, stamp)
     empty = (await conn.exec_driver_sql("SELECT 1 FROM enrollments LIMIT 1")).first() is None
     live = (await conn.exec_driver_sql(f"SELECT count(*) FROM temp.{STAGED} WHERE live")).scalar()
     rebuild = empty and int(live or 0) >= REBUILD_INDEXES_FROM
     if rebuild:
         for index in ENROLLMENTS.indexes:
             await conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    new = "" if first else "AND NOT EXISTS (SELECT 1 FROM enrollments AS e WHERE e.id = s.id) "
     inserted = await conn.exec_driver_sql(
         f"INSERT INTO enrollments (id, source_id, created_date, updated_date, section_id, "
         f"{', '.join(_WRITTEN)}) SELECT s.id, ?, ?, ?, NULL, "
         f"{', '.join(f's.{c}' for c in _WRITTEN)} FROM temp.{STAGED} AS s "
-        "WHERE s.live AND NOT EXISTS (SELECT 1 FROM enrollments AS e WHERE e.id = s.id) "
-        "ORDER BY s.id",
+        f"WHERE s.live {new}ORDER BY s.id",
         (run.source_id, stamp, stamp),
     )
     _count(store.inserted, table, inserted.rowcount)
@@ -443,3 +495,21 @@ async def _write(run: Run, mode: str) -> None:
 def _count(counts: dict[str, int], table: str, n: int) -> None:
     if n:
         counts[table] = counts.get(table, 0) + n
+
+
+async def _update(run: Run, stamp: Any) -> None:
+    """Update the stored rows whose staged values differ (JSON compared as JSON, so that text an
+    earlier version wrote differently still reads as the same)."""
+    changed = " OR ".join(
+        f"json(e.{c}) IS NOT json(s.{c})"
+        if c in ("identifiers", "properties")
+        else f"e.{c} IS NOT s.{c}"
+        for c in _WRITTEN
+    )
+    updated = await run.conn.exec_driver_sql(
+        f"UPDATE enrollments AS e SET {', '.join(f'{c} = s.{c}' for c in _WRITTEN)}, "
+        f"section_id = NULL, updated_date = ? FROM temp.{STAGED} AS s "
+        f"WHERE s.live AND e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
+        (stamp,),
+    )
+    _count(run.store.updated, ENROLLMENTS.name, updated.rowcount)
