@@ -13,9 +13,10 @@ a batch's reading errors, then its duplicates, then its unknown references, batc
 from __future__ import annotations
 
 import asyncio
+import bisect
 import operator
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -34,11 +35,9 @@ ROLES_OF = "oneroster_import_roles_of"
 """The source's people that have roles, narrow and by id: what the role check of each batch
 looks up (reading the wide people rows instead cost three times as much)."""
 _COLUMNS = (
-    "batch",
     "line",
     "id",
     "sourced_id",
-    "live",
     "person_id",
     "user_sid",
     "class_id",
@@ -48,9 +47,16 @@ _COLUMNS = (
     "state",
     "start_date",
     "end_date",
-    "identifiers",
     "properties",
 )
+"""The staged columns, as the parser gives them; a deleted (tobedeleted) row has only the
+first three."""
+_DERIVED = (
+    "live INTEGER AS (person_id IS NOT NULL)",
+    'identifiers TEXT AS (\'[{"type":"sourcedId","value":\' || json_quote(sourced_id) || \'}]\')',
+)
+"""Staged columns that SQLite computes (fewer values to bind per row); the identifiers are the
+text the engine's JSON serializer writes for `identifiers(sourcedId)`."""
 _WRITTEN = (
     "identifiers",
     "properties",
@@ -75,8 +81,6 @@ _CACHE = 4096
 _IDS = 50_000
 """How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
 
-_UNKNOWN = date.min
-"""A date cache's miss (a cell's date is a date or None)."""
 _dumps = orjson.dumps
 
 
@@ -158,7 +162,7 @@ async def import_enrollments(run: Run) -> None:
     conn = run.conn
     await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
     await conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {STAGED} ({', '.join(_COLUMNS)})"  # no index: appends only
+        f"CREATE TEMPORARY TABLE {STAGED} ({', '.join((*_COLUMNS, *_DERIVED))})"  # no index
     )
     await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
     await conn.exec_driver_sql(
@@ -170,34 +174,36 @@ async def import_enrollments(run: Run) -> None:
         (run.source_id,),
     )
     try:
-        await _stage(run, csv_file, cells, mode)
-        await _raise_first(run, None)
+        starts = await _stage(run, csv_file, cells, mode)
+        await _raise_first(run, starts, None)
         await _write(run, mode)
     finally:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
 
 
-async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> None:
-    """Read and stage the file batch by batch, warning about each batch's role mismatches.
+async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[int]:
+    """Read and stage the file batch by batch, warning about each batch's role mismatches;
+    return the first line of each batch.
 
     The next batch is read in a worker thread while this one's statements run in SQLite's
     (which releases the GIL); its warnings are replayed in file order, and its errors raised
     only after the batches before it are checked, as the batch pass does."""
     parse = _Parser(run, cells, csv_file.header, mode)
-    batches = enumerate(csv_file.records(run.batch_size))
+    batches = csv_file.records(run.batch_size)
 
     def parse_next() -> tuple[list[tuple[Any, ...]], DeferredWarnings] | None:
-        numbered = next(batches, None)
-        if numbered is None:
+        batch = next(batches, None)
+        if batch is None:
             return None
-        number, batch = numbered
         warnings = DeferredWarnings()
         parse.cells = Cells(cells.file, warnings)
-        return [parse(number, line, record) for line, record in batch], warnings
+        return [parse(line, record) for line, record in batch], warnings
 
-    insert = f"INSERT INTO temp.{STAGED} VALUES ({', '.join('?' * len(_COLUMNS))})"
+    values = ", ".join("?" * len(_COLUMNS))
+    insert = f"INSERT INTO temp.{STAGED} ({', '.join(_COLUMNS)}) VALUES ({values})"
     first_rowid = 1
+    starts: list[int] = []
     loop = asyncio.get_running_loop()
     upcoming = loop.run_in_executor(None, parse_next)
     try:
@@ -205,12 +211,13 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> None:
             try:
                 parsed = await upcoming
             except OneRosterError as error:
-                await _raise_first(run, error)
+                await _raise_first(run, starts, error)
                 raise
             if parsed is None:
-                return
+                return starts
             upcoming = loop.run_in_executor(None, parse_next)
             staged, warnings = parsed
+            starts.append(staged[0][0])
             warnings.replay(run.warnings)
             await run.conn.exec_driver_sql(insert, staged)
             last_rowid = first_rowid + len(staged) - 1
@@ -223,6 +230,11 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> None:
             upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
 
 
+_VALUE_COLUMNS = ("status", "role", "primary", "beginDate", "endDate")
+"""The cells whose values decide a row's role, primary, state and dates (few distinct values in
+a file); dateLastModified is only checked (it may differ on every row)."""
+
+
 class _Parser:
     """Turns one enrollments.csv record into its staged tuple, checking each distinct cell value
     once with `Cells` (which raises or warns as for any file) and remembering what it gave."""
@@ -232,30 +244,16 @@ class _Parser:
         # A record gets one empty cell appended, where every column the header lacks points.
         position = {column: i for i, column in enumerate(header)}
         width = len(header)
-        (
-            self.sourced_id,
-            self.status,
-            self.modified,
-            self.user,
-            self.class_,
-            self.school,
-            self.role,
-            self.primary,
-            self.begin,
-            self.end,
-        ) = (
+        at = [position.get(column, width) for column in _VALUE_COLUMNS]
+        self.values_of = operator.itemgetter(*at)
+        self.sourced_id, self.modified, self.user, self.class_, self.school = (
             position.get(column, width)
             for column in (
                 "sourcedId",
-                "status",
                 "dateLastModified",
                 "userSourcedId",
                 "classSourcedId",
                 "schoolSourcedId",
-                "role",
-                "primary",
-                "beginDate",
-                "endDate",
             )
         )
         self.kept = [c for c in header if c in KEPT["enrollments"]]
@@ -263,38 +261,26 @@ class _Parser:
         self.kept_cells: Callable[[list[str]], Sequence[str]] = (
             operator.itemgetter(*indexes) if len(indexes) > 1 else lambda r: [r[i] for i in indexes]
         )
-        self.statuses: dict[tuple[str, str], str] = {}
-        self.roles: dict[str, str] = {}
-        self.booleans: dict[str, bool] = {}
-        self.dates: dict[str, date | None] = {}
+        self.known: dict[tuple[str, ...], tuple[str, int, str, str | None, str | None]] = {}
+        self.modified_ok = ""
         self.schools: set[str] = set()
         self.people: dict[str, str] = {}
         self.classes: dict[str, str] = {}
 
-    def __call__(self, batch: int, line: int, record: list[str]) -> tuple[Any, ...]:
+    def __call__(self, line: int, record: list[str]) -> tuple[Any, ...]:
         record.append("")
         sourced_id = record[self.sourced_id].strip()
-        status = self.statuses.get((record[self.status], record[self.modified]))
         user = record[self.user].strip()
         class_ = record[self.class_].strip()
         school = record[self.school].strip()
-        role = self.roles.get(record[self.role])
-        primary = self.booleans.get(record[self.primary])
-        begin = self.dates.get(record[self.begin], _UNKNOWN)
-        end = self.dates.get(record[self.end], _UNKNOWN)
+        known = self.known.get(self.values_of(record))
         if (
-            not sourced_id
-            or status is None
-            or status == TO_BE_DELETED
-            or not (user and class_ and school and school in self.schools)
-            or role is None
-            or primary is None
-            or begin is _UNKNOWN
-            or end is _UNKNOWN
+            known is None
+            or not (sourced_id and user and class_ and school in self.schools)
+            or (record[self.modified] != self.modified_ok and not self._modified(record))
         ):
-            return self._checked(batch, line, record)
+            return self._checked(line, record)
         run = self.run
-        state = "INACTIVE" if status == INACTIVE else state_by_dates(run.today, begin, end)
         person_id = self.people.get(user)
         if person_id is None:
             if len(self.people) > _IDS:
@@ -306,92 +292,81 @@ class _Parser:
                 self.classes.clear()
             class_id = self.classes[class_] = run.id("class", class_)
         return (
-            batch,
             line,
             run.id("enrollment", sourced_id, remember=False),
             sourced_id,
-            1,
             person_id,
             user,
             class_id,
             class_,
-            role,
-            int(primary),
-            state,
-            None if begin is None else begin.isoformat(),
-            None if end is None else end.isoformat(),
-            _identifiers(sourced_id),
+            *known,
             _dumps(dict(zip(self.kept, self.kept_cells(record), strict=True))).decode(),
         )
 
-    def _checked(self, batch: int, line: int, record: list[str]) -> tuple[Any, ...]:
-        """The row read by `Cells` (raising its error, making its warnings), remembering the
-        value of each of its cells for the rows that repeat them."""
+    def _modified(self, record: list[str]) -> bool:
+        """Whether the row's dateLastModified is a date-time (as `Cells.status` checks it)."""
+        value = record[self.modified].strip()
+        if not value:
+            return False  # absent or empty: `Cells` decides (a warning in delta mode)
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        self.modified_ok = record[self.modified]
+        return True
+
+    def _checked(self, line: int, record: list[str]) -> tuple[Any, ...]:
+        """The row read by `Cells` (raising its error, making its warnings), remembering what
+        its value cells gave for the rows that repeat them."""
         run, cells = self.run, self.cells
         row = Row(line, dict(zip(self.header, record[: len(self.header)], strict=True)))
         sourced_id = cells.required(row, "sourcedId")
         row_id = run.id("enrollment", sourced_id, remember=False)
         status = cells.status(row, self.mode)
         if status == TO_BE_DELETED:
-            return (batch, line, row_id, sourced_id, 0, *([None] * (len(_COLUMNS) - 5)))
+            return (line, row_id, sourced_id, *([None] * (len(_COLUMNS) - 3)))
         values = _enrollment(run, cells, row, sourced_id, status).values
-        self._remember(row, status, values)
         start, end = values["start_date"], values["end_date"]
-        return (
-            batch,
-            line,
-            row_id,
-            sourced_id,
-            1,
-            values["person_id"],
-            row.cells["userSourcedId"].strip(),
-            values["class_id"],
-            row.cells["classSourcedId"].strip(),
+        known = (
             values["role"],
             int(values["primary"]),
             values["state"],
             None if start is None else start.isoformat(),
             None if end is None else end.isoformat(),
-            _dumps(values["identifiers"]).decode(),
+        )
+        if len(self.known) > _CACHE or len(self.schools) > _CACHE:
+            self.known.clear()
+            self.schools.clear()
+        self.known[self.values_of(record)] = known
+        self.modified_ok = record[self.modified]  # accepted (an empty one warned already)
+        self.schools.add(row.cells["schoolSourcedId"].strip())
+        return (
+            line,
+            row_id,
+            sourced_id,
+            values["person_id"],
+            row.cells["userSourcedId"].strip(),
+            values["class_id"],
+            row.cells["classSourcedId"].strip(),
+            *known,
             _dumps(values["properties"]).decode(),
         )
 
-    def _remember(self, row: Row, status: str, values: dict[str, Any]) -> None:
-        if len(self.dates) > _CACHE or len(self.statuses) > _CACHE:
-            self.dates.clear()
-            self.statuses.clear()
-        get = row.cells.get
-        self.statuses[get("status", ""), get("dateLastModified", "")] = status
-        self.roles[get("role", "")] = values["role"]
-        self.booleans[get("primary", "")] = values["primary"]
-        self.dates[get("beginDate", "")] = values["start_date"]
-        self.dates[get("endDate", "")] = values["end_date"]
-        self.schools.add(get("schoolSourcedId", "").strip())
-        if len(self.roles) > _CACHE or len(self.booleans) > _CACHE or len(self.schools) > _CACHE:
-            self.roles.clear()
-            self.booleans.clear()
-            self.schools.clear()
 
-
-def _identifiers(sourced_id: str) -> str:
-    """`identifiers(sourced_id)` as the JSON text the engine's serializer writes for it."""
-    return '[{"type":"sourcedId","value":' + _dumps(sourced_id).decode() + "}]"
-
-
-async def _raise_first(run: Run, error: OneRosterError | None) -> None:
+async def _raise_first(run: Run, starts: Sequence[int], error: OneRosterError | None) -> None:
     """Raise what the batch pass would have raised first: a duplicate sourcedId or an unknown
-    reference in a batch before `error`'s (all batches staged so far), else nothing (the
-    caller raises `error`)."""
+    reference in a batch staged so far (they start at the lines `starts`, and come before
+    `error`'s), the earliest batch's first; else nothing (the caller raises `error`)."""
     conn = run.conn
     duplicate = (
         await conn.exec_driver_sql(
-            f"SELECT s.batch, s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
+            f"SELECT s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
             f"JOIN (SELECT id, min(line) AS first FROM temp.{STAGED} GROUP BY id "
             "HAVING count(*) > 1) AS d ON d.id = s.id "
             "WHERE s.line > d.first ORDER BY s.line LIMIT 1"
         )
     ).first()
-    unknown: tuple[int, int, str, str] | None = None
+    unknown: tuple[int, str, str] | None = None
     for kind, column, sid_column, table in (
         ("person", "person_id", "user_sid", "people"),
         ("class", "class_id", "class_sid", "classes"),
@@ -402,29 +377,29 @@ async def _raise_first(run: Run, error: OneRosterError | None) -> None:
             known, params = f"SELECT id FROM {table} WHERE source_id = ?", (run.source_id,)
         found = (
             await conn.exec_driver_sql(
-                f"SELECT batch, line, {sid_column} FROM temp.{STAGED} "
+                f"SELECT line, {sid_column} FROM temp.{STAGED} "
                 f"WHERE live AND {column} NOT IN ({known}) ORDER BY line LIMIT 1",
                 params,
             )
         ).first()
         if found is not None:
-            batch, line, sourced_id = tuple(found)
-            if unknown is None or line < unknown[1]:
-                unknown = (batch, line, kind, sourced_id)
+            line, sourced_id = tuple(found)
+            if unknown is None or line < unknown[0]:
+                unknown = (line, kind, sourced_id)
     candidates: list[tuple[int, int, int, OneRosterError]] = []
     if duplicate is not None:
-        batch, line, sourced_id, first = tuple(duplicate)
+        line, sourced_id, first = tuple(duplicate)
         message = f"duplicate sourcedId '{sourced_id}' (first at line {first})"
         found_error = OneRosterError(message, file="enrollments.csv", line=line, column="sourcedId")
-        candidates.append((batch, 0, line, found_error))
+        candidates.append((bisect.bisect_right(starts, line), 0, line, found_error))
     if unknown is not None:
-        batch, line, kind, sourced_id = unknown
+        line, kind, sourced_id = unknown
         column = "userSourcedId" if kind == "person" else "classSourcedId"
         noun, file = ("user", "users") if kind == "person" else ("class", "classes")
         where = f"{file}.csv" if run.bulk(kind) else f"{file}.csv or the source"
         message = f"unknown {noun} '{sourced_id}' (not in {where})"
         found_error = OneRosterError(message, file="enrollments.csv", line=line, column=column)
-        candidates.append((batch, 1, line, found_error))
+        candidates.append((bisect.bisect_right(starts, line), 1, line, found_error))
     if candidates:
         raise min(candidates, key=lambda c: c[:3])[3]
     if error is not None:
