@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import models
-from gateway.importers import enrollments
+from gateway.importers import enrollments, schedule
 from gateway.importers.cells import Cells
+from gateway.importers.oneroster import ImportResult, import_oneroster
 from gateway.importers.reading import Row, Warnings
 from gateway.importers.run import ENROLLMENTS
 from tests.conftest import run_db
@@ -26,6 +27,15 @@ from tests.test_importers_oneroster import (
     rows,
     write_folder,
 )
+
+
+def import_in_batches(db_url: str, folder: Path, batch_size: int) -> ImportResult:
+    async def body(engine: AsyncEngine) -> ImportResult:
+        return await import_oneroster(
+            engine, folder, source_name="S", batch_size=batch_size, today=TODAY
+        )
+
+    return run_db(db_url, body)
 
 
 def _varied() -> dict[str, list[dict[str, str]]]:
@@ -69,7 +79,7 @@ def _by_rows(files: dict[str, list[dict[str, str]]], source_id: str) -> dict[str
         row = Row(line, dict(cells_of_row))
         status = cells.status(row, "bulk")
         sourced_id = cells.required(row, "sourcedId")
-        values = enrollments._enrollment(run, cells, row, sourced_id, status).values
+        values = schedule.enrollment_of(run, cells, row, sourced_id, status).values
         found[run.id("enrollment", sourced_id)] = values
     return found
 
@@ -132,3 +142,26 @@ def test_a_changed_value_is_checked_even_after_others_of_its_column(
         "enrollments.csv, line 8, column 'beginDate': '2024-08-32' is not a date "
         "(expected YYYY-MM-DD)"
     )
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 2000])
+def test_a_duplicate_in_an_earlier_batch_wins_over_a_later_bad_cell(
+    any_db_url: str, tmp_path: Path, batch_size: int
+) -> None:
+    files = district_files()
+    # Line 3 repeats line 2's sourcedId; line 5 has a bad date: the error of the earlier batch
+    # wins, and within one batch reading comes first; on PostgreSQL the batch pass says so.
+    files = edited(files, "enrollments", 1, sourcedId=files["enrollments"][0]["sourcedId"])
+    files = edited(files, "enrollments", 3, beginDate="2024-02-30")
+
+    with pytest.raises(enrollments.OneRosterError) as raised:
+        import_in_batches(any_db_url, write_folder(tmp_path / "f", files), batch_size)
+
+    expected = (
+        "enrollments.csv, line 5, column 'beginDate': '2024-02-30' is not a date "
+        "(expected YYYY-MM-DD)"
+        if batch_size == 2000
+        else "enrollments.csv, line 3, column 'sourcedId': duplicate sourcedId 'E1' "
+        "(first at line 2)"
+    )
+    assert str(raised.value) == expected

@@ -1,5 +1,6 @@
-"""enrollments.csv → Enrollments (role, primary, dates; no section): the largest file of an
-export, so on SQLite it takes a cheaper road than the other files' batch pass.
+"""enrollments.csv → Enrollments (role, primary, dates; no section; each row mapped by
+`schedule.enrollment_of`): the largest file of an export, so on SQLite it takes a cheaper road
+than the other files' batch pass.
 
 There each row becomes one tuple of its final column values, appended to a temporary table
 without an index; duplicate sourcedIds and unknown users and classes are then found by one query
@@ -22,12 +23,16 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from gateway.importers.cells import ENROLLMENT_ROLES, INACTIVE, TO_BE_DELETED, Cells
-from gateway.importers.orgs import identifiers
-from gateway.importers.properties import KEPT, kept
+from gateway.importers.cells import TO_BE_DELETED, Cells
+from gateway.importers.properties import KEPT
 from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
-from gateway.importers.run import ENROLLMENTS, PEOPLE, Ref, Run
-from gateway.importers.schedule import Mapped, entity_pass, state_by_dates
+from gateway.importers.run import ENROLLMENTS, PEOPLE, Run
+from gateway.importers.schedule import (
+    enrollment_of,
+    entity_pass,
+    role_mismatches,
+    warn_role_mismatch,
+)
 from gateway.importers.store import SEEN
 
 STAGED = "oneroster_import_enrollments"
@@ -84,67 +89,6 @@ _IDS = 50_000
 _dumps = orjson.dumps
 
 
-def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
-    user = cells.required(row, "userSourcedId")
-    class_ = cells.required(row, "classSourcedId")
-    school = cells.required(row, "schoolSourcedId")
-    if run.resolve_org(school) is None:
-        raise cells.error(row, "schoolSourcedId", f"unknown org '{school}' (not in orgs.csv)")
-    person_id = run.id("person", user)
-    class_id = run.id("class", class_)
-    start = cells.date(row, "beginDate")
-    end = cells.date(row, "endDate")
-    role = cells.enum(row, "role", ENROLLMENT_ROLES, extension="MEMBER", required=True)
-    return Mapped(
-        {
-            "identifiers": identifiers(sourced_id),
-            "properties": kept("enrollments", row.cells),
-            "person_id": person_id,
-            "class_id": class_id,
-            "section_id": None,
-            "role": role,
-            "primary": bool(cells.boolean(row, "primary")),
-            "state": "INACTIVE" if status == INACTIVE else state_by_dates(run.today, start, end),
-            "start_date": start,
-            "end_date": end,
-        },
-        [
-            Ref("person", person_id, row.line, "userSourcedId", user),
-            Ref("class", class_id, row.line, "classSourcedId", class_),
-        ],
-    )
-
-
-async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
-    """Warn when an enrollment's role is not among its user's roles (a tolerable oddity).
-
-    The database answers with the mismatching people only, so the usual batch costs one
-    query per role and returns nothing."""
-    by_role: dict[str, dict[str, Mapped]] = {}
-    for m in mapped:
-        by_role.setdefault(m.values["role"], {}).setdefault(m.values["person_id"], m)
-    roles = sa.type_coerce(PEOPLE.c.roles, sa.Text)
-    found: list[tuple[Mapped, list[str]]] = []
-    for role, people in by_role.items():
-        rows = await run.conn.execute(
-            sa.select(PEOPLE.c.id, PEOPLE.c.roles).where(
-                run.store.among(PEOPLE.c.id, people), roles != "", roles.not_like(f"%,{role},%")
-            )
-        )
-        found.extend((people[person_id], have) for person_id, have in rows)
-    for m, have in sorted(found, key=lambda item: item[0].line):
-        _warn_mismatch(run, m.line, m.refs[0].sourced_id, have, m.values["role"])
-
-
-def _warn_mismatch(run: Run, line: int, user: str, have: Sequence[str], role: str) -> None:
-    run.warnings.add(
-        "enrollment role",
-        f"enrollments.csv, line {line}: user '{user}' is {' and '.join(have)} in "
-        f"users.csv but enrolled as {role}",
-        key=user,
-    )
-
-
 _REQUIRED = ("classSourcedId", "schoolSourcedId", "userSourcedId", "role")
 
 
@@ -152,7 +96,7 @@ async def import_enrollments(run: Run) -> None:
     """enrollments.csv → Enrollments (role, primary, dates; no section)."""
     if run.conn.dialect.name != "sqlite":
         await entity_pass(
-            run, "enrollments", "enrollment", _REQUIRED, _enrollment, _role_mismatches
+            run, "enrollments", "enrollment", _REQUIRED, enrollment_of, role_mismatches
         )
         return
     mode = run.mode("enrollments")
@@ -325,7 +269,7 @@ class _Parser:
         status = cells.status(row, self.mode)
         if status == TO_BE_DELETED:
             return (line, row_id, sourced_id, *([None] * (len(_COLUMNS) - 3)))
-        values = _enrollment(run, cells, row, sourced_id, status).values
+        values = enrollment_of(run, cells, row, sourced_id, status).values
         start, end = values["start_date"], values["end_date"]
         known = (
             values["role"],
@@ -419,7 +363,7 @@ async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
         {"first": first_rowid, "last": last_rowid},
     )
     for line, user, have, role in rows:
-        _warn_mismatch(run, line, user, have, role)
+        warn_role_mismatch(run, line, user, have, role)
 
 
 async def _write(run: Run, mode: str) -> None:

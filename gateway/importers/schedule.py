@@ -1,6 +1,6 @@
 """academicSessions.csv, courses.csv and classes.csv → Sessions, Courses and Classes (with their
-terms), one batch of rows at a time; `entity_pass` is the batch pass they (and enrollments on
-engines other than SQLite) share."""
+terms), one batch of rows at a time, and the mapping of an enrollments.csv row (which
+`enrollments.py` imports: by this batch pass on engines other than SQLite)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
+
 from gateway.importers.cells import (
     CLASS_TYPES,
+    ENROLLMENT_ROLES,
     INACTIVE,
     SESSION_TYPES,
     TO_BE_DELETED,
@@ -20,7 +23,7 @@ from gateway.importers.cells import (
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import kept
 from gateway.importers.reading import DeferredWarnings, Row
-from gateway.importers.run import CLASS_SESSIONS, KINDS, Ref, Run
+from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
 
 
 @dataclass
@@ -116,6 +119,7 @@ class _Parsed:
 
 
 def state_by_dates(today: date, start: date | None, end: date | None) -> str:
+    """UPCOMING, COMPLETED or ACTIVE on `today`, by the start and end dates."""
     if start is not None and today < start:
         return "UPCOMING"
     if end is not None and today > end:
@@ -253,4 +257,70 @@ async def import_classes(run: Run) -> None:
         ("title", "courseSourcedId", "schoolSourcedId", "termSourcedIds"),
         _class,
         _class_terms,
+    )
+
+
+# ---------------------------------------------------------------- enrollments.csv
+
+
+def enrollment_of(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    """An enrollments.csv row's graph values and references (its cells checked by `Cells`)."""
+    user = cells.required(row, "userSourcedId")
+    class_ = cells.required(row, "classSourcedId")
+    school = cells.required(row, "schoolSourcedId")
+    if run.resolve_org(school) is None:
+        raise cells.error(row, "schoolSourcedId", f"unknown org '{school}' (not in orgs.csv)")
+    person_id = run.id("person", user)
+    class_id = run.id("class", class_)
+    start = cells.date(row, "beginDate")
+    end = cells.date(row, "endDate")
+    role = cells.enum(row, "role", ENROLLMENT_ROLES, extension="MEMBER", required=True)
+    return Mapped(
+        {
+            "identifiers": identifiers(sourced_id),
+            "properties": kept("enrollments", row.cells),
+            "person_id": person_id,
+            "class_id": class_id,
+            "section_id": None,
+            "role": role,
+            "primary": bool(cells.boolean(row, "primary")),
+            "state": "INACTIVE" if status == INACTIVE else state_by_dates(run.today, start, end),
+            "start_date": start,
+            "end_date": end,
+        },
+        [
+            Ref("person", person_id, row.line, "userSourcedId", user),
+            Ref("class", class_id, row.line, "classSourcedId", class_),
+        ],
+    )
+
+
+async def role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
+    """Warn when an enrollment's role is not among its user's roles (a tolerable oddity).
+
+    The database answers with the mismatching people only, so the usual batch costs one
+    query per role and returns nothing."""
+    by_role: dict[str, dict[str, Mapped]] = {}
+    for m in mapped:
+        by_role.setdefault(m.values["role"], {}).setdefault(m.values["person_id"], m)
+    roles = sa.type_coerce(PEOPLE.c.roles, sa.Text)
+    found: list[tuple[Mapped, list[str]]] = []
+    for role, people in by_role.items():
+        rows = await run.conn.execute(
+            sa.select(PEOPLE.c.id, PEOPLE.c.roles).where(
+                run.store.among(PEOPLE.c.id, people), roles != "", roles.not_like(f"%,{role},%")
+            )
+        )
+        found.extend((people[person_id], have) for person_id, have in rows)
+    for m, have in sorted(found, key=lambda item: item[0].line):
+        warn_role_mismatch(run, m.line, m.refs[0].sourced_id, have, m.values["role"])
+
+
+def warn_role_mismatch(run: Run, line: int, user: str, have: Sequence[str], role: str) -> None:
+    """Warn that the enrollment at `line` gives user `user` a role (`role`) not among theirs."""
+    run.warnings.add(
+        "enrollment role",
+        f"enrollments.csv, line {line}: user '{user}' is {' and '.join(have)} in "
+        f"users.csv but enrolled as {role}",
+        key=user,
     )
