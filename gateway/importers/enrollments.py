@@ -81,7 +81,8 @@ indexes dropped and built again afterwards: building an index from sorted rows c
 of keeping it up to date row by row."""
 
 _CACHE = 4096
-"""How many distinct values of a column the parser remembers (then it forgets them all)."""
+"""How many distinct combinations of value cells (and schools) the parser remembers; then it
+forgets them all."""
 
 _IDS = 50_000
 """How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
