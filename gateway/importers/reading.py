@@ -195,6 +195,13 @@ class CsvFile:
 
     def batches(self, size: int) -> Iterator[list[Row]]:
         """The data rows, `size` at a time, read lazily (memory does not grow with the file)."""
+        header = self.header
+        for batch in self.records(size):
+            yield [Row(line, dict(zip(header, record, strict=True))) for line, record in batch]
+
+    def records(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+        """The data rows as `(line, cells in header order)`, `size` at a time, read lazily:
+        the cheap form, for a pass that reads its cells by position."""
         progress = self._progress
         if progress is not None:
             progress.start(self.name, self._folder.size(self.name))
@@ -202,7 +209,7 @@ class CsvFile:
             with self._open() as (reader, binary):
                 header = self._read_header(reader)
                 width = len(header)
-                batch: list[Row] = []
+                batch: list[tuple[int, list[str]]] = []
                 line = reader.line_num + 1
                 try:
                     for record in reader:
@@ -215,7 +222,7 @@ class CsvFile:
                                 file=self.name,
                                 line=start,
                             )
-                        if any("\x00" in cell for cell in record):
+                        if "\x00" in "".join(record):
                             raise OneRosterError(
                                 "the cell holds a NUL character (U+0000), which no text column "
                                 "can store; remove it",
@@ -223,7 +230,7 @@ class CsvFile:
                                 line=start,
                                 column=header[next(i for i, c in enumerate(record) if "\x00" in c)],
                             )
-                        batch.append(Row(start, dict(zip(header, record, strict=True))))
+                        batch.append((start, record))
                         if len(batch) >= size:
                             yield batch
                             batch = []

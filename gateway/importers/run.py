@@ -117,6 +117,9 @@ class Run:
     placeholder_school: str | None = None
     orgs: dict[str, Org] = field(default_factory=dict)
     db_schools: set[str] = field(default_factory=set)
+    pruned: set[str] = field(default_factory=set)
+    """Kinds whose pass removed the rows that their bulk file did not list (not left to the
+    seen rows at the end)."""
 
     def __post_init__(self) -> None:
         self._namespace = uuid.UUID(self.source_id).bytes

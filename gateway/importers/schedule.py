@@ -1,5 +1,6 @@
-"""academicSessions.csv, courses.csv, classes.csv and enrollments.csv → Sessions, Courses,
-Classes (with their terms) and Enrollments, one batch of rows at a time."""
+"""academicSessions.csv, courses.csv and classes.csv → Sessions, Courses and Classes (with their
+terms), one batch of rows at a time, and the mapping of an enrollments.csv row (which
+`enrollments.py` imports: by this batch pass on engines other than SQLite)."""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ class _Parsed:
     live: list[Mapped] = field(default_factory=list)
 
 
-def _state_by_dates(today: date, start: date | None, end: date | None) -> str:
+def state_by_dates(today: date, start: date | None, end: date | None) -> str:
+    """UPCOMING, COMPLETED or ACTIVE on `today`, by the start and end dates."""
     if start is not None and today < start:
         return "UPCOMING"
     if end is not None and today > end:
@@ -145,7 +147,7 @@ def _session(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> 
             "name": cells.required(row, "title"),
             "start_date": start,
             "end_date": end,
-            "state": _state_by_dates(run.today, start, end),
+            "state": state_by_dates(run.today, start, end),
             "type": cells.enum(row, "type", SESSION_TYPES, extension="TERM", required=True),
         }
     )
@@ -261,7 +263,8 @@ async def import_classes(run: Run) -> None:
 # ---------------------------------------------------------------- enrollments.csv
 
 
-def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+def enrollment_of(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Mapped:
+    """An enrollments.csv row's graph values and references (its cells checked by `Cells`)."""
     user = cells.required(row, "userSourcedId")
     class_ = cells.required(row, "classSourcedId")
     school = cells.required(row, "schoolSourcedId")
@@ -281,7 +284,7 @@ def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) 
             "section_id": None,
             "role": role,
             "primary": bool(cells.boolean(row, "primary")),
-            "state": "INACTIVE" if status == INACTIVE else _state_by_dates(run.today, start, end),
+            "state": "INACTIVE" if status == INACTIVE else state_by_dates(run.today, start, end),
             "start_date": start,
             "end_date": end,
         },
@@ -292,7 +295,7 @@ def _enrollment(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) 
     )
 
 
-async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
+async def role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
     """Warn when an enrollment's role is not among its user's roles (a tolerable oddity).
 
     The database answers with the mismatching people only, so the usual batch costs one
@@ -310,22 +313,14 @@ async def _role_mismatches(run: Run, cells: Cells, mapped: list[Mapped]) -> None
         )
         found.extend((people[person_id], have) for person_id, have in rows)
     for m, have in sorted(found, key=lambda item: item[0].line):
-        user = m.refs[0].sourced_id  # the userSourcedId
-        run.warnings.add(
-            "enrollment role",
-            f"enrollments.csv, line {m.line}: user '{user}' is {' and '.join(have)} in "
-            f"users.csv but enrolled as {m.values['role']}",
-            key=user,
-        )
+        warn_role_mismatch(run, m.line, m.refs[0].sourced_id, have, m.values["role"])
 
 
-async def import_enrollments(run: Run) -> None:
-    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
-    await entity_pass(
-        run,
-        "enrollments",
-        "enrollment",
-        ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
-        _enrollment,
-        _role_mismatches,
+def warn_role_mismatch(run: Run, line: int, user: str, have: Sequence[str], role: str) -> None:
+    """Warn that the enrollment at `line` gives user `user` a role (`role`) not among theirs."""
+    run.warnings.add(
+        "enrollment role",
+        f"enrollments.csv, line {line}: user '{user}' is {' and '.join(have)} in "
+        f"users.csv but enrolled as {role}",
+        key=user,
     )

@@ -77,7 +77,8 @@ class Store:
         self.relinked: dict[str, int] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._inserts: dict[tuple[str, tuple[str, ...]], Inserter | None] = {}
-        self._empty: set[str] = set()
+        self.empty: set[str] = set()
+        """Tables that held no row of this source before the import (see `note_empty`)."""
 
     async def note_empty(self, tables: Iterable[sa.Table]) -> None:
         """Remember which of `tables` hold no row of this source yet (call before any write):
@@ -85,7 +86,7 @@ class Store:
         for table in tables:
             query = sa.select(table.c.id).where(table.c.source_id == self.source_id).limit(1)
             if (await self.conn.execute(query)).first() is None:
-                self._empty.add(table.name)
+                self.empty.add(table.name)
 
     async def fetch_existing(
         self, table: sa.Table, ids: Collection[str]
@@ -93,7 +94,7 @@ class Store:
         """`fetch` for rows that this import has not written before (their ids were checked
         against the seen rows): nothing, without a query, when the table held no row of this
         source before the import."""
-        if table.name in self._empty:
+        if table.name in self.empty:
             return {}
         return await self.fetch(table, ids)
 

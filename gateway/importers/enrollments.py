@@ -1,0 +1,435 @@
+"""enrollments.csv → Enrollments (role, primary, dates; no section; each row mapped by
+`schedule.enrollment_of`): the largest file of an export, so on SQLite it takes a cheaper road
+than the other files' batch pass.
+
+There each row becomes one tuple of its final column values, appended to a temporary table
+without an index; duplicate sourcedIds and unknown users and classes are then found by one query
+each over the whole file, and the rows are written by three statements (update the changed,
+insert the new in id order, delete the gone). A row's cells are checked by the same `Cells`
+methods as everywhere else, but only once per distinct value (an export repeats its roles,
+dates and statuses on every row). Errors and warnings come out as the batch pass gives them:
+a batch's reading errors, then its duplicates, then its unknown references, batch by batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import operator
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from gateway.importers.cells import TO_BE_DELETED, Cells
+from gateway.importers.properties import KEPT
+from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
+from gateway.importers.run import ENROLLMENTS, PEOPLE, Run
+from gateway.importers.schedule import (
+    enrollment_of,
+    entity_pass,
+    role_mismatches,
+    warn_role_mismatch,
+)
+from gateway.importers.store import SEEN
+
+STAGED = "oneroster_import_enrollments"
+ROLES_OF = "oneroster_import_roles_of"
+"""The source's people that have roles, narrow and by id: what the role check of each batch
+looks up (reading the wide people rows instead cost three times as much)."""
+_COLUMNS = (
+    "line",
+    "id",
+    "sourced_id",
+    "person_id",
+    "user_sid",
+    "class_id",
+    "class_sid",
+    "role",
+    '"primary"',
+    "state",
+    "start_date",
+    "end_date",
+    "properties",
+)
+"""The staged columns, as the parser gives them; a deleted (tobedeleted) row has only the
+first three."""
+_DERIVED = (
+    "live INTEGER AS (person_id IS NOT NULL)",
+    'identifiers TEXT AS (\'[{"type":"sourcedId","value":\' || json_quote(sourced_id) || \'}]\')',
+)
+"""Staged columns that SQLite computes (fewer values to bind per row); the identifiers are the
+text the engine's JSON serializer writes for `identifiers(sourcedId)`."""
+_WRITTEN = (
+    "identifiers",
+    "properties",
+    "person_id",
+    "class_id",
+    "role",
+    '"primary"',
+    "state",
+    "start_date",
+    "end_date",
+)
+"""The staged columns that an enrollment row stores (besides id, source and dates)."""
+
+REBUILD_INDEXES_FROM = 10_000
+"""Into an empty enrollments table, at least this many rows are inserted with its secondary
+indexes dropped and built again afterwards: building an index from sorted rows costs a third
+of keeping it up to date row by row."""
+
+_CACHE = 4096
+"""How many distinct combinations of value cells (and schools) the parser remembers; then it
+forgets them all."""
+
+_IDS = 50_000
+"""How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
+
+_dumps = orjson.dumps
+
+
+_REQUIRED = ("classSourcedId", "schoolSourcedId", "userSourcedId", "role")
+
+
+async def import_enrollments(run: Run) -> None:
+    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
+    if run.conn.dialect.name != "sqlite":
+        await entity_pass(
+            run, "enrollments", "enrollment", _REQUIRED, enrollment_of, role_mismatches
+        )
+        return
+    mode = run.mode("enrollments")
+    if mode == "absent":
+        return
+    csv_file, cells = run.open("enrollments", ("sourcedId", *_REQUIRED))
+    conn = run.conn
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+    await conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {STAGED} ({', '.join((*_COLUMNS, *_DERIVED))})"  # no index
+    )
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
+    await conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {ROLES_OF} (id TEXT PRIMARY KEY, roles TEXT) WITHOUT ROWID"
+    )
+    await conn.exec_driver_sql(
+        f"INSERT INTO temp.{ROLES_OF} SELECT id, roles FROM people "
+        "WHERE source_id = ? AND roles != '' ORDER BY id",
+        (run.source_id,),
+    )
+    try:
+        starts = await _stage(run, csv_file, cells, mode)
+        await _raise_first(run, starts, None)
+        await _write(run, mode)
+    finally:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
+
+
+async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[int]:
+    """Read and stage the file batch by batch, warning about each batch's role mismatches;
+    return the first line of each batch.
+
+    The next batch is read in a worker thread while this one's statements run in SQLite's
+    (which releases the GIL); its warnings are replayed in file order, and its errors raised
+    only after the batches before it are checked, as the batch pass does."""
+    parse = _Parser(run, cells, csv_file.header, mode)
+    batches = csv_file.records(run.batch_size)
+
+    def parse_next() -> tuple[list[tuple[Any, ...]], DeferredWarnings] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        warnings = DeferredWarnings()
+        parse.cells = Cells(cells.file, warnings)
+        return [parse(line, record) for line, record in batch], warnings
+
+    values = ", ".join("?" * len(_COLUMNS))
+    insert = f"INSERT INTO temp.{STAGED} ({', '.join(_COLUMNS)}) VALUES ({values})"
+    first_rowid = 1
+    starts: list[int] = []
+    loop = asyncio.get_running_loop()
+    upcoming = loop.run_in_executor(None, parse_next)
+    try:
+        while True:
+            try:
+                parsed = await upcoming
+            except OneRosterError as error:
+                await _raise_first(run, starts, error)
+                raise
+            if parsed is None:
+                return starts
+            upcoming = loop.run_in_executor(None, parse_next)
+            staged, warnings = parsed
+            starts.append(staged[0][0])
+            warnings.replay(run.warnings)
+            await run.conn.exec_driver_sql(insert, staged)
+            last_rowid = first_rowid + len(staged) - 1
+            await _warn_mismatches(run, first_rowid, last_rowid)
+            first_rowid = last_rowid + 1
+    finally:
+        # On an error, let the worker finish before the transaction and the file close.
+        await asyncio.wait([upcoming])
+        if not upcoming.cancelled():
+            upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
+
+
+_VALUE_COLUMNS = ("status", "role", "primary", "beginDate", "endDate")
+"""The cells whose values decide a row's role, primary, state and dates (few distinct values in
+a file); dateLastModified is only checked (it may differ on every row)."""
+
+
+class _Parser:
+    """Turns one enrollments.csv record into its staged tuple, checking each distinct cell value
+    once with `Cells` (which raises or warns as for any file) and remembering what it gave."""
+
+    def __init__(self, run: Run, cells: Cells, header: Sequence[str], mode: str) -> None:
+        self.run, self.cells, self.header, self.mode = run, cells, list(header), mode
+        # A record gets one empty cell appended, where every column the header lacks points.
+        position = {column: i for i, column in enumerate(header)}
+        width = len(header)
+        at = [position.get(column, width) for column in _VALUE_COLUMNS]
+        self.values_of = operator.itemgetter(*at)
+        self.sourced_id, self.modified, self.user, self.class_, self.school = (
+            position.get(column, width)
+            for column in (
+                "sourcedId",
+                "dateLastModified",
+                "userSourcedId",
+                "classSourcedId",
+                "schoolSourcedId",
+            )
+        )
+        self.kept = [c for c in header if c in KEPT["enrollments"]]
+        indexes = [position[c] for c in self.kept]
+        self.kept_cells: Callable[[list[str]], Sequence[str]] = (
+            operator.itemgetter(*indexes) if len(indexes) > 1 else lambda r: [r[i] for i in indexes]
+        )
+        self.known: dict[tuple[str, ...], tuple[str, int, str, str | None, str | None]] = {}
+        self.modified_ok = ""
+        self.schools: set[str] = set()
+        self.people: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
+
+    def __call__(self, line: int, record: list[str]) -> tuple[Any, ...]:
+        record.append("")
+        sourced_id = record[self.sourced_id].strip()
+        user = record[self.user].strip()
+        class_ = record[self.class_].strip()
+        school = record[self.school].strip()
+        known = self.known.get(self.values_of(record))
+        if (
+            known is None
+            or not (sourced_id and user and class_ and school in self.schools)
+            or (record[self.modified] != self.modified_ok and not self._modified(record))
+        ):
+            return self._checked(line, record)
+        run = self.run
+        person_id = self.people.get(user)
+        if person_id is None:
+            if len(self.people) > _IDS:
+                self.people.clear()
+            person_id = self.people[user] = run.id("person", user)
+        class_id = self.classes.get(class_)
+        if class_id is None:
+            if len(self.classes) > _IDS:
+                self.classes.clear()
+            class_id = self.classes[class_] = run.id("class", class_)
+        return (
+            line,
+            run.id("enrollment", sourced_id, remember=False),
+            sourced_id,
+            person_id,
+            user,
+            class_id,
+            class_,
+            *known,
+            _dumps(dict(zip(self.kept, self.kept_cells(record), strict=True))).decode(),
+        )
+
+    def _modified(self, record: list[str]) -> bool:
+        """Whether the row's dateLastModified is a date-time (as `Cells.status` checks it)."""
+        value = record[self.modified].strip()
+        if not value:
+            return False  # absent or empty: `Cells` decides (a warning in delta mode)
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        self.modified_ok = record[self.modified]
+        return True
+
+    def _checked(self, line: int, record: list[str]) -> tuple[Any, ...]:
+        """The row read by `Cells` (raising its error, making its warnings), remembering what
+        its value cells gave for the rows that repeat them."""
+        run, cells = self.run, self.cells
+        row = Row(line, dict(zip(self.header, record[: len(self.header)], strict=True)))
+        sourced_id = cells.required(row, "sourcedId")
+        row_id = run.id("enrollment", sourced_id, remember=False)
+        status = cells.status(row, self.mode)
+        if status == TO_BE_DELETED:
+            return (line, row_id, sourced_id, *([None] * (len(_COLUMNS) - 3)))
+        values = enrollment_of(run, cells, row, sourced_id, status).values
+        start, end = values["start_date"], values["end_date"]
+        known = (
+            values["role"],
+            int(values["primary"]),
+            values["state"],
+            None if start is None else start.isoformat(),
+            None if end is None else end.isoformat(),
+        )
+        if len(self.known) > _CACHE or len(self.schools) > _CACHE:
+            self.known.clear()
+            self.schools.clear()
+        self.known[self.values_of(record)] = known
+        self.modified_ok = record[self.modified]  # accepted (an empty one warned already)
+        self.schools.add(row.cells["schoolSourcedId"].strip())
+        return (
+            line,
+            row_id,
+            sourced_id,
+            values["person_id"],
+            row.cells["userSourcedId"].strip(),
+            values["class_id"],
+            row.cells["classSourcedId"].strip(),
+            *known,
+            _dumps(values["properties"]).decode(),
+        )
+
+
+async def _raise_first(run: Run, starts: Sequence[int], error: OneRosterError | None) -> None:
+    """Raise what the batch pass would have raised first: a duplicate sourcedId or an unknown
+    reference in a batch staged so far (they start at the lines `starts`, and come before
+    `error`'s), the earliest batch's first; else nothing (the caller raises `error`)."""
+    conn = run.conn
+    duplicate = (
+        await conn.exec_driver_sql(
+            f"SELECT s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
+            f"JOIN (SELECT id, min(line) AS first FROM temp.{STAGED} GROUP BY id "
+            "HAVING count(*) > 1) AS d ON d.id = s.id "
+            "WHERE s.line > d.first ORDER BY s.line LIMIT 1"
+        )
+    ).first()
+    unknown: tuple[int, str, str] | None = None
+    for kind, column, sid_column, table in (
+        ("person", "person_id", "user_sid", "people"),
+        ("class", "class_id", "class_sid", "classes"),
+    ):
+        if run.bulk(kind):
+            known, params = f"SELECT id FROM temp.{SEEN.name} WHERE kind = ? AND live", (kind,)
+        else:
+            known, params = f"SELECT id FROM {table} WHERE source_id = ?", (run.source_id,)
+        found = (
+            await conn.exec_driver_sql(
+                f"SELECT line, {sid_column} FROM temp.{STAGED} "
+                f"WHERE live AND {column} NOT IN ({known}) ORDER BY line LIMIT 1",
+                params,
+            )
+        ).first()
+        if found is not None:
+            line, sourced_id = tuple(found)
+            if unknown is None or line < unknown[0]:
+                unknown = (line, kind, sourced_id)
+    candidates: list[tuple[int, int, int, OneRosterError]] = []
+    if duplicate is not None:
+        line, sourced_id, first = tuple(duplicate)
+        message = f"duplicate sourcedId '{sourced_id}' (first at line {first})"
+        found_error = OneRosterError(message, file="enrollments.csv", line=line, column="sourcedId")
+        candidates.append((bisect.bisect_right(starts, line), 0, line, found_error))
+    if unknown is not None:
+        line, kind, sourced_id = unknown
+        column = "userSourcedId" if kind == "person" else "classSourcedId"
+        noun, file = ("user", "users") if kind == "person" else ("class", "classes")
+        where = f"{file}.csv" if run.bulk(kind) else f"{file}.csv or the source"
+        message = f"unknown {noun} '{sourced_id}' (not in {where})"
+        found_error = OneRosterError(message, file="enrollments.csv", line=line, column=column)
+        candidates.append((bisect.bisect_right(starts, line), 1, line, found_error))
+    if candidates:
+        raise min(candidates, key=lambda c: c[:3])[3]
+    if error is not None:
+        raise error
+
+
+async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
+    """Warn about the staged rows `first_rowid`..`last_rowid` (one batch) whose role is not
+    among their user's roles."""
+    rows = await run.conn.execute(
+        sa.text(
+            f"SELECT s.line, s.user_sid, p.roles, s.role FROM temp.{STAGED} AS s "
+            f"JOIN temp.{ROLES_OF} AS p ON p.id = s.person_id "
+            "WHERE s.rowid BETWEEN :first AND :last AND s.live "
+            "AND instr(p.roles, ',' || s.role || ',') = 0 ORDER BY s.line"
+        ).columns(sa.column("line"), sa.column("user_sid"), PEOPLE.c.roles, sa.column("role")),
+        {"first": first_rowid, "last": last_rowid},
+    )
+    for line, user, have, role in rows:
+        warn_role_mismatch(run, line, user, have, role)
+
+
+async def _write(run: Run, mode: str) -> None:
+    """Make the source's enrollments what the staged file says: changed rows updated, new rows
+    inserted (in id order), deleted or (bulk) unlisted rows removed."""
+    conn, store, table = run.conn, run.store, ENROLLMENTS.name
+    to_driver = ENROLLMENTS.c.updated_date.type.dialect_impl(conn.dialect).bind_processor(
+        conn.dialect
+    )
+    stamp = to_driver(store.now) if to_driver is not None else store.now
+    first = table in store.empty  # before the import: no row to update, none to look for
+    if not first:
+        await _update(run, stamp)
+    empty = (await conn.exec_driver_sql("SELECT 1 FROM enrollments LIMIT 1")).first() is None
+    live = (await conn.exec_driver_sql(f"SELECT count(*) FROM temp.{STAGED} WHERE live")).scalar()
+    rebuild = empty and int(live or 0) >= REBUILD_INDEXES_FROM
+    if rebuild:
+        for index in ENROLLMENTS.indexes:
+            await conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    new = "" if first else "AND NOT EXISTS (SELECT 1 FROM enrollments AS e WHERE e.id = s.id) "
+    inserted = await conn.exec_driver_sql(
+        f"INSERT INTO enrollments (id, source_id, created_date, updated_date, section_id, "
+        f"{', '.join(_WRITTEN)}) SELECT s.id, ?, ?, ?, NULL, "
+        f"{', '.join(f's.{c}' for c in _WRITTEN)} FROM temp.{STAGED} AS s "
+        f"WHERE s.live {new}ORDER BY s.id",
+        (run.source_id, stamp, stamp),
+    )
+    _count(store.inserted, table, inserted.rowcount)
+    if rebuild:
+        for index in ENROLLMENTS.indexes:
+            await conn.execute(sa.schema.CreateIndex(index))
+    if mode == "delta":
+        gone = f"id IN (SELECT id FROM temp.{STAGED} WHERE NOT live)"
+    else:
+        run.pruned.add("enrollment")
+        stored = await conn.exec_driver_sql(
+            "SELECT count(*) FROM enrollments WHERE source_id = ?", (run.source_id,)
+        )
+        if stored.scalar() == live:
+            return  # every row of the source is one of the file's (the usual case)
+        gone = f"id NOT IN (SELECT id FROM temp.{STAGED} WHERE live)"
+    deleted = await conn.exec_driver_sql(
+        f"DELETE FROM enrollments WHERE source_id = ? AND {gone}", (run.source_id,)
+    )
+    _count(store.deleted, table, deleted.rowcount)
+
+
+def _count(counts: dict[str, int], table: str, n: int) -> None:
+    if n:
+        counts[table] = counts.get(table, 0) + n
+
+
+async def _update(run: Run, stamp: Any) -> None:
+    """Update the stored rows whose staged values differ (JSON compared as JSON, so that text an
+    earlier version wrote differently still reads as the same)."""
+    changed = " OR ".join(
+        f"json(e.{c}) IS NOT json(s.{c})"
+        if c in ("identifiers", "properties")
+        else f"e.{c} IS NOT s.{c}"
+        for c in _WRITTEN
+    )
+    updated = await run.conn.exec_driver_sql(
+        f"UPDATE enrollments AS e SET {', '.join(f'{c} = s.{c}' for c in _WRITTEN)}, "
+        f"section_id = NULL, updated_date = ? FROM temp.{STAGED} AS s "
+        f"WHERE s.live AND e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
+        (stamp,),
+    )
+    _count(run.store.updated, ENROLLMENTS.name, updated.rowcount)
