@@ -41,6 +41,18 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     await_(driver.set_progress_handler(deadline.passed, SQLITE_PROGRESS_STEPS))
 
 
+def _reset_sqlite(dbapi_connection: Any, record: Any, state: sa.PoolResetState) -> None:
+    """Return an SQLite connection to the pool with no transaction open, rolling back only
+    when one is (the pool's default rolls back every time, one call into aiosqlite's thread:
+    a request that ended its read itself, `RequestDB.read(end=True)`, would pay it for
+    nothing)."""
+    if state.transaction_was_reset or state.terminate_only or not state.asyncio_safe:
+        return
+    connection = dbapi_connection.driver_connection._conn  # the sqlite3 connection
+    if connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
@@ -57,9 +69,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     }
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    elif url.startswith("sqlite"):
+        kwargs.update(pool_reset_on_return=None)  # `_reset_sqlite` instead
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "reset", _reset_sqlite)
     return engine
 
 

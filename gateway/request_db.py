@@ -124,22 +124,38 @@ class Prepared:
 
     def convert(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """`rows` as SQLAlchemy would have returned them (dates parsed, and so on)."""
-        if not any(self.results):
+        processors = [(i, p) for i, p in enumerate(self.results) if p is not None]
+        if not processors:
             return rows
-        processors = self.results
-        return [
-            tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True))
-            for row in rows
-        ]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, processor in processors:
+                values[i] = processor(values[i])
+            converted.append(tuple(values))
+        return converted
 
 
 def _run_in_driver(
-    connection: sqlite3.Connection, begin: bool, statements: list[tuple[str, tuple[Any, ...]]]
+    connection: sqlite3.Connection,
+    begin: bool,
+    statements: list[tuple[str, tuple[Any, ...]]],
+    gate: Callable[[list[tuple[Any, ...]]], bool] | None,
+    end: bool,
 ) -> list[list[tuple[Any, ...]]]:
-    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement."""
+    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement
+    (only the first when `gate` refuses its rows), then end the transaction if asked and every
+    statement ran."""
     if begin:
         connection.execute("BEGIN")
-    return [connection.execute(sql, params).fetchall() for sql, params in statements]
+    out: list[list[tuple[Any, ...]]] = []
+    for sql, params in statements:
+        out.append(connection.execute(sql, params).fetchall())
+        if gate is not None and len(out) == 1 and not gate(out[0]):
+            return out
+    if end and connection.in_transaction:
+        connection.rollback()  # a read transaction: nothing to commit
+    return out
 
 
 class RequestDB:
@@ -229,11 +245,20 @@ class RequestDB:
                 raise
 
     async def read(
-        self, statements: Sequence[tuple[Prepared, Mapping[str, Any] | None]]
+        self,
+        statements: Sequence[tuple[Prepared, Mapping[str, Any] | None]],
+        *,
+        gate: Callable[[list[tuple[Any, ...]]], bool] | None = None,
+        end: bool = False,
     ) -> list[list[tuple[Any, ...]]]:
         """The rows of each prepared statement (with the values of its slots), in one call into
         the driver's thread; only while `on_driver`. A database error is raised as the
-        driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it."""
+        driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it.
+
+        `gate` is called in the driver's thread with the first statement's rows (converted);
+        when it returns False the others do not run, and only the first's rows are returned.
+        With `end`, the read transaction ends once every statement has run, for a request that
+        reads nothing more: returning its connection to the pool then costs no call (`db`)."""
         async with self._lock:
             self._check_deadline()
             conn = await self._checkout()
@@ -241,14 +266,20 @@ class RequestDB:
             driver: Any = raw.driver_connection  # the aiosqlite connection
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
+            check = None
+            if gate is not None:
+                first = statements[0][0]
+                check = lambda rows: gate(first.convert(rows))  # noqa: E731
             try:
-                rows = await driver._execute(_run_in_driver, connection, not self._begun, runs)
+                rows = await driver._execute(
+                    _run_in_driver, connection, not self._begun, runs, check, end
+                )
             except sqlite3.Error:
                 self._check_deadline()
                 raise
             finally:
                 self._begun = connection.in_transaction
-            return [p.convert(r) for (p, _), r in zip(statements, rows, strict=True)]
+            return [p.convert(r) for (p, _), r in zip(statements, rows, strict=False)]
 
     async def connection(self) -> AsyncConnection:
         """The request's connection itself, for callers that run a few statements in a row

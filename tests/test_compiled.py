@@ -425,6 +425,84 @@ def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) 
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
 
 
+@contextlib.contextmanager
+def _changed(pair: Pair, token: str, change: str, undo: str) -> Iterator[None]:
+    """The integration of `token` changed by the statement `change` while this lasts, and
+    changed back by `undo` afterwards (both with its id bound as :id)."""
+    import sqlalchemy as sa
+
+    from gateway.access.tokens import digest
+
+    url = pair.auto.app.state.settings.database_url
+
+    def run(sql: str) -> None:
+        async def body(engine: AsyncEngine) -> None:
+            async with engine.begin() as conn:
+                found = await conn.execute(
+                    sa.text("SELECT id FROM integrations WHERE token_digest = :d"),
+                    {"d": digest(token)},
+                )
+                await conn.execute(sa.text(sql), {"id": found.scalar_one()})
+
+        run_db(url, body)
+
+    run(change)
+    try:
+        yield
+    finally:
+        run(undo)
+
+
+def test_a_changed_grant_is_never_answered_from_the_clean_plans(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clean plans are read with the grant, in one call into SQLite's driver; a grant that
+    changed since (disabled, a permission taken away) gets no data from them, and on SQLite
+    their statements do not even run: the grant, read first, stops them."""
+    from gateway import request_db
+
+    token = pair.tokens["all"]
+    query = "query Changed { people(first: 3) { nodes { id email } } }"
+    compare(pair, query, token)
+    assert compare(pair, query, token) == "compiled"  # proven clean, served so
+    runs: list[tuple[int, int]] = []  # (statements asked for, statements run) per call
+    real = request_db._run_in_driver
+
+    def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
+        out = real(connection, begin, statements, *rest)
+        runs.append((len(statements), len(out)))
+        return out
+
+    monkeypatch.setattr(request_db, "_run_in_driver", counted)
+    disable = "UPDATE integrations SET status = 'DISABLED' WHERE id = :id"
+    enable = "UPDATE integrations SET status = 'ACTIVE' WHERE id = :id"
+    with _changed(pair, token, disable, enable):
+        status, body = pair.auto.graphql(query, token)
+        assert status == 403, body
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
+        assert "data" not in body or body["data"] is None
+    if pair.engine == "sqlite":
+        assert runs == [(2, 1)], runs  # the grant and the plan asked for; the grant alone ran
+    runs.clear()
+    take = (
+        "DELETE FROM integration_permissions WHERE integration_id = :id AND permission_id IN "
+        "(SELECT id FROM permissions WHERE slug = 'emails:read')"
+    )
+    give = (
+        "INSERT INTO integration_permissions (integration_id, permission_id) "
+        "SELECT :id, id FROM permissions WHERE slug = 'emails:read'"
+    )
+    with _changed(pair, token, take, give):
+        status, body = pair.auto.graphql(query, token)
+        assert status == 200
+        assert all(node["email"] is None for node in body["data"]["people"]["nodes"]), body
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        compare(pair, query, token)
+    if pair.engine == "sqlite":
+        assert runs[0] == (2, 1), runs
+    assert compare(pair, query, token) == "compiled"  # restored: clean again
+
+
 # ---------------------------------------------------------------- SQLite's driver path
 
 # On SQLite the token lookup and a compiled answer run on aiosqlite's connection directly
@@ -474,7 +552,7 @@ def test_the_driver_path_answers_as_sqlalchemy_does(pair: Pair) -> None:
     check()
 
 
-def test_a_compiled_answer_takes_three_calls_into_the_driver_thread(
+def test_a_compiled_answer_takes_one_call_into_the_driver_thread_once_proven_clean(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if pair.engine != "sqlite":
@@ -490,13 +568,15 @@ def test_a_compiled_answer_takes_three_calls_into_the_driver_thread(
 
     query = "query Three { people(first: 5) { nodes { id schools(first: 1) { nodes { name } } } } }"
     for kind in ("all", "selected-schools"):
-        for _ in range(2):  # a full execution, then the clean plans again
+        # a full execution (the grant, then the plans, which end the read transaction, so the
+        # pool has nothing to roll back), then the clean plans read with the grant
+        for expected in (2, 1, 1):
             monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
             status, body = pair.auto.graphql(query, pair.tokens[kind])
             monkeypatch.undo()
             assert status == 200
             assert "errors" not in body, body
-            assert len(calls) == 3, calls  # grant, plans, the pool's rollback
+            assert len(calls) == expected, calls
             calls.clear()
 
 
@@ -632,3 +712,25 @@ def test_introspection_with_a_token_is_left_to_the_resolvers(pair: Pair, query: 
     status, body = pair.auto.graphql(query, pair.tokens["all"])
     assert status == 200
     assert "errors" not in body, body
+
+
+# ---------------------------------------------------------------- SQLite's JSON, verbatim
+
+# A clean answer's JSON goes into the response as SQLite wrote it (`dispatch._data`), so SQLite
+# must write what orjson would: the same escapes, no spaces; for any text, integer, boolean or
+# null (the compiled fields hold nothing else).
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_sqlite_writes_json_as_orjson_does(text: str, number: int) -> None:
+    import orjson
+
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        (written,) = conn.execute(
+            "SELECT json_object('s', ?, 'n', ?, 'a', json_array(?, json('true'), json('false'),"
+            " NULL), 'o', json(json_object(?, json_group_array(?))))",
+            (text, number, text, text, text),
+        ).fetchone()
+    expected = {"s": text, "n": number, "a": [text, True, False, None], "o": {text: [text]}}
+    assert written == orjson.dumps(expected).decode()

@@ -181,6 +181,59 @@ def test_reads_on_the_driver_share_the_snapshot_and_the_deadline(db_url: str) ->
     assert date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # as SQLAlchemy's column type reads it
 
 
+def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_read(
+    db_url: str,
+) -> None:
+    """`read(gate=…)` runs the later statements only when the gate accepts the first one's rows
+    (converted); `read(end=True)` ends the read transaction, so the pool has nothing to roll
+    back when the connection returns; a connection returned in the middle of a read is rolled
+    back, and the next request reads the latest commit."""
+    teams = models.table_of(models.Team)
+    dialect = sqlite_dialect()
+    count = Prepared.of(sa.select(sa.func.count()).select_from(teams), dialect)
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+    runs: list[Any] = []
+
+    def add_team(name: str) -> None:
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute(
+                "INSERT INTO teams (id, name, created_date, updated_date) VALUES (?, ?, ?, ?)",
+                (str(uuid.uuid4()), name, "2026-01-02 03:04:05", "2026-01-02 03:04:05"),
+            )
+
+    def gate(rows: list[Any]) -> bool:
+        runs.append(rows)
+        return bool(rows[0][0])
+
+    async def in_transaction(db: RequestDB) -> bool:
+        conn = await db._checkout()
+        raw = await conn.get_raw_connection()
+        return bool(raw.driver_connection._conn.in_transaction)
+
+    async def body() -> list[Any]:
+        seen: list[Any] = []
+        async with engine_for(db_url) as engine:
+            db = RequestDB(engine)
+            try:
+                seen.append(await db.read([(count, None), (count, None)], gate=gate))
+                seen.append(await in_transaction(db))  # still open: nothing said to end it
+            finally:
+                await db.close()  # rolled back by the pool (`_reset_sqlite`)
+            add_team("first")  # a writer would wait on a read left open; the next one sees it
+            db = RequestDB(engine)
+            try:
+                assert not await in_transaction(db)
+                seen.append(await db.read([(count, None), (count, None)], gate=gate, end=True))
+                seen.append(await in_transaction(db))  # ended with the statements
+            finally:
+                await db.close()
+        return seen
+
+    seen = asyncio.run(body())
+    assert seen == [[[(0,)]], True, [[(1,)], [(1,)]], False]
+    assert runs == [[(0,)], [(1,)]]
+
+
 def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:
     # Another process holds the write lock on a new file still in rollback-journal mode: SQLite
     # refuses the switch to WAL at once (no busy wait), so the gateway must wait and try again.

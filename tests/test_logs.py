@@ -143,7 +143,7 @@ def test_an_unexpected_error_outside_graphql_is_a_coded_500(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the token table is gone")
 
-    monkeypatch.setattr(view, "request_grant", broken)
+    monkeypatch.setattr(view, "grant_and_clean", broken)
     with caplog.at_level(logging.INFO, logger="gateway"), api.server.client(api.token) as http:
         response = http.post(
             "/graphql",

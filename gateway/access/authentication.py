@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -42,10 +43,40 @@ async def request_grant(db: RequestDB, token: str) -> Grant | None:
     on SQLite one call into the driver's thread (`RequestDB.read`)."""
     if not db.on_driver:
         return await load_grant(await db.connection(), token)
+    grant, _ = await request_grant_then(db, token, [], lambda grant: False)
+    return grant
+
+
+async def request_grant_then(
+    db: RequestDB,
+    token: str,
+    then: Sequence[Prepared],
+    accept: Callable[[Grant], bool],
+) -> tuple[Grant | None, list[list[tuple[Any, ...]]] | None]:
+    """`request_grant` on SQLite's driver, and in the same call into its thread and the same
+    read transaction the statements `then`, which run only when `accept(grant)` (called there)
+    says so; then the transaction ends (the request reads nothing more). Their rows, or None
+    when they did not run."""
     prepared = _prepared(db.engine.dialect)
     wanted = digest(token)
-    (rows,) = await db.read([(prepared, {"digest": wanted})])
-    return _grant_of_rows(wanted, [_GrantRow._make(row) for row in rows])
+
+    read: list[Grant | None] = []  # the grant `gate` found
+
+    def gate(rows: list[tuple[Any, ...]]) -> bool:
+        grant = _grant_of_rows(wanted, [_GrantRow._make(row) for row in rows])
+        read.append(grant)
+        return grant is not None and accept(grant)
+
+    results = await db.read(
+        [(prepared, {"digest": wanted}), *((p, None) for p in then)],
+        gate=gate if then else None,
+        end=bool(then),
+    )
+    if read:
+        grant = read[0]
+    else:
+        grant = _grant_of_rows(wanted, [_GrantRow._make(row) for row in results[0]])
+    return grant, results[1:] if len(results) > 1 else None
 
 
 class _GrantRow(NamedTuple):

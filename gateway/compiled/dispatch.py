@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -24,11 +24,15 @@ import sqlalchemy as sa
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
+from gateway.access.authentication import request_grant, request_grant_then
+from gateway.access.grant import Grant
+from gateway.access.tokens import digest
 from gateway.compiled.compiler import Compiler, Page, RootPlan, Unsupported
 from gateway.compiled.sqljson import DIALECTS
 from gateway.errors import RequestTimeout
 from gateway.graph.context import Context
 from gateway.request_db import Prepared, RequestDB
+from gateway.settings import Settings
 
 log = logging.getLogger("gateway.compiled")
 
@@ -99,13 +103,14 @@ class CompiledExecution(SchemaExtension):
         if dialect is None:
             return None
         grant = context.grant
-        key = plan_key(
-            context,
+        request = (
             execution.query,
             getattr(execution, "_provided_operation_name", execution.operation_name),
-            execution.variables,
+            _variables_key(execution.variables),
         )
-        context.request.state.plan_key = key
+        key = grant_plan_key(grant, settings, context.db.engine.dialect.name, *request)
+        state = context.request.state
+        state.plan_key, state.plan_request = key, request
         plans = PLANS.get(key)
         if plans is None:
             try:
@@ -146,21 +151,42 @@ def prepare(plans: list[RootPlan], dialect: sa.Dialect) -> list[RootPlan]:
 def plan_key(
     context: Context, query: str | None, operation_name: str | None, variables: Any
 ) -> Hashable:
+    """What a compiled plan depends on (`grant_plan_key` for the context's grant)."""
+    assert context.grant is not None
+    return grant_plan_key(
+        context.grant,
+        context.settings,
+        context.db.engine.dialect.name,
+        query,
+        operation_name,
+        _variables_key(variables),
+    )
+
+
+def _variables_key(variables: Any) -> bytes:
+    return orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+
+
+def grant_plan_key(
+    grant: Grant,
+    settings: Settings,
+    dialect: str,
+    query: str | None,
+    operation_name: str | None,
+    variables: bytes,
+) -> Hashable:
     """What a compiled plan depends on: the document, the operation the client named, the
-    variables' values, everything of the grant that shapes the SQL or the guard's rewrite, the
-    engine, and the settings that shape the SQL or judge the document."""
-    grant = context.grant
-    assert grant is not None
-    settings = context.settings
+    variables' values (`_variables_key`), everything of the grant that shapes the SQL or the
+    guard's rewrite, the engine, and the settings that shape the SQL or judge the document."""
     return (
         query,
         operation_name,
-        orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+        variables,
         grant.integration_id,
         grant.source_id,
         grant.scope,
         grant.permissions,
-        context.db.engine.dialect.name,
+        dialect,
         # everything else a full execution judged the operation by (several apps with
         # different limits can share a process: the tests do)
         settings.default_page_size,
@@ -175,12 +201,18 @@ def plan_key(
     )
 
 
-async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] | None:
+async def run_plans(
+    context: Context, plans: list[RootPlan], *, verbatim: bool = False
+) -> dict[str, Any] | None:
     """The operation's `data` from its compiled plans; None (logged) when a statement failed,
-    with the request's transaction still usable for the resolvers."""
+    with the request's transaction still usable for the resolvers. On SQLite's driver the read
+    transaction ends with the statements (a compiled answer reads nothing more), unless other
+    operations of a batch follow, which read the same snapshot; with `verbatim` their JSON
+    goes into the response as SQLite wrote it (`_data`)."""
     db = context.db
     if db.on_driver and all(p.prepared is not None or p.statement is None for p in plans):
-        return await _run_on_driver(db, plans)
+        end = not getattr(context.request.state, "batch", False)
+        return await _run_on_driver(db, plans, end, verbatim)
     dialect = db.engine.dialect.name
     values: list[Any] = []
     conn = await db.connection()
@@ -202,30 +234,47 @@ async def run_plans(context: Context, plans: list[RootPlan]) -> dict[str, Any] |
     return data
 
 
-async def _run_on_driver(db: RequestDB, plans: list[RootPlan]) -> dict[str, Any] | None:
+def _driver_statements(plans: list[RootPlan]) -> list[Prepared]:
+    return [plan.prepared for plan in plans if plan.prepared is not None]
+
+
+async def _run_on_driver(
+    db: RequestDB, plans: list[RootPlan], end: bool, verbatim: bool
+) -> dict[str, Any] | None:
     """`run_plans` on SQLite's driver: every statement in one call into its thread."""
-    statements = [(plan.prepared, None) for plan in plans if plan.prepared is not None]
     try:
-        results = await db.read(statements)
+        results = await db.read([(p, None) for p in _driver_statements(plans)], end=end)
     except RequestTimeout:
         raise
     except Exception:
         log.exception("compiled statement failed; the resolvers answer instead")
         return None
-    # as `.scalar()`: the first column of the first row, null when there is no row
-    return _data(plans, (rows[0][0] if rows else None for rows in results))
+    return _data(plans, _scalars(results), verbatim)
 
 
-def _data(plans: list[RootPlan], values: Iterator[Any]) -> dict[str, Any]:
+def _scalars(results: list[list[tuple[Any, ...]]]) -> Iterator[Any]:
+    """As `.scalar()`: the first column of each statement's first row, null when none."""
+    return (rows[0][0] if rows else None for rows in results)
+
+
+def _data(plans: list[RootPlan], values: Iterator[Any], verbatim: bool = False) -> dict[str, Any]:
     """The operation's `data`: each plan's constant, or the JSON its statement gave (`values`,
-    one per statement, in order)."""
+    one per statement, in order).
+
+    `verbatim` keeps SQLite's JSON text as it is, to be written into the response unparsed
+    (`orjson.Fragment`): only for an answer nothing changes afterwards (no denied field to
+    null). SQLite writes JSON as orjson does (no spaces, the same escapes: a test holds them to
+    it), and the compiled fields are strings, integers, booleans and nulls, never floats.
+    """
     data: dict[str, Any] = {}
     for plan in plans:
         if plan.statement is None:
             data[plan.key] = plan.constant
         else:
             value = next(values)
-            data[plan.key] = orjson.loads(value) if isinstance(value, str) else value
+            if isinstance(value, str):
+                value = orjson.Fragment(value) if verbatim else orjson.loads(value)
+            data[plan.key] = value
     return data
 
 
@@ -237,6 +286,21 @@ def _data(plans: list[RootPlan], values: Iterator[Any]) -> dict[str, Any]:
 CLEAN: PlanCache[tuple[list[RootPlan], str | None]] = PlanCache(PLAN_CACHE_SIZE)
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A clean answer's plans as a token asks for them (`BY_TOKEN`)."""
+
+    key: Hashable  # the plan key (`grant_plan_key`) the grant must give
+    plans: list[RootPlan]
+    operation_name: str | None
+
+
+# The same, by the token's digest and the request, on SQLite's driver: the token's grant and
+# the plans' statements are read in one call into the driver's thread, the statements only when
+# the grant, read first, is ACTIVE and gives the same plan key (`grant_and_clean`).
+BY_TOKEN: PlanCache[_Known] = PlanCache(PLAN_CACHE_SIZE)
+
+
 def note_clean(context: Context, result: Any) -> None:
     """After a full execution: remember the plans of a compiled, error-free answer."""
     state = context.request.state
@@ -245,24 +309,89 @@ def note_clean(context: Context, result: Any) -> None:
         return
     plans = PLANS.get(key)
     if plans is not None and plans is not UNSUPPORTED:
-        CLEAN.put(key, (plans, getattr(state, "operation_name", None)))
+        name = getattr(state, "operation_name", None)
+        CLEAN.put(key, (plans, name))
+        if context.token is not None and all(
+            p.prepared is not None or p.statement is None for p in plans
+        ):
+            BY_TOKEN.put((digest(context.token), *state.plan_request), _Known(key, plans, name))
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """A clean answer read together with the grant, for the request it answers."""
+
+    request: tuple[str | None, str | None, bytes]  # query, operation name, variables' key
+    data: dict[str, Any]
+    operation_name: str | None
+
+
+async def grant_and_clean(
+    db: RequestDB,
+    settings: Settings,
+    token: str,
+    request: tuple[str | None, str | None, Any] | None,
+) -> tuple[Grant | None, Prefetched | None]:
+    """The token's grant and, when `request` (query, operation name, variables) is one whose
+    answer was proven clean for this token, that answer, read in the same call into SQLite's
+    driver and the same read transaction: its statements run only after the grant, read
+    first, is found ACTIVE and giving the same plan key (permissions, scope, source), so a
+    refused or changed grant reads no graph data, and the request goes on as a full execution.
+    """
+    if request is None or settings.execution != "auto" or not db.on_driver:
+        return await request_grant(db, token), None
+    query, operation_name, variables = request
+    variables_key = _variables_key(variables)
+    wanted = (query, operation_name, variables_key)
+    known = BY_TOKEN.get((digest(token), *wanted))
+    if known is None:
+        return await request_grant(db, token), None
+    dialect = db.engine.dialect.name
+
+    def accept(grant: Grant) -> bool:
+        return grant.active and known.key == grant_plan_key(
+            grant, settings, dialect, query, operation_name, variables_key
+        )
+
+    try:
+        grant, results = await request_grant_then(
+            db, token, _driver_statements(known.plans), accept
+        )
+    except RequestTimeout:
+        raise
+    except Exception:
+        log.exception("compiled statement failed; the resolvers answer instead")
+        return await request_grant(db, token), None
+    if results is None:
+        return grant, None
+    data = _data(known.plans, _scalars(results), verbatim=True)
+    return grant, Prefetched(wanted, data, known.operation_name)
 
 
 async def answer_clean(
     context: Context, query: str | None, operation_name: str | None, variables: Any
 ) -> dict[str, Any] | None:
     """The data of an operation whose plans are proven clean for this grant, or None (then the
-    full execution runs)."""
+    full execution runs): read with the grant (`grant_and_clean`), or now."""
     grant = context.grant
     if context.settings.execution != "auto" or grant is None or not grant.active:
         return None
-    found = CLEAN.get(plan_key(context, query, operation_name, variables))
-    if found is None:
-        return None
-    plans, name = found
-    data = await run_plans(context, plans)
+    state = context.request.state
+    prefetched: Prefetched | None = getattr(state, "prefetched", None)
+    if prefetched is not None and prefetched.request == (
+        query,
+        operation_name,
+        _variables_key(variables),
+    ):
+        data: dict[str, Any] | None = prefetched.data
+        name = prefetched.operation_name
+    else:
+        found = CLEAN.get(plan_key(context, query, operation_name, variables))
+        if found is None:
+            return None
+        plans, name = found
+        data = await run_plans(context, plans, verbatim=True)
     if data is not None:
-        state = context.request.state
         state.execution = COMPILED
         state.operation_name = name
         state.operation_type = "query"

@@ -4,11 +4,12 @@ speaking GraphQL over HTTP (`gateway.graph.http`)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,9 +21,8 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from gateway import graphiql
-from gateway.access.authentication import request_grant
 from gateway.access.tokens import parse_bearer
-from gateway.compiled.dispatch import answer_clean, note_clean
+from gateway.compiled.dispatch import answer_clean, grant_and_clean, note_clean
 from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import batch, http
 from gateway.graph.context import Context
@@ -45,12 +45,22 @@ def _timed_out(db: RequestDB) -> http.HTTPError:
     return http.HTTPError(400, refusal.message, refusal.code, extensions=extensions)
 
 
+class _Adapter(StarletteRequestAdapter):
+    """Strawberry's view of a request, keeping the request itself (for `parse_http_body`)."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.starlette_request = request
+
+
 class GraphView(GraphQL[Context, None]):
     """Builds each request's Context: its connection, request id and the caller's Grant.
 
     The token is only looked up here; the decision (401, 403, permissions) is the Guard's.
     `handle` is the endpoint: every outcome, refusals included, is a GraphQL JSON body.
     """
+
+    request_adapter_class = _Adapter
 
     def __init__(self, schema: BaseSchema, settings: Settings) -> None:
         super().__init__(
@@ -117,7 +127,9 @@ class GraphView(GraphQL[Context, None]):
         token = parse_bearer(header)
         grant = None
         if token is not None:
-            grant = await request_grant(db, token)
+            grant, request.state.prefetched = await grant_and_clean(
+                db, self.settings, token, await self._single_operation(request)
+            )
         if grant is not None:
             request.state.integration_id = grant.integration_id
         # The sub-response is never sent; `create_response` reads the negotiated type here.
@@ -133,14 +145,49 @@ class GraphView(GraphQL[Context, None]):
             grant=grant,
         )
 
+    async def _single_operation(
+        self, request: Request
+    ) -> tuple[str | None, str | None, dict[str, Any] | None] | None:
+        """(query, operation name, variables) of the one operation this request sends, read as
+        `parse_http_body` (which gets what is parsed here) and `execute_single` will read them,
+        for `grant_and_clean`; None when it is anything else (a batch, the GraphiQL page, a
+        request they will refuse)."""
+        try:
+            if request.method == "POST":
+                content_type = request.headers.get("content-type")
+                parsed = self._parse("POST", content_type, await request.body(), {})
+            elif request.method == "GET" and not self.should_render_graphql_ide(
+                self.request_adapter_class(request)
+            ):
+                parsed = self._parse("GET", None, b"", request.query_params)
+            else:
+                return None
+            request.state.parsed = parsed
+            if isinstance(parsed, list):
+                return None
+            resolved = self.persisted_queries.resolve(parsed)
+        except Exception:
+            return None  # the full path says what is wrong with it
+        return resolved.query, resolved.operation_name, resolved.variables
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method == "GET":
-            data: Any = http.query_parameters(request.query_params)
+        if isinstance(request, _Adapter):
+            parsed = getattr(request.starlette_request.state, "parsed", None)
+            if parsed is not None:
+                return cast("GraphQLRequestData | list[GraphQLRequestData]", parsed)
+        body = b"" if request.method == "GET" else await request.get_body()
+        return self._parse(request.method, request.content_type, body, request.query_params)
+
+    def _parse(
+        self, method: str, content_type: str | None, body: bytes, query_params: Mapping[str, Any]
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The operation or the batch a request sends; HTTPError for a malformed one."""
+        if method == "GET":
+            data: Any = http.query_parameters(query_params)
         else:
-            http.require_json_body(request.content_type)
-            body = await request.get_body()
+            http.require_json_body(content_type)
             if not body.strip():
                 raise http.HTTPError(400, "The request body is empty: POST a JSON object.")
             data = http.decode_json(body, "request body")
@@ -167,6 +214,8 @@ class GraphView(GraphQL[Context, None]):
             return await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
+
+        request.state.batch = True  # its operations read one snapshot (`run_plans`)
 
         async def run_one(own: Context, data: GraphQLRequestData) -> ExecutionResult:
             return await self.execute_single(
