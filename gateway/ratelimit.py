@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.access.tokens import digest, parse_bearer
+from gateway.access.tokens import digest_once, parse_bearer
 from gateway.errors import ErrorCode
 from gateway.graph import http
 
@@ -116,7 +116,7 @@ def rate_key(scope: Scope) -> str:
             break
     token = parse_bearer(header)
     if token is not None:
-        return "token:" + digest(token)
+        return "token:" + digest_once(scope, token)
     return client_key(scope)
 
 

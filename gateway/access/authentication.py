@@ -38,28 +38,27 @@ async def load_grant(conn: AsyncConnection, token: str) -> Grant | None:
     return _grant_of_rows(wanted, rows)
 
 
-async def request_grant(db: RequestDB, token: str) -> Grant | None:
+async def request_grant(db: RequestDB, token: str, wanted: str | None = None) -> Grant | None:
     """`load_grant` on a request's connection, the first statement of its read transaction;
-    on SQLite one call into the driver's thread (`RequestDB.read`)."""
+    on SQLite one call into the driver's thread (`RequestDB.read`). `wanted` is the token's
+    digest when it is known already."""
     if not db.on_driver:
         return await load_grant(await db.connection(), token)
-    grant, _ = await request_grant_then(db, token, [], lambda grant: False)
+    grant, _ = await request_grant_then(db, wanted or digest(token), [], lambda grant: False)
     return grant
 
 
 async def request_grant_then(
     db: RequestDB,
-    token: str,
+    wanted: str,
     then: Sequence[Prepared],
     accept: Callable[[Grant], bool],
 ) -> tuple[Grant | None, list[list[tuple[Any, ...]]] | None]:
-    """`request_grant` on SQLite's driver, and in the same call into its thread and the same
-    read transaction the statements `then`, which run only when `accept(grant)` (called there)
-    says so; then the transaction ends (the request reads nothing more). Their rows, or None
-    when they did not run."""
+    """`request_grant` on SQLite's driver for the token whose digest is `wanted`, and in the
+    same call into its thread and the same read transaction the statements `then`, which run
+    only when `accept(grant)` (called there) says so; then the transaction ends (the request
+    reads nothing more). Their rows, or None when they did not run."""
     prepared = _prepared(db.engine.dialect)
-    wanted = digest(token)
-
     read: list[Grant | None] = []  # the grant `gate` found
 
     def gate(rows: list[tuple[Any, ...]]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import MutableMapping
+from typing import Any
 
 TOKEN_BYTES = 32
 
@@ -17,6 +19,21 @@ def new_token() -> str:
 def digest(token: str) -> str:
     """The SHA-256 hex digest under which a token is stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+DIGEST_STATE = "gateway.bearer_digest"
+
+
+def digest_once(scope: MutableMapping[str, Any], token: str) -> str:
+    """`digest(token)` for one request, kept in its ASGI scope's state: the rate limit and the
+    token lookup both need it."""
+    state = scope.setdefault("state", {})
+    found = state.get(DIGEST_STATE)
+    if found is not None and found[0] == token:
+        return str(found[1])
+    value = digest(token)
+    state[DIGEST_STATE] = (token, value)
+    return value
 
 
 def digests_equal(a: str, b: str) -> bool:

@@ -26,7 +26,7 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.access.authentication import request_grant, request_grant_then
 from gateway.access.grant import Grant
-from gateway.access.tokens import digest
+from gateway.access.tokens import digest_once
 from gateway.compiled.compiler import Compiler, Page, RootPlan, Unsupported
 from gateway.compiled.sqljson import DIALECTS
 from gateway.errors import RequestTimeout
@@ -314,14 +314,14 @@ def note_clean(context: Context, result: Any) -> None:
         if context.token is not None and all(
             p.prepared is not None or p.statement is None for p in plans
         ):
-            BY_TOKEN.put((digest(context.token), *state.plan_request), _Known(key, plans, name))
+            wanted = digest_once(context.request.scope, context.token)
+            BY_TOKEN.put((wanted, *state.plan_request), _Known(key, plans, name))
 
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
-    """A clean answer read together with the grant, for the request it answers."""
+    """A clean answer read together with the grant."""
 
-    request: tuple[str | None, str | None, bytes]  # query, operation name, variables' key
     data: dict[str, Any]
     operation_name: str | None
 
@@ -330,22 +330,23 @@ async def grant_and_clean(
     db: RequestDB,
     settings: Settings,
     token: str,
+    wanted: str,
     request: tuple[str | None, str | None, Any] | None,
 ) -> tuple[Grant | None, Prefetched | None]:
-    """The token's grant and, when `request` (query, operation name, variables) is one whose
-    answer was proven clean for this token, that answer, read in the same call into SQLite's
-    driver and the same read transaction: its statements run only after the grant, read
-    first, is found ACTIVE and giving the same plan key (permissions, scope, source), so a
-    refused or changed grant reads no graph data, and the request goes on as a full execution.
-    """
+    """The grant of `token` (whose digest is `wanted`) and, when `request` (query, operation
+    name, variables) is one whose answer was proven clean for this token, that answer, read in
+    the same call into SQLite's driver and the same read transaction: its statements run only
+    after the grant, read first, is found ACTIVE and giving the same plan key (permissions,
+    scope, source), so a refused or changed grant reads no graph data, and the request goes on
+    as a full execution."""
     if request is None or settings.execution != "auto" or not db.on_driver:
-        return await request_grant(db, token), None
+        return await request_grant(db, token, wanted), None
     query, operation_name, variables = request
     variables_key = _variables_key(variables)
-    wanted = (query, operation_name, variables_key)
-    known = BY_TOKEN.get((digest(token), *wanted))
+    asked = (query, operation_name, variables_key)
+    known = BY_TOKEN.get((wanted, *asked))
     if known is None:
-        return await request_grant(db, token), None
+        return await request_grant(db, token, wanted), None
     dialect = db.engine.dialect.name
 
     def accept(grant: Grant) -> bool:
@@ -355,44 +356,46 @@ async def grant_and_clean(
 
     try:
         grant, results = await request_grant_then(
-            db, token, _driver_statements(known.plans), accept
+            db, wanted, _driver_statements(known.plans), accept
         )
     except RequestTimeout:
         raise
     except Exception:
         log.exception("compiled statement failed; the resolvers answer instead")
-        return await request_grant(db, token), None
+        return await request_grant(db, token, wanted), None
     if results is None:
         return grant, None
     data = _data(known.plans, _scalars(results), verbatim=True)
-    return grant, Prefetched(wanted, data, known.operation_name)
+    return grant, Prefetched(data, known.operation_name)
 
 
 async def answer_clean(
     context: Context, query: str | None, operation_name: str | None, variables: Any
 ) -> dict[str, Any] | None:
     """The data of an operation whose plans are proven clean for this grant, or None (then the
-    full execution runs): read with the grant (`grant_and_clean`), or now."""
+    full execution runs)."""
     grant = context.grant
     if context.settings.execution != "auto" or grant is None or not grant.active:
         return None
-    state = context.request.state
-    prefetched: Prefetched | None = getattr(state, "prefetched", None)
-    if prefetched is not None and prefetched.request == (
-        query,
-        operation_name,
-        _variables_key(variables),
-    ):
-        data: dict[str, Any] | None = prefetched.data
-        name = prefetched.operation_name
-    else:
-        found = CLEAN.get(plan_key(context, query, operation_name, variables))
-        if found is None:
-            return None
-        plans, name = found
-        data = await run_plans(context, plans, verbatim=True)
+    found = CLEAN.get(plan_key(context, query, operation_name, variables))
+    if found is None:
+        return None
+    plans, name = found
+    data = await run_plans(context, plans, verbatim=True)
     if data is not None:
-        state.execution = COMPILED
-        state.operation_name = name
-        state.operation_type = "query"
+        _served_compiled(context, name)
     return data
+
+
+def answer_prefetched(context: Context, prefetched: Prefetched) -> dict[str, Any]:
+    """The data of a clean answer read with the grant (`grant_and_clean`)."""
+    _served_compiled(context, prefetched.operation_name)
+    return prefetched.data
+
+
+def _served_compiled(context: Context, operation_name: str | None) -> None:
+    """Note for the access log that a clean answer served the request."""
+    state = context.request.state
+    state.execution = COMPILED
+    state.operation_name = operation_name
+    state.operation_type = "query"

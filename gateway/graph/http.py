@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from gateway.errors import ErrorCode
@@ -163,9 +164,12 @@ def _json_type(value: Any) -> str:
 
 def _has_lone_surrogate(value: Any) -> bool:
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
+        orjson.dumps(value)  # fast; refuses lone surrogates, and integers past 64 bits
+    except orjson.JSONEncodeError:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return True
     return False
 
 
