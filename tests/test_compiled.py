@@ -425,6 +425,37 @@ def test_a_clean_compiled_answer_is_served_again_without_strawberry(pair: Pair) 
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
 
 
+ACCEPT_JSON = {"Accept": "application/json"}  # a GET accepting anything gets GraphiQL's page
+
+
+def test_a_clean_answer_over_get_and_by_persisted_hash(pair: Pair) -> None:
+    """GET requests and persisted-query hashes reach the clean answers too, with the same
+    response as the resolvers give."""
+    import hashlib
+
+    query = "query ByHash { schools(first: 2) { nodes { id name } } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})
+    bodies = {}
+    for name, server in (("auto", pair.auto), ("resolvers", pair.resolvers)):
+        with server.client(pair.tokens["all"]) as http:
+            registered = http.post(
+                "/graphql", json={"query": query, "extensions": json.loads(extensions)}
+            )
+            assert registered.status_code == 200, registered.text
+            for _ in range(3):
+                response = http.get(
+                    "/graphql", params={"extensions": extensions}, headers=ACCEPT_JSON
+                )
+                assert response.status_code == 200, response.text
+                bodies[name] = (response.headers["content-type"], response.content)
+            served = pair.log.by_request[response.headers["x-request-id"]]
+            assert served == ("compiled" if name == "auto" else "resolvers")
+            plain = http.get("/graphql", params={"query": query}, headers=ACCEPT_JSON)
+            assert plain.content == response.content
+    assert bodies["auto"] == bodies["resolvers"]
+
+
 @contextlib.contextmanager
 def _changed(pair: Pair, token: str, change: str, undo: str) -> Iterator[None]:
     """The integration of `token` changed by the statement `change` while this lasts, and
