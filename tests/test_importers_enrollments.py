@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import models
-from gateway.importers import enrollments, schedule
+from gateway.importers import enrollments, schedule, staging
 from gateway.importers.cells import Cells
 from gateway.importers.oneroster import ImportResult, import_oneroster
 from gateway.importers.reading import Row, Warnings
@@ -165,3 +165,42 @@ def test_a_duplicate_in_an_earlier_batch_wins_over_a_later_bad_cell(
         "(first at line 2)"
     )
     assert str(raised.value) == expected
+
+
+def test_rows_alike_but_for_their_date_last_modified_keep_their_own(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The parser remembers a row's properties by its kept cells; dateLastModified is one of them.
+    files = _varied()
+    first = files["enrollments"][0]
+    files["enrollments"] += [
+        {**first, "sourcedId": f"M{n}", "dateLastModified": stamp}
+        for n, stamp in enumerate(["2025-02-01T00:00:00Z", "2025-03-01T00:00:00Z", ""])
+    ]
+
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    expected = _by_rows(files, result.source_id)
+    stored = {row["id"]: row["properties"] for row in rows(db_url, models.Enrollment)}
+    assert stored == {row_id: values["properties"] for row_id, values in expected.items()}
+    assert len({str(p) for p in stored.values()}) > 3
+
+
+@pytest.mark.parametrize("variables", [26, 39, 32_766])
+def test_rows_are_appended_whole_and_in_order_however_many_a_statement_binds(
+    db_url: str, tmp_path: Path, variables: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "_VARIABLES", variables)  # 2, 3 or 2,520 rows a statement
+    append = staging.Appender("temp.appended", ("n", "label"))
+    wanted = [(n, f"row {n}") for n in range(7)]
+
+    async def body(engine: AsyncEngine) -> list[tuple[int, str]]:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("CREATE TEMPORARY TABLE appended (n, label)")
+            await append(conn, wanted[:5])
+            await append(conn, wanted[5:])
+            await append(conn, [])
+            found = await conn.exec_driver_sql("SELECT n, label FROM appended ORDER BY rowid")
+            return [(n, label) for n, label in found]
+
+    assert run_db(db_url, body) == wanted

@@ -269,3 +269,8 @@ def test_a_rows_own_id_is_the_same_whether_remembered_or_not() -> None:
     assert run._ids == {}
     assert run.id("enrollment", "E1") == expected
     assert run._ids == {"enrollment:E1": expected}
+    # every value of the variant digit, and sourcedIds that are not ASCII
+    for sourced_id in [f"E{n}" for n in range(64)] + ["Zoë", "学生-7", ""]:
+        assert run.id("person", sourced_id) == str(
+            uuid.uuid5(uuid.UUID(source_id), f"person:{sourced_id}")
+        )

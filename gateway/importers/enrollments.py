@@ -33,6 +33,7 @@ from gateway.importers.schedule import (
     role_mismatches,
     warn_role_mismatch,
 )
+from gateway.importers.staging import Appender
 from gateway.importers.store import SEEN
 
 STAGED = "oneroster_import_enrollments"
@@ -145,8 +146,7 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[i
         parse.cells = Cells(cells.file, warnings)
         return [parse(line, record) for line, record in batch], warnings
 
-    values = ", ".join("?" * len(_COLUMNS))
-    insert = f"INSERT INTO temp.{STAGED} ({', '.join(_COLUMNS)}) VALUES ({values})"
+    append = Appender(f"temp.{STAGED}", _COLUMNS)
     first_rowid = 1
     starts: list[int] = []
     loop = asyncio.get_running_loop()
@@ -164,7 +164,7 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[i
             staged, warnings = parsed
             starts.append(staged[0][0])
             warnings.replay(run.warnings)
-            await run.conn.exec_driver_sql(insert, staged)
+            await append(run.conn, staged)
             last_rowid = first_rowid + len(staged) - 1
             await _warn_mismatches(run, first_rowid, last_rowid)
             first_rowid = last_rowid + 1
@@ -203,9 +203,12 @@ class _Parser:
         )
         self.kept = [c for c in header if c in KEPT["enrollments"]]
         indexes = [position[c] for c in self.kept]
-        self.kept_cells: Callable[[list[str]], Sequence[str]] = (
-            operator.itemgetter(*indexes) if len(indexes) > 1 else lambda r: [r[i] for i in indexes]
+        self.kept_cells: Callable[[list[str]], tuple[str, ...]] = (
+            operator.itemgetter(*indexes)
+            if len(indexes) > 1
+            else lambda r: tuple(r[i] for i in indexes)
         )
+        self.properties: dict[tuple[str, ...], str] = {}
         self.known: dict[tuple[str, ...], tuple[str, int, str, str | None, str | None]] = {}
         self.modified_ok = ""
         self.schools: set[str] = set()
@@ -245,8 +248,20 @@ class _Parser:
             class_id,
             class_,
             *known,
-            _dumps(dict(zip(self.kept, self.kept_cells(record), strict=True))).decode(),
+            self._properties(record),
         )
+
+    def _properties(self, record: list[str]) -> str:
+        """The row's properties as JSON text, remembered by the kept cells' values (the same
+        few on every row but dateLastModified, which an export often gives every row alike)."""
+        kept = self.kept_cells(record)
+        found = self.properties.get(kept)
+        if found is None:
+            if len(self.properties) > _CACHE:
+                self.properties.clear()
+            found = _dumps(dict(zip(self.kept, kept, strict=True))).decode()
+            self.properties[kept] = found
+        return found
 
     def _modified(self, record: list[str]) -> bool:
         """Whether the row's dateLastModified is a date-time (as `Cells.status` checks it)."""

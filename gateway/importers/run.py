@@ -95,6 +95,9 @@ class Org:
     parent: str | None
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A UUID's 17th hex digit with its two top bits set to the RFC 4122 variant (binary 10)."""
+
 _ID_CACHE = 100_000
 """How many derived ids a run remembers (about 15 MiB at most)."""
 
@@ -136,12 +139,9 @@ class Run:
         found = self._ids.get(name)
         if found is not None:
             return found
-        sha1 = hashlib.sha1(self._namespace + name.encode())  # noqa: S324 (v5 is SHA-1 by definition)
-        digest = bytearray(sha1.digest()[:16])
-        digest[6] = (digest[6] & 0x0F) | 0x50
-        digest[8] = (digest[8] & 0x3F) | 0x80
-        h = digest.hex()
-        found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = hashlib.sha1(self._namespace + name.encode()).hexdigest()  # noqa: S324 (v5 is SHA-1 by definition)
+        # The version nibble becomes 5 and the variant's two top bits 10 (RFC 4122), in the text.
+        found = f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
         if not remember:
             return found
         if len(self._ids) >= _ID_CACHE:

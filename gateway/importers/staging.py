@@ -1,12 +1,15 @@
 """roles.csv (1.2) and demographics.csv, checked and staged in temporary tables until the users
-pass folds them into People (so that each Person row is written once, whole)."""
+pass folds them into People (so that each Person row is written once, whole); and the appending
+of rows to a staging table."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.importers.cells import RACE_FLAGS, ROLE_TYPES, SEXES, TO_BE_DELETED, USER_ROLES, Cells
 from gateway.importers.reading import OneRosterError, Row
@@ -186,3 +189,40 @@ async def check_staged_users(run: Run) -> None:
                 line=found.line,
                 column=column,
             )
+
+
+_VARIABLES = 32_766
+"""How many parameters one SQLite statement may bind (SQLITE_MAX_VARIABLE_NUMBER since 3.32)."""
+
+
+class Appender:
+    """Appends rows (tuples of a table's `columns`) to a SQLite table by multi-row INSERTs.
+
+    One statement of a few thousand rows is bound and stepped once: SQLite releases the GIL for
+    the whole statement, where an executemany takes it back for every row, and waits for it
+    each time while a worker thread reads the next batch."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self.table, self.columns = table, tuple(columns)
+        self.per_statement = _VARIABLES // len(self.columns)
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        """The INSERT of `rows` rows."""
+        found = self._sql.get(rows)
+        if found is None:
+            one = f"({', '.join('?' * len(self.columns))})"
+            # the importer's own table and column names; every value a bound parameter
+            into = f"INSERT INTO {self.table} ({', '.join(self.columns)})"
+            found = f"{into} VALUES {', '.join([one] * rows)}"
+            if len(self._sql) < 8:
+                self._sql[rows] = found
+        return found
+
+    async def __call__(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append `rows`."""
+        step = self.per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            values = tuple(itertools.chain.from_iterable(chunk))
+            await conn.exec_driver_sql(self.sql(len(chunk)), values)
