@@ -10,8 +10,12 @@ servers, each one uvicorn process on loopback:
 - the gateway with GATEWAY_EXECUTION=auto (the compiled path).
 
 For a flat page, a nested page and a three-level page, under ALL and SELECTED tokens, it runs
-wrk (`--connections`, one thread, `--seconds` each) against the three in turn, `--rounds`
-times interleaved, and prints the median req/s and the ratios to the floor.
+wrk (`--connections`, one thread, `--seconds` each) against the three in turn, ALL and SELECTED
+one after the other, `--rounds` times interleaved. It prints the median req/s and, since a shared
+machine's speed drifts by more than the differences measured, the median of each round's ratio
+to the run just before it: each server to the floor, and SELECTED to ALL.
+
+Each server runs on one core and wrk on the others (`--unpinned` lets them run anywhere).
 
     .venv/bin/python benchmarks/compiled.py [--people 10000] [--rounds 3] [--seconds 5]
 """
@@ -87,9 +91,38 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Where each server and wrk run: `taskset` prefixes (empty: anywhere).
+SERVER_CPU: list[str] = []
+WRK_CPUS: list[str] = []
+
+
+def _pin(unpinned: bool) -> str:
+    """Each server on one core (the last) and wrk on the others, as the issue measured: on a
+    machine with several, a server's SQLite threads would otherwise run beside its event loop
+    on another core, and the floor's ten threads contend for the GIL across cores (on a
+    2-core VM it served 390 req/s at ten connections, 980 at one)."""
+    cores = os.cpu_count() or 1
+    taskset = shutil.which("taskset")
+    if unpinned or cores < 2 or taskset is None:
+        return "unpinned"
+    SERVER_CPU[:] = [taskset, "-c", str(cores - 1)]
+    WRK_CPUS[:] = [taskset, "-c", f"0-{cores - 2}"]
+    return f"each server on core {cores - 1}, wrk on cores 0-{cores - 2}"
+
+
 def _start(app: str, env: dict[str, str], factory: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
-    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "error"]
+    command = [
+        *SERVER_CPU,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+    ]
     if factory:
         command.append("--factory")
     process = subprocess.Popen(
@@ -119,7 +152,7 @@ def _wrk(url: str, query: str, token: str, connections: int, seconds: int) -> fl
         handle.write(script)
     try:
         out = subprocess.run(
-            [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
+            [*WRK_CPUS, WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
             capture_output=True,
             text=True,
             check=True,
@@ -152,7 +185,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument(
+        "--unpinned", action="store_true", help="let the servers and wrk run on any core"
+    )
     args = parser.parse_args()
+    placement = _pin(args.unpinned)
     if not Path(WRK).exists():
         sys.exit("wrk is not installed")
     directory = Path(tempfile.mkdtemp(prefix="gateway-compiled-"))
@@ -184,24 +221,41 @@ def main() -> None:
     try:
         results: dict[tuple[str, str, str], list[float]] = {}
         for _ in range(args.rounds):
-            for scope, kind in TOKENS.items():
-                for name, query in QUERIES.items():
+            for name, query in QUERIES.items():
+                for scope, kind in TOKENS.items():
                     for server, (_, server_url) in servers.items():
                         rate = _wrk(server_url, query, tokens[kind], args.connections, args.seconds)
                         results.setdefault((scope, name, server), []).append(rate)
-        print(f"demo people={args.people}, wrk -t1 -c{args.connections} -d{args.seconds}s, ")
-        print(f"median of {args.rounds} interleaved rounds (req/s; x the raw floor)\n")
+        print(
+            f"demo people={args.people}, wrk -t1 -c{args.connections} -d{args.seconds}s, "
+            f"{placement}"
+        )
+        print(
+            f"median of {args.rounds} interleaved rounds (req/s); each ratio is the median of "
+            "the rounds' ratios to the floor run just before (this machine's speed drifts)\n"
+        )
         print("| scope | request | floor | resolvers | x | compiled | x | compiled/resolvers |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
+
+        def ratio(scope: str, name: str, server: str, base: tuple[str, str, str]) -> str:
+            pairs = zip(results[(scope, name, server)], results[base], strict=True)
+            return _ratio(statistics.median(a / b if b > 0 else 0.0 for a, b in pairs), 1.0)
+
         for scope in TOKENS:
             for name in QUERIES:
-                floor = statistics.median(results[(scope, "flat", "floor")])
-                res = statistics.median(results[(scope, name, "resolvers")])
-                com = statistics.median(results[(scope, name, "compiled")])
-                print(
-                    f"| {scope} | {name} | {floor:,.0f} | {res:,.0f} | {_ratio(res, floor)} | "
-                    f"{com:,.0f} | {_ratio(com, floor)} | {_ratio(com, res)} |"
+                floor = (scope, name, "floor")
+                res, com = (
+                    statistics.median(results[(scope, name, s)]) for s in ("resolvers", "compiled")
                 )
+                print(
+                    f"| {scope} | {name} | {statistics.median(results[floor]):,.0f} | "
+                    f"{res:,.0f} | {ratio(scope, name, 'resolvers', floor)} | {com:,.0f} | "
+                    f"{ratio(scope, name, 'compiled', floor)} | "
+                    f"{ratio(scope, name, 'compiled', (scope, name, 'resolvers'))} |"
+                )
+        print("\nSELECTED against ALL, compiled, each round's pair run one after the other:")
+        for name in QUERIES:
+            print(f"- {name}: {ratio('SELECTED', name, 'compiled', ('ALL', name, 'compiled'))}")
     finally:
         for process, _ in servers.values():
             process.terminate()

@@ -24,6 +24,7 @@ from gateway.events import feed
 from gateway.request_db import DEADLINE, SQLITE_PROGRESS_STEPS, Deadline
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_SIZE = 20
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
@@ -71,6 +72,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     elif url.startswith("sqlite"):
         kwargs.update(pool_reset_on_return=None)  # `_reset_sqlite` instead
+        if sa.make_url(url).database not in (None, "", ":memory:"):
+            # Connections to a file are cheap to keep, and opening one costs several calls
+            # into its thread (pragmas, functions): keep as many as requests run at once (the
+            # default, five, closed and reopened one connection in two under ten concurrent
+            # requests, a fifth of the time of a compiled answer).
+            kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

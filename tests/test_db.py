@@ -234,6 +234,36 @@ def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_re
     assert runs == [[(0,)], [(1,)]]
 
 
+def test_concurrent_requests_reuse_their_sqlite_connections(db_url: str) -> None:
+    """Ten requests at once, again and again, open their connections once (with the pool's
+    default of five, the other five were closed and reopened every time, several calls into a
+    thread each)."""
+    teams = models.table_of(models.Team)
+    count = Prepared.of(sa.select(sa.func.count()).select_from(teams), sqlite_dialect())
+    opened: list[object] = []
+
+    async def body() -> None:
+        async with engine_for(db_url) as engine:
+            sa.event.listen(engine.sync_engine, "connect", lambda *args: opened.append(args))
+
+            async def request() -> None:
+                db = RequestDB(engine)
+                try:
+                    await db.read([(count, None)], end=True)
+                    await asyncio.sleep(0.01)  # all ten hold their connection at once
+                finally:
+                    await db.close()
+
+            await asyncio.gather(*(request() for _ in range(10)))
+            assert opened  # the first ten opened what the pool lacked
+            opened.clear()
+            for _ in range(4):
+                await asyncio.gather(*(request() for _ in range(10)))
+
+    asyncio.run(body())
+    assert opened == []
+
+
 def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:
     # Another process holds the write lock on a new file still in rollback-journal mode: SQLite
     # refuses the switch to WAL at once (no busy wait), so the gateway must wait and try again.
