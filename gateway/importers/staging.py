@@ -5,6 +5,7 @@ of rows to a staging table."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -192,7 +193,8 @@ async def check_staged_users(run: Run) -> None:
 
 
 _VARIABLES = 32_766
-"""How many parameters one SQLite statement may bind (SQLITE_MAX_VARIABLE_NUMBER since 3.32)."""
+"""How many parameters one SQLite statement may bind at most here (SQLite's default since 3.32;
+a build with a lower SQLITE_MAX_VARIABLE_NUMBER says so, `Appender`)."""
 
 
 class Appender:
@@ -204,7 +206,7 @@ class Appender:
 
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self.table, self.columns = table, tuple(columns)
-        self.per_statement = _VARIABLES // len(self.columns)
+        self.per_statement = 0  # rows per statement, from the connection's limit (`__call__`)
         self._sql: dict[int, str] = {}
 
     def sql(self, rows: int) -> str:
@@ -221,6 +223,11 @@ class Appender:
 
     async def __call__(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append `rows`."""
+        if not self.per_statement:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection  # the aiosqlite connection
+            limit = driver._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self.per_statement = max(1, min(limit, _VARIABLES) // len(self.columns))
         step = self.per_statement
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
