@@ -264,6 +264,21 @@ def test_concurrent_requests_reuse_their_sqlite_connections(db_url: str) -> None
     assert opened == []
 
 
+def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:
+    """The pool size given to a file's engine is not given to an in-memory database's, whose
+    single connection SQLAlchemy keeps itself (it refused the argument)."""
+
+    async def body() -> int:
+        engine = create_engine("sqlite+aiosqlite:///:memory:")
+        try:
+            async with engine.connect() as conn:
+                return int((await conn.execute(sa.select(1))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(body()) == 1
+
+
 def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: str) -> None:
     # Another process holds the write lock on a new file still in rollback-journal mode: SQLite
     # refuses the switch to WAL at once (no busy wait), so the gateway must wait and try again.
