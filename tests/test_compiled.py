@@ -135,12 +135,17 @@ def _canonical_errors(body: dict[str, Any]) -> list[Any]:
     return sorted(errors, key=repr)
 
 
+JSON_BODY = {"Content-Type": "application/json"}
+
+
 def compare(pair: Pair, query: str, token: str, variables: dict[str, Any] | None = None) -> str:
     """Send `query` to both servers; assert the answers agree; return the path auto took."""
     answers = []
     for server in (pair.auto, pair.resolvers):
+        # the standard library's JSON, which writes NaN and ±Infinity as clients may
+        body = json.dumps({"query": query, "variables": variables})
         with server.client(token) as http:
-            response = http.post("/graphql", json={"query": query, "variables": variables})
+            response = http.post("/graphql", content=body, headers=JSON_BODY)
         answers.append(response)
     auto, reference = answers
     assert auto.status_code == reference.status_code, (query, auto.text, reference.text)
@@ -456,6 +461,51 @@ def test_a_clean_answer_over_get_and_by_persisted_hash(pair: Pair) -> None:
     assert bodies["auto"] == bodies["resolvers"]
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"x": None}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["made-up", "disabled", "inactive", "all"])
+@pytest.mark.parametrize(
+    "variables",
+    [{"x": 10**30}, _deep(300), {"x": float("nan")}],
+    ids=["integer-past-64-bits", "nested-300-deep", "nan"],
+)
+def test_variables_orjson_cannot_write_get_the_resolvers_answer(
+    pair: Pair, kind: str, variables: dict[str, Any]
+) -> None:
+    """Values the request's JSON lets in but orjson writes as null or refuses (the cache keys
+    were orjson's): a made-up or refused token still gets its 401 or 403, not a 500."""
+    token = pair.tokens.get(kind, "made-up-token-0123456789")
+    compare(pair, "query Unused { people(first: 1) { nodes { id } } }", token, variables)
+
+
+def test_nan_and_infinity_are_not_null_to_the_clean_answers(pair: Pair) -> None:
+    """NaN and ±Infinity variables do not share a cache key with null: once the answer for
+    null is clean, they are still refused as the resolvers refuse them."""
+    query = "query N($n: Int) { people(first: $n) { nodes { id } } }"
+    for _ in range(2):
+        compare(pair, query, pair.tokens["all"], {"n": None})
+    for value in (float("nan"), float("inf"), float("-inf")):
+        compare(pair, query, pair.tokens["all"], {"n": value})
+        status, _ = _status(pair.auto, query, pair.tokens["all"], {"n": value})
+        assert status == 200  # an error in the body, as the resolvers give
+
+
+def _status(
+    server: LiveServer, query: str, token: str, variables: dict[str, Any]
+) -> tuple[int, Any]:
+    request = json.dumps({"query": query, "variables": variables})
+    with server.client(token) as http:
+        response = http.post("/graphql", content=request, headers=JSON_BODY)
+    body = response.json()
+    assert body.get("errors"), body
+    return response.status_code, body
+
+
 @contextlib.contextmanager
 def _changed(pair: Pair, token: str, change: str, undo: str) -> Iterator[None]:
     """The integration of `token` changed by the statement `change` while this lasts, and
@@ -466,14 +516,20 @@ def _changed(pair: Pair, token: str, change: str, undo: str) -> Iterator[None]:
 
     url = pair.auto.app.state.settings.database_url
 
+    async def find(engine: AsyncEngine) -> Any:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                sa.text("SELECT id FROM integrations WHERE token_digest = :d"),
+                {"d": digest(token)},
+            )
+            return found.scalar_one()
+
+    integration = run_db(url, find)
+
     def run(sql: str) -> None:
         async def body(engine: AsyncEngine) -> None:
             async with engine.begin() as conn:
-                found = await conn.execute(
-                    sa.text("SELECT id FROM integrations WHERE token_digest = :d"),
-                    {"d": digest(token)},
-                )
-                await conn.execute(sa.text(sql), {"id": found.scalar_one()})
+                await conn.execute(sa.text(sql), {"id": integration})
 
         run_db(url, body)
 
@@ -482,6 +538,43 @@ def _changed(pair: Pair, token: str, change: str, undo: str) -> Iterator[None]:
         yield
     finally:
         run(undo)
+
+
+def test_a_new_token_of_the_integration_gets_the_clean_answer_in_one_call(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a token is replaced, the new one is answered from the clean plans (through the
+    grant it has) and then, like the old one, in one call with its grant; the old one is 401."""
+    from gateway import request_db
+    from gateway.access.tokens import digest
+
+    old, new = pair.tokens["all"], "a-new-token-of-the-all-integration-0123"
+    query = "query Rotated { schools(first: 3) { nodes { id name } } }"
+    for _ in range(2):
+        compare(pair, query, old)
+    calls: list[int] = []
+    real = request_db._run_in_driver
+
+    def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
+        calls.append(len(statements))
+        return real(connection, begin, statements, *rest)
+
+    monkeypatch.setattr(request_db, "_run_in_driver", counted)
+    rotate = f"UPDATE integrations SET token_digest = '{digest(new)}' WHERE id = :id"
+    back = f"UPDATE integrations SET token_digest = '{digest(old)}' WHERE id = :id"
+    with _changed(pair, old, rotate, back):
+        status, _ = pair.auto.graphql(query, old)
+        assert status == 401
+        for _ in range(3):
+            status, body = pair.auto.graphql(query, new)
+            assert status == 200
+            assert "errors" not in body, body
+        monkeypatch.undo()
+        assert compare(pair, query, new) == "compiled"
+    if pair.engine == "sqlite":
+        # the old token: the grant and the plan asked for (its grant found none); the new one:
+        # its grant, then the clean plans; then both in one call, twice
+        assert calls == [2, 1, 1, 2, 2]
 
 
 def test_a_changed_grant_is_never_answered_from_the_clean_plans(

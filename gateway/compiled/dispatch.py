@@ -13,6 +13,7 @@ resolver path still has a usable transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator
@@ -103,10 +104,13 @@ class CompiledExecution(SchemaExtension):
         if dialect is None:
             return None
         grant = context.grant
+        variables = _variables_key(execution.variables)
+        if variables is None:
+            return None
         request = (
             execution.query,
             getattr(execution, "_provided_operation_name", execution.operation_name),
-            _variables_key(execution.variables),
+            variables,
         )
         key = grant_plan_key(grant, settings, context.db.engine.dialect.name, *request)
         state = context.request.state
@@ -148,23 +152,17 @@ def prepare(plans: list[RootPlan], dialect: sa.Dialect) -> list[RootPlan]:
     ]
 
 
-def plan_key(
-    context: Context, query: str | None, operation_name: str | None, variables: Any
-) -> Hashable:
-    """What a compiled plan depends on (`grant_plan_key` for the context's grant)."""
-    assert context.grant is not None
-    return grant_plan_key(
-        context.grant,
-        context.settings,
-        context.db.engine.dialect.name,
-        query,
-        operation_name,
-        _variables_key(variables),
-    )
-
-
-def _variables_key(variables: Any) -> bytes:
-    return orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+def _variables_key(variables: Any) -> str | None:
+    """The variables' values as a key: their JSON with sorted keys, by the standard library's
+    encoder, which keeps apart what its decoder let in (NaN, ±Infinity, integers past 64 bits),
+    where orjson would write null or refuse; None for values it cannot write (nesting past the
+    recursion limit), which are then never cached."""
+    if not variables:
+        return "{}"
+    try:
+        return json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def grant_plan_key(
@@ -173,7 +171,7 @@ def grant_plan_key(
     dialect: str,
     query: str | None,
     operation_name: str | None,
-    variables: bytes,
+    variables: str,
 ) -> Hashable:
     """What a compiled plan depends on: the document, the operation the client named, the
     variables' values (`_variables_key`), everything of the grant that shapes the SQL or the
@@ -311,11 +309,19 @@ def note_clean(context: Context, result: Any) -> None:
     if plans is not None and plans is not UNSUPPORTED:
         name = getattr(state, "operation_name", None)
         CLEAN.put(key, (plans, name))
-        if context.token is not None and all(
-            p.prepared is not None or p.statement is None for p in plans
-        ):
-            wanted = digest_once(context.request.scope, context.token)
-            BY_TOKEN.put((wanted, *state.plan_request), _Known(key, plans, name))
+        _remember_for_token(context, state.plan_request, _Known(key, plans, name))
+
+
+def _remember_for_token(
+    context: Context, request: tuple[str | None, str | None, str], known: _Known
+) -> None:
+    """Remember a clean answer's plans for the calling token (`BY_TOKEN`), when SQLite's
+    driver can run them."""
+    if context.token is not None and all(
+        p.prepared is not None or p.statement is None for p in known.plans
+    ):
+        wanted = digest_once(context.request.scope, context.token)
+        BY_TOKEN.put((wanted, *request), known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +349,8 @@ async def grant_and_clean(
         return await request_grant(db, token, wanted), None
     query, operation_name, variables = request
     variables_key = _variables_key(variables)
+    if variables_key is None:
+        return await request_grant(db, token, wanted), None
     asked = (query, operation_name, variables_key)
     known = BY_TOKEN.get((wanted, *asked))
     if known is None:
@@ -377,13 +385,20 @@ async def answer_clean(
     grant = context.grant
     if context.settings.execution != "auto" or grant is None or not grant.active:
         return None
-    found = CLEAN.get(plan_key(context, query, operation_name, variables))
+    variables_key = _variables_key(variables)
+    if variables_key is None:
+        return None
+    request = (query, operation_name, variables_key)
+    key = grant_plan_key(grant, context.settings, context.db.engine.dialect.name, *request)
+    found = CLEAN.get(key)
     if found is None:
         return None
     plans, name = found
     data = await run_plans(context, plans, verbatim=True)
     if data is not None:
         _served_compiled(context, name)
+        # another token of the integration (a new one, after a rotation) gets the one call
+        _remember_for_token(context, request, _Known(key, plans, name))
     return data
 
 
