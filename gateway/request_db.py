@@ -266,10 +266,15 @@ class RequestDB:
             driver: Any = raw.driver_connection  # the aiosqlite connection
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
+            gated: list[list[tuple[Any, ...]]] = []  # the first's rows, converted for `gate`
             check = None
             if gate is not None:
                 first = statements[0][0]
-                check = lambda rows: gate(first.convert(rows))  # noqa: E731
+
+                def check(rows: list[tuple[Any, ...]]) -> bool:
+                    gated.append(first.convert(rows))
+                    return gate(gated[0])
+
             try:
                 rows = await driver._execute(
                     _run_in_driver, connection, not self._begun, runs, check, end
@@ -279,7 +284,11 @@ class RequestDB:
                 raise
             finally:
                 self._begun = connection.in_transaction
-            return [p.convert(r) for (p, _), r in zip(statements, rows, strict=False)]
+            converted = [
+                p.convert(r)
+                for (p, _), r in zip(statements[len(gated) :], rows[len(gated) :], strict=False)
+            ]
+            return gated + converted
 
     async def connection(self) -> AsyncConnection:
         """The request's connection itself, for callers that run a few statements in a row

@@ -208,7 +208,7 @@ async def run_plans(
     operations of a batch follow, which read the same snapshot; with `verbatim` their JSON
     goes into the response as SQLite wrote it (`_data`)."""
     db = context.db
-    if db.on_driver and all(p.prepared is not None or p.statement is None for p in plans):
+    if db.on_driver and _all_prepared(plans):
         end = not getattr(context.request.state, "batch", False)
         return await _run_on_driver(db, plans, end, verbatim)
     dialect = db.engine.dialect.name
@@ -230,6 +230,11 @@ async def run_plans(
     if savepoint is not None:
         await savepoint.commit()
     return data
+
+
+def _all_prepared(plans: list[RootPlan]) -> bool:
+    """Whether SQLite's driver can run every statement of `plans` (`prepare`)."""
+    return all(p.prepared is not None or p.statement is None for p in plans)
 
 
 def _driver_statements(plans: list[RootPlan]) -> list[Prepared]:
@@ -317,9 +322,7 @@ def _remember_for_token(
 ) -> None:
     """Remember a clean answer's plans for the calling token (`BY_TOKEN`), when SQLite's
     driver can run them."""
-    if context.token is not None and all(
-        p.prepared is not None or p.statement is None for p in known.plans
-    ):
+    if context.token is not None and _all_prepared(known.plans):
         wanted = digest_once(context.request.scope, context.token)
         BY_TOKEN.put((wanted, *request), known)
 
