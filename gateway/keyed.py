@@ -9,7 +9,6 @@ Graph API's JSON error body, in the media type the client accepts; websockets ar
 
 from __future__ import annotations
 
-import uuid
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -27,6 +26,7 @@ from gateway.access.tokens import parse_bearer
 from gateway.errors import ErrorCode
 from gateway.graph import http
 from gateway.graphiql import Page, is_page_request
+from gateway.middleware import new_request_id
 from gateway.vault import Vault
 
 ContextT = TypeVar("ContextT")
@@ -103,7 +103,7 @@ class KeyedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
             raise self._unauthenticated(self.missing, invalid=False)
         engine = self._engine()
         # The gateway's RequestIdMiddleware sets the id; the app also runs without it (tests).
-        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(request.state, "request_id", None) or new_request_id()
         context = await self.context_for(request, engine, key, request_id)
         if context is None:
             raise self._unauthenticated(self.unknown, invalid=True)
