@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from gateway.errors import RequestTimeout
 
@@ -175,6 +177,12 @@ class RequestDB:
     a small query): the token lookup and a compiled answer take one call each. Any statement
     may still go through SQLAlchemy (`execute`, `connection`) on the same connection and the
     same transaction.
+
+    A request that only `read`s never makes an AsyncConnection: it takes the pooled DBAPI
+    connection itself (`_pooled`) and gives it back without a call into the driver's thread
+    when its read transaction has ended; the AsyncConnection, its greenlets and its Connection
+    cost more of the event loop's time than the statements of a small answer. `execute` and
+    `connection` wrap the same pooled connection when they are first called.
     """
 
     def __init__(self, engine: AsyncEngine, timeout: float | None = None) -> None:
@@ -182,6 +190,7 @@ class RequestDB:
         self.timeout = timeout
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self._conn: AsyncConnection | None = None
+        self._pooled: PoolProxiedConnection | None = None  # SQLite, before `_conn` (if ever)
         self._begun = False  # SQLite: the read transaction is open
         self._lock = asyncio.Lock()
 
@@ -212,6 +221,12 @@ class RequestDB:
         """The request's connection, bound by its deadline; on SQLite the read transaction is
         not open yet (see `_begin`)."""
         if self._conn is None:
+            if self._pooled is not None:
+                # the connection `read` took: the same transaction goes on through SQLAlchemy
+                pooled, self._pooled = self._pooled, None
+                sync = await greenlet_spawn(sa.Connection, self.engine.sync_engine, pooled)
+                self._conn = AsyncConnection(self.engine, sync)
+                return self._conn  # bound by the deadline already (`_take_pooled`)
             conn = await self.engine.connect()
             if conn.dialect.name == "postgresql":
                 # READ COMMITTED (the default) takes a snapshot per statement; asyncpg sends
@@ -261,8 +276,10 @@ class RequestDB:
         reads nothing more: returning its connection to the pool then costs no call (`db`)."""
         async with self._lock:
             self._check_deadline()
-            conn = await self._checkout()
-            raw = await conn.get_raw_connection()
+            if self._conn is not None:
+                raw = await self._conn.get_raw_connection()
+            else:
+                raw = await self._take_pooled()
             driver: Any = raw.driver_connection  # the aiosqlite connection
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
@@ -290,6 +307,14 @@ class RequestDB:
             ]
             return gated + converted
 
+    async def _take_pooled(self) -> PoolProxiedConnection:
+        """The request's pooled DBAPI connection (SQLite), bound by its deadline."""
+        if self._pooled is None:
+            self._pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
+            if self.deadline is not None:
+                self._pooled.info[DEADLINE].at = self.deadline
+        return self._pooled
+
     async def connection(self) -> AsyncConnection:
         """The request's connection itself, for callers that run a few statements in a row
         before any concurrent resolver starts."""
@@ -298,6 +323,21 @@ class RequestDB:
 
     async def close(self) -> None:
         """Return the connection to the pool (rolling back the read transaction)."""
+        if self._pooled is not None:
+            pooled, self._pooled = self._pooled, None
+            self._begun = False
+            pooled.info[DEADLINE].at = None
+            pool = self.engine.sync_engine.pool
+            driver: Any = pooled.driver_connection
+            if (
+                isinstance(pool, sa.pool.QueuePool)
+                and pool.checkedin() < pool.size()
+                and not driver._conn.in_transaction
+            ):
+                pooled.close()  # back to the pool's queue, no call into the driver
+            else:
+                # a rollback, or closing a connection the pool keeps no room for: driver calls
+                await greenlet_spawn(pooled.close)
         if self._conn is not None:
             conn, self._conn = self._conn, None
             self._begun = False

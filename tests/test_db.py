@@ -27,7 +27,7 @@ from gateway.db import (
 )
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
-from gateway.request_db import Prepared, RequestDB
+from gateway.request_db import DEADLINE, Prepared, RequestDB
 
 TEAMS = models.table_of(models.Team)
 
@@ -262,6 +262,103 @@ def test_concurrent_requests_reuse_their_sqlite_connections(db_url: str) -> None
 
     asyncio.run(body())
     assert opened == []
+
+
+def test_a_request_that_only_reads_gives_its_connection_back_without_the_driver(
+    db_url: str,
+) -> None:
+    """A request that only `read`s takes the pooled DBAPI connection itself: once its read has
+    ended, giving it back takes no call into the driver's thread; a read left open is rolled
+    back on the way (the next request sees the latest commit); with more requests at once than
+    the pool keeps, the extra connections are closed, none leaked; and in-memory SQLite (a
+    pool of its own kind) reads the same way."""
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), sqlite_dialect())
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+
+    def add_team() -> None:
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute(
+                "INSERT INTO teams (id, name, created_date, updated_date) VALUES (?, ?, ?, ?)",
+                (str(uuid.uuid4()), "t", "2026-01-02 03:04:05", "2026-01-02 03:04:05"),
+            )
+
+    async def body(url: str) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with engine_for(url) as engine:
+            pool: Any = engine.sync_engine.pool
+            db = RequestDB(engine, timeout=30)
+            await db.read([(count, None)], end=True)
+            await db.close()
+            if url != db_url:
+                seen["memory"] = (await _read_once(engine, count), engine.sync_engine.pool)
+                return seen
+            kept = pool.checkedin()
+
+            db = RequestDB(engine, timeout=30)
+            await db.read([(count, None)], end=True)
+            pooled: Any = db._pooled
+            deadline = pooled.info[DEADLINE]
+            seen["bound"] = deadline.at is not None
+            driver = pooled.driver_connection
+            calls: list[object] = []
+            real = driver._execute
+
+            async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append(fn)
+                return await real(fn, *args, **kwargs)
+
+            driver._execute = counted
+            try:
+                await db.close()
+            finally:
+                del driver._execute
+            seen["calls"], seen["kept"] = calls, pool.checkedin() == kept
+            seen["unbound"] = deadline.at is None
+
+            db = RequestDB(engine)
+            await db.read([(count, None)])  # not ended
+            pooled = db._pooled
+            seen["open"] = pooled is not None and pooled.driver_connection._conn.in_transaction
+            await db.close()
+            add_team()
+            db = RequestDB(engine)
+            seen["after"] = await db.read([(count, None)], end=True)
+            seen["reused"] = db._pooled is not None and db._pooled.driver_connection is driver
+            await db.close()
+
+            dbs = [RequestDB(engine) for _ in range(gateway.db.SQLITE_POOL_SIZE + 3)]
+            await asyncio.gather(*(d.read([(count, None)], end=True) for d in dbs))
+            drivers: list[Any] = [d._pooled.driver_connection for d in dbs if d._pooled]
+            for d in dbs:
+                await d.close()
+            seen["pool"] = (pool.checkedin(), pool.checkedout())
+            # the ones the pool had no room for are closed (their threads stopped)
+            seen["closed"] = sum(driver._connection is None for driver in drivers)
+        return seen
+
+    seen = asyncio.run(body(db_url))
+    assert seen == {
+        "bound": True,
+        "calls": [],
+        "kept": True,
+        "unbound": True,
+        "open": True,
+        "after": [[(1,)]],
+        "reused": True,  # rolled back, not thrown away
+        "pool": (gateway.db.SQLITE_POOL_SIZE, 0),
+        "closed": 3,
+    }
+    memory = asyncio.run(body("sqlite+aiosqlite:///:memory:"))["memory"]
+    assert memory[0] == [[(0,)]]
+    assert not isinstance(memory[1], sa.pool.QueuePool)  # the other kind of pool was tried
+
+
+async def _read_once(engine: Any, statement: Prepared) -> list[list[tuple[Any, ...]]]:
+    db = RequestDB(engine)
+    try:
+        return await db.read([(statement, None)], end=True)
+    finally:
+        await db.close()
 
 
 def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:
