@@ -160,6 +160,19 @@ def _run_in_driver(
     return out
 
 
+async def _checkout_pooled(pool: sa.Pool) -> PoolProxiedConnection:
+    """A connection from `pool`: one it holds is taken without a greenlet (a queue's get); one
+    it must open, or open again (after an invalidation), through a greenlet, since that calls
+    into the driver (SQLAlchemy says so with MissingGreenlet before it starts anything, and
+    puts the entry back)."""
+    if isinstance(pool, sa.pool.QueuePool) and pool.checkedin() > 0:
+        try:
+            return pool.connect()
+        except sa.exc.MissingGreenlet:
+            pass
+    return await greenlet_spawn(pool.connect)
+
+
 class RequestDB:
     """One request's database connection, opened lazily and used by one statement at a time.
 
@@ -310,7 +323,7 @@ class RequestDB:
     async def _take_pooled(self) -> PoolProxiedConnection:
         """The request's pooled DBAPI connection (SQLite), bound by its deadline."""
         if self._pooled is None:
-            self._pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
+            self._pooled = await _checkout_pooled(self.engine.sync_engine.pool)
             if self.deadline is not None:
                 self._pooled.info[DEADLINE].at = self.deadline
         return self._pooled

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.util import greenlet_spawn
 
 import gateway.db
 from gateway import models
@@ -326,6 +327,15 @@ def test_a_request_that_only_reads_gives_its_connection_back_without_the_driver(
             seen["reused"] = db._pooled is not None and db._pooled.driver_connection is driver
             await db.close()
 
+            # a pooled connection invalidated (closed by SQLAlchemy) is opened again on checkout,
+            # which calls into the driver: through a greenlet
+            db = RequestDB(engine)
+            await db.read([(count, None)], end=True)
+            assert db._pooled is not None
+            await greenlet_spawn(db._pooled.invalidate)
+            db._pooled = None
+            seen["reopened"] = await _read_once(engine, count)
+
             dbs = [RequestDB(engine) for _ in range(gateway.db.SQLITE_POOL_SIZE + 3)]
             await asyncio.gather(*(d.read([(count, None)], end=True) for d in dbs))
             drivers: list[Any] = [d._pooled.driver_connection for d in dbs if d._pooled]
@@ -345,6 +355,7 @@ def test_a_request_that_only_reads_gives_its_connection_back_without_the_driver(
         "open": True,
         "after": [[(1,)]],
         "reused": True,  # rolled back, not thrown away
+        "reopened": [[(1,)]],
         "pool": (gateway.db.SQLITE_POOL_SIZE, 0),
         "closed": 3,
     }
