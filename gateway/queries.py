@@ -94,25 +94,43 @@ def edge_rows(grant: Grant, edge: ManyEdge) -> tuple[Rows, ColumnElement[Any]]:
 
 def edge_rows_of(
     grant: Grant, edge: ManyEdge, parent_id: ColumnElement[Any]
-) -> tuple[Rows, list[Predicate]]:
+) -> tuple[Rows, list[Predicate], ColumnElement[Any]]:
     """The visible rows an edge reaches from the one parent `parent_id` (a column of an
-    enclosing statement), and the predicates that select them. A foreign-key edge filters by
-    its key; a paired edge looks the children up by index (`id IN (children of the parent)`)
-    rather than joining the whole link, which a correlated statement would build again for
-    every parent; any other edge joins its link as `edge_rows` does."""
+    enclosing statement), the predicates that select them, and the column that orders them
+    (equal to the rows' id).
+
+    A foreign-key edge filters by its key. A paired edge whose table holds each (parent, child)
+    pair once (its primary key) walks that key's index from the parent: its children come in
+    id order, each joined by primary key, with no subquery and no sort per parent. Another
+    paired edge (enrollments: a person may hold two in one class) looks its children up by
+    index (`id IN (children of the parent)`) rather than joining the whole link, which a
+    correlated statement would build again for every parent; any other edge joins its link as
+    `edge_rows` does."""
     table = edge.table
     if edge.parent_fk is not None:
-        return visible_rows(grant, table, table), [table.c[edge.parent_fk] == parent_id]
+        rows = visible_rows(grant, table, table)
+        return rows, [table.c[edge.parent_fk] == parent_id], table.c.id
     if edge.pairs is not None:
         pairs, parent_key, child_key = edge.pairs
+        if _pair_is_key(pairs, parent_key, child_key):
+            link = pairs.alias()
+            child = link.c[child_key]
+            rows = visible_rows(grant, table, link.join(table, table.c.id == child))
+            of_parent = [link.c[parent_key] == parent_id, link.c.source_id == grant.source_id]
+            return rows, of_parent, child
         children = (
             sa.select(pairs.c[child_key])
             .where(pairs.c[parent_key] == parent_id, pairs.c.source_id == grant.source_id)
             .correlate_except(pairs)
         )
-        return visible_rows(grant, table, table), [table.c.id.in_(children)]
+        return visible_rows(grant, table, table), [table.c.id.in_(children)], table.c.id
     rows, link_parent = edge_rows(grant, edge)
-    return rows, [link_parent == parent_id]
+    return rows, [link_parent == parent_id], table.c.id
+
+
+def _pair_is_key(pairs: sa.Table, parent: str, child: str) -> bool:
+    """Whether `pairs` holds each (parent, child) pair at most once: they are its primary key."""
+    return {c.name for c in pairs.primary_key.columns} == {parent, child}
 
 
 async def fetch_edge_pages(

@@ -391,7 +391,7 @@ class Compiler:
             # correlated count would run once per repetition: the resolvers count each once
             raise Unsupported("totalCount below a nested edge")
         first, after = self._page_args(edge.table.name, self._args(field, details))
-        rows, of_parent = edge_rows_of(self.grant, edge, row.c.id)
+        rows, of_parent, order = edge_rows_of(self.grant, edge, row.c.id)
         table = edge.table
         base = (
             sa.select(*table.columns)
@@ -400,7 +400,7 @@ class Compiler:
             .correlate(row)
         )
         if after is not None:
-            base = base.where(table.c.id > after)
+            base = base.where(order > after)
         count = (
             sa.select(sa.func.count(sa.distinct(table.c.id)))
             .select_from(rows.source)
@@ -410,7 +410,7 @@ class Compiler:
         conn_type = _object(field.type)
         self._edges_above += 1
         try:
-            statement = self._connection(conn_type, details, target, base, table.c.id, first, count)
+            statement = self._connection(conn_type, details, target, base, order, first, count)
         finally:
             self._edges_above -= 1
         return self.d.nested(statement.correlate(row).scalar_subquery())
