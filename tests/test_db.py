@@ -17,6 +17,8 @@ from sqlalchemy.util import greenlet_spawn
 
 import gateway.db
 from gateway import models
+from gateway.access.authentication import load_grant, request_grant
+from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 from gateway.db import (
@@ -29,6 +31,7 @@ from gateway.db import (
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
 from gateway.request_db import DEADLINE, Prepared, RequestDB
+from tests.factories import make_integration, make_source
 
 TEAMS = models.table_of(models.Team)
 
@@ -370,6 +373,53 @@ async def _read_once(engine: Any, statement: Prepared) -> list[list[tuple[Any, .
         return await db.read([(statement, None)], end=True)
     finally:
         await db.close()
+
+
+def test_the_drivers_grant_is_sqlalchemys_for_every_kind_of_integration(db_url: str) -> None:
+    """The token lookup on SQLite's driver (one row, permissions and targets as JSON) gives the
+    Grant that the SQLAlchemy lookup (a row per permission and target) gives: every status, a
+    scheduled start, no permission at all, targets of each kind, and an unknown token."""
+    later = datetime(2999, 1, 1, tzinfo=UTC)
+    earlier = datetime(2001, 1, 1, tzinfo=UTC)
+
+    async def body() -> list[tuple[Any, Any]]:
+        async with engine_for(db_url) as engine:
+            graph = await make_source(engine, 3, "grants")
+            sid = graph.source.id
+            every = [graph.ids(t)[0] for t in ("schools", "courses", "classes")]
+            tokens = [
+                await make_integration(engine, sid),
+                await make_integration(engine, sid, permissions=[]),
+                await make_integration(engine, sid, permissions=["people:read", "emails:read"]),
+                await make_integration(engine, sid, scope=Scope.SELECTED, targets=every),
+                await make_integration(engine, sid, scope=Scope.SELECTED, targets=every[:1]),
+                await make_integration(engine, sid, status=IntegrationStatus.DISABLED),
+                await make_integration(engine, sid, status=IntegrationStatus.INACTIVE),
+                await make_integration(
+                    engine, sid, status=IntegrationStatus.INACTIVE, start_date=later
+                ),
+                await make_integration(engine, sid, start_date=earlier),
+                "not-a-token-of-anyone",
+            ]
+            pairs = []
+            for token in tokens:
+                db = RequestDB(engine)
+                try:
+                    assert db.on_driver
+                    on_driver = await request_grant(db, token)
+                finally:
+                    await db.close()
+                async with engine.connect() as conn:
+                    pairs.append((on_driver, await load_grant(conn, token)))
+            return pairs
+
+    pairs = asyncio.run(body())
+    assert [a for a, _ in pairs] == [b for _, b in pairs]
+    assert pairs[-1] == (None, None)
+    assert all(a is not None for a, _ in pairs[:-1])
+    selected = pairs[3][0]  # the one with a target of each kind
+    assert selected is not None
+    assert selected.targets.classes  # targets were read
 
 
 def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:
