@@ -77,7 +77,7 @@ async def request_grant_then(
 
 
 class _GrantRow(NamedTuple):
-    """The row of `_GRANT_ROW_BY_DIGEST` read on the driver (named as SQLAlchemy's are)."""
+    """The row of `_grant_row_statement` read on the driver (named as SQLAlchemy's are)."""
 
     id: Any
     source_id: Any
@@ -90,7 +90,7 @@ class _GrantRow(NamedTuple):
 
 
 def _grant_of_row(wanted: str, rows: list[tuple[Any, ...]]) -> Grant | None:
-    """The Grant read by `_GRANT_ROW_BY_DIGEST` for the digest `wanted`, or None."""
+    """The Grant read by `_grant_row_statement` for the digest `wanted`, or None."""
     if not rows:
         return None
     row = _GrantRow._make(rows[0])
