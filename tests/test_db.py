@@ -23,6 +23,7 @@ from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 from gateway.db import (
     SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_MMAP_BYTES,
     create_engine,
     create_schema,
     engine_for,
@@ -446,16 +447,17 @@ def test_a_new_sqlite_file_waits_for_a_writer_before_it_switches_to_wal(db_url: 
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("INSERT INTO elsewhere VALUES (1)")
 
-    async def body() -> tuple[str, int, int]:
+    async def body() -> tuple[str, int, int, int]:
         asyncio.get_running_loop().call_later(0.3, writer.commit)
         async with engine_for(db_url) as engine, engine.connect() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
             keys = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
             timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
-            return mode, keys, timeout
+            mapped = (await conn.exec_driver_sql("PRAGMA mmap_size")).scalar_one()
+            return mode, keys, timeout, mapped
 
     try:
-        assert asyncio.run(body()) == ("wal", 1, SQLITE_BUSY_TIMEOUT_MS)
+        assert asyncio.run(body()) == ("wal", 1, SQLITE_BUSY_TIMEOUT_MS, SQLITE_MMAP_BYTES)
     finally:
         writer.close()
 
