@@ -5,12 +5,13 @@ than the other files' batch pass.
 There each row becomes one tuple of its final column values, appended to a temporary table
 without an index; duplicate sourcedIds and unknown users and classes are then found by one query
 each over the whole file, and the rows are written by three statements (update the changed,
-insert the new in id order, delete the gone); into a table without the source's rows, the
-primary key finds the duplicates, and their query runs only when the insert fails. A row's cells
-are checked by the same `Cells` methods as everywhere else, but only once per distinct value (an
-export repeats its roles, dates and statuses on every row). Errors and warnings come out as the
-batch pass gives them: a batch's reading errors, then its duplicates, then its unknown
-references, batch by batch.
+insert the new in id order, delete the gone). Into a table without the source's rows, the
+primary key finds the duplicates (and on a first import the foreign keys find the unknown users
+and classes): their queries run only when the insert fails. A row's cells are checked by the
+same `Cells` methods as everywhere else, but only once per distinct value (an export repeats its
+roles, dates and statuses on every row). Errors and warnings come out as the batch pass gives
+them: a batch's reading errors, then its duplicates, then its unknown references, batch by
+batch.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from gateway.importers.cells import TO_BE_DELETED, Cells
 from gateway.importers.properties import KEPT
 from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
-from gateway.importers.run import ENROLLMENTS, PEOPLE, Run
+from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Run
 from gateway.importers.schedule import (
     enrollment_of,
     entity_pass,
@@ -126,9 +127,14 @@ async def import_enrollments(run: Run) -> None:
         counted = await conn.exec_driver_sql(f"SELECT count(*), sum(live) FROM temp.{STAGED}")
         total, live = (int(n or 0) for n in counted.one())
         # Into a table without the source's rows, every live row is inserted, and the primary
-        # key refuses a repeated id: then only a failed insert needs the duplicate query.
+        # key refuses a repeated id: then only a failed insert needs the duplicate query. When
+        # neither people nor classes held the source's rows either, theirs are exactly the ones
+        # this import wrote (its own ids, which no other source's row has), and the foreign keys
+        # refuse an unknown user or class: then only a failed insert needs those queries too.
         by_key = ENROLLMENTS.name in run.store.empty and live == total
-        await _raise_first(run, starts, None, duplicates=not by_key)
+        by_keys = by_key and {PEOPLE.name, CLASSES.name} <= run.store.empty
+        if not (by_keys and (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()):
+            await _raise_first(run, starts, None, duplicates=not by_key)
         await _write(run, mode, live, starts if by_key else None)
     finally:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
@@ -401,7 +407,8 @@ async def _write(run: Run, mode: str, live: int, unchecked: Sequence[int] | None
     updated, new rows inserted (in id order), deleted or (bulk) unlisted rows removed.
 
     `unchecked` (the batches' first lines) when the staged rows were not checked for duplicate
-    sourcedIds: an insert that the primary key refuses raises the duplicate instead."""
+    sourcedIds (or unknown references): an insert that a key refuses raises what the checks
+    would have raised instead."""
     conn, store, table = run.conn, run.store, ENROLLMENTS.name
     to_driver = ENROLLMENTS.c.updated_date.type.dialect_impl(conn.dialect).bind_processor(
         conn.dialect
