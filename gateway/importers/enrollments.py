@@ -5,10 +5,13 @@ than the other files' batch pass.
 There each row becomes one tuple of its final column values, appended to a temporary table
 without an index; duplicate sourcedIds and unknown users and classes are then found by one query
 each over the whole file, and the rows are written by three statements (update the changed,
-insert the new in id order, delete the gone). A row's cells are checked by the same `Cells`
-methods as everywhere else, but only once per distinct value (an export repeats its roles,
-dates and statuses on every row). Errors and warnings come out as the batch pass gives them:
-a batch's reading errors, then its duplicates, then its unknown references, batch by batch.
+insert the new in id order, delete the gone). Into a table without the source's rows, the
+primary key finds the duplicates (and on a first import the foreign keys find the unknown users
+and classes): their queries run only when the insert fails. A row's cells are checked by the
+same `Cells` methods as everywhere else, but only once per distinct value (an export repeats its
+roles, dates and statuses on every row). Errors and warnings come out as the batch pass gives
+them: a batch's reading errors, then its duplicates, then its unknown references, batch by
+batch.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import sqlalchemy as sa
 from gateway.importers.cells import TO_BE_DELETED, Cells
 from gateway.importers.properties import KEPT
 from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
-from gateway.importers.run import ENROLLMENTS, PEOPLE, Run
+from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Run
 from gateway.importers.schedule import (
     enrollment_of,
     entity_pass,
@@ -121,8 +124,18 @@ async def import_enrollments(run: Run) -> None:
     )
     try:
         starts = await _stage(run, csv_file, cells, mode)
-        await _raise_first(run, starts, None)
-        await _write(run, mode)
+        counted = await conn.exec_driver_sql(f"SELECT count(*), sum(live) FROM temp.{STAGED}")
+        total, live = (int(n or 0) for n in counted.one())
+        # Into a table without the source's rows, every live row is inserted, and the primary
+        # key refuses a repeated id: then only a failed insert needs the duplicate query. When
+        # neither people nor classes held the source's rows either, theirs are exactly the ones
+        # this import wrote (its own ids, which no other source's row has), and the foreign keys
+        # refuse an unknown user or class: then only a failed insert needs those queries too.
+        by_key = ENROLLMENTS.name in run.store.empty and live == total
+        by_keys = by_key and {PEOPLE.name, CLASSES.name} <= run.store.empty
+        if not (by_keys and (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()):
+            await _raise_first(run, starts, None, duplicates=not by_key)
+        await _write(run, mode, live, starts if by_key else None)
     finally:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
@@ -313,19 +326,16 @@ class _Parser:
         )
 
 
-async def _raise_first(run: Run, starts: Sequence[int], error: OneRosterError | None) -> None:
+async def _raise_first(
+    run: Run, starts: Sequence[int], error: OneRosterError | None, *, duplicates: bool = True
+) -> None:
     """Raise what the batch pass would have raised first: a duplicate sourcedId or an unknown
     reference in a batch staged so far (they start at the lines `starts`, and come before
-    `error`'s), the earliest batch's first; else nothing (the caller raises `error`)."""
+    `error`'s), the earliest batch's first; else nothing (the caller raises `error`).
+
+    Without `duplicates`, duplicates are looked for only when a reference is unknown (to know
+    which comes first): the caller has them refused otherwise (`_write`)."""
     conn = run.conn
-    duplicate = (
-        await conn.exec_driver_sql(
-            f"SELECT s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
-            f"JOIN (SELECT id, min(line) AS first FROM temp.{STAGED} GROUP BY id "
-            "HAVING count(*) > 1) AS d ON d.id = s.id "
-            "WHERE s.line > d.first ORDER BY s.line LIMIT 1"
-        )
-    ).first()
     unknown: tuple[int, str, str] | None = None
     for kind, column, sid_column, table in (
         ("person", "person_id", "user_sid", "people"),
@@ -346,6 +356,16 @@ async def _raise_first(run: Run, starts: Sequence[int], error: OneRosterError | 
             line, sourced_id = tuple(found)
             if unknown is None or line < unknown[0]:
                 unknown = (line, kind, sourced_id)
+    duplicate = None
+    if duplicates or unknown is not None:
+        duplicate = (
+            await conn.exec_driver_sql(
+                f"SELECT s.line, s.sourced_id, d.first FROM temp.{STAGED} AS s "
+                f"JOIN (SELECT id, min(line) AS first FROM temp.{STAGED} GROUP BY id "
+                "HAVING count(*) > 1) AS d ON d.id = s.id "
+                "WHERE s.line > d.first ORDER BY s.line LIMIT 1"
+            )
+        ).first()
     candidates: list[tuple[int, int, int, OneRosterError]] = []
     if duplicate is not None:
         line, sourced_id, first = tuple(duplicate)
@@ -382,9 +402,13 @@ async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
         warn_role_mismatch(run, line, user, have, role)
 
 
-async def _write(run: Run, mode: str) -> None:
-    """Make the source's enrollments what the staged file says: changed rows updated, new rows
-    inserted (in id order), deleted or (bulk) unlisted rows removed."""
+async def _write(run: Run, mode: str, live: int, unchecked: Sequence[int] | None) -> None:
+    """Make the source's enrollments what the staged file says (`live` rows): changed rows
+    updated, new rows inserted (in id order), deleted or (bulk) unlisted rows removed.
+
+    `unchecked` (the batches' first lines) when the staged rows were not checked for duplicate
+    sourcedIds (or unknown references): an insert that a key refuses raises what the checks
+    would have raised instead."""
     conn, store, table = run.conn, run.store, ENROLLMENTS.name
     to_driver = ENROLLMENTS.c.updated_date.type.dialect_impl(conn.dialect).bind_processor(
         conn.dialect
@@ -394,19 +418,24 @@ async def _write(run: Run, mode: str) -> None:
     if not first:
         await _update(run, stamp)
     empty = (await conn.exec_driver_sql("SELECT 1 FROM enrollments LIMIT 1")).first() is None
-    live = (await conn.exec_driver_sql(f"SELECT count(*) FROM temp.{STAGED} WHERE live")).scalar()
-    rebuild = empty and int(live or 0) >= REBUILD_INDEXES_FROM
+    rebuild = empty and live >= REBUILD_INDEXES_FROM
     if rebuild:
         for index in ENROLLMENTS.indexes:
             await conn.exec_driver_sql(f"DROP INDEX {index.name}")
     new = "" if first else "AND NOT EXISTS (SELECT 1 FROM enrollments AS e WHERE e.id = s.id) "
-    inserted = await conn.exec_driver_sql(
+    insert = (
         f"INSERT INTO enrollments (id, source_id, created_date, updated_date, section_id, "
         f"{', '.join(_WRITTEN)}) SELECT s.id, ?, ?, ?, NULL, "
         f"{', '.join(f's.{c}' for c in _WRITTEN)} FROM temp.{STAGED} AS s "
-        f"WHERE s.live {new}ORDER BY s.id",
-        (run.source_id, stamp, stamp),
+        f"WHERE s.live {new}ORDER BY s.id"
     )
+    try:
+        inserted = await conn.exec_driver_sql(insert, (run.source_id, stamp, stamp))
+    except sa.exc.IntegrityError:
+        if unchecked is not None:
+            # The statement was undone; the transaction rolls back with the error raised here.
+            await _raise_first(run, unchecked, None)
+        raise
     _count(store.inserted, table, inserted.rowcount)
     if rebuild:
         for index in ENROLLMENTS.indexes:

@@ -46,6 +46,7 @@ from gateway.importers.run import (
 from gateway.importers.schedule import import_classes, import_courses, import_sessions
 from gateway.importers.staging import check_staged_users, stage_demographics, stage_roles
 from gateway.importers.store import Store
+from gateway.runtime import paced_for_import
 
 BATCH_SIZE = 2000
 SQLITE_CACHE_KIB = 32 * 1024
@@ -95,24 +96,25 @@ async def import_oneroster(
     line and column) and change nothing when the folder is bad."""
     folder = Folder(path)
     try:
-        async with write_transaction(engine) as conn:
-            sqlite = conn.dialect.name == "sqlite"
-            if sqlite:
-                cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
-                await conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            try:
-                return await import_folder(
-                    conn,
-                    folder,
-                    source_name=source_name,
-                    provider_name=provider_name,
-                    progress=progress,
-                    batch_size=batch_size,
-                    today=today,
-                )
-            finally:
+        with paced_for_import():
+            async with write_transaction(engine) as conn:
+                sqlite = conn.dialect.name == "sqlite"
                 if sqlite:
-                    await conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+                    cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
+                    await conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+                try:
+                    return await import_folder(
+                        conn,
+                        folder,
+                        source_name=source_name,
+                        provider_name=provider_name,
+                        progress=progress,
+                        batch_size=batch_size,
+                        today=today,
+                    )
+                finally:
+                    if sqlite:
+                        await conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
     finally:
         folder.close()
 
