@@ -9,6 +9,7 @@ connection directly, several per call into its thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import sqlite3
 import time
@@ -160,6 +161,11 @@ def _run_in_driver(
     return out
 
 
+def _nothing() -> None:
+    """A call into the driver's thread that does nothing: it returns once every call queued
+    before it has ended."""
+
+
 async def _checkout_pooled(pool: sa.Pool) -> PoolProxiedConnection:
     """A connection from `pool`: one it holds is taken without a greenlet (a queue's get); one
     it must open, or open again (after an invalidation), through a greenlet, since that calls
@@ -309,6 +315,14 @@ class RequestDB:
                 rows = await driver._execute(
                     _run_in_driver, connection, not self._begun, runs, check, end
                 )
+            except asyncio.CancelledError:
+                # The driver's thread runs the call to its end (BEGIN, the statements) whatever
+                # happens here: wait for a call queued behind it, so that `_begun` and `close`
+                # see the transaction it leaves, not one it opens once the connection is back in
+                # the pool (the next request's BEGIN would fail). Found by a review.
+                with contextlib.suppress(Exception):
+                    await driver._execute(_nothing)
+                raise
             except sqlite3.Error:
                 self._check_deadline()
                 raise

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -482,3 +484,48 @@ def test_a_change_that_waits_too_long_for_another_writer_says_so(
                 await conn.execute(sa.select(1))
 
     asyncio.run(body())
+
+
+def test_a_read_cancelled_in_flight_leaves_no_open_transaction_in_the_pool(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cancelled while its `read` waits for the driver's thread (a server's shutdown
+    timeout, a cancelled task) gives its connection back only once that call has ended: the
+    thread runs it to its end (BEGIN, the statements) whatever the event loop does, and a
+    connection returned before would carry the read transaction it opens into the pool, where
+    the next request's BEGIN fails ("cannot start a transaction within a transaction")."""
+    import gateway.request_db as request_db
+
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), sqlite_dialect())
+    real = request_db._run_in_driver
+    started = threading.Event()
+
+    def late(*args: Any) -> Any:
+        started.set()
+        time.sleep(0.3)  # the driver's thread starts the call late (busy, waiting for the GIL)
+        return real(*args)
+
+    async def body() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with engine_for(db_url) as engine:
+            db = RequestDB(engine, timeout=30)
+            monkeypatch.setattr(request_db, "_run_in_driver", late)
+            task = asyncio.ensure_future(db.read([(count, None)]))
+            await asyncio.to_thread(started.wait, 5)
+            task.cancel()
+            try:
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            finally:
+                await db.close()  # as the app's `finally` does
+            monkeypatch.undo()
+            await asyncio.sleep(0.5)  # the driver's call has ended by now, whatever happened
+            pool: Any = engine.sync_engine.pool
+            seen["open in the pool"] = [
+                record.dbapi_connection.driver_connection._conn.in_transaction
+                for record in list(pool._pool._queue._queue)
+            ]
+            seen["next"] = await _read_once(engine, count)
+        return seen
+
+    assert asyncio.run(body()) == {"open in the pool": [False], "next": [[(0,)]]}
