@@ -284,6 +284,7 @@ class RequestDB:
         *,
         gate: Callable[[list[tuple[Any, ...]]], bool] | None = None,
         end: bool = False,
+        begin: bool = True,
     ) -> list[list[tuple[Any, ...]]]:
         """The rows of each prepared statement (with the values of its slots), in one call into
         the driver's thread; only while `on_driver`. A database error is raised as the
@@ -292,7 +293,9 @@ class RequestDB:
         `gate` is called in the driver's thread with the first statement's rows (converted);
         when it returns False the others do not run, and only the first's rows are returned.
         With `end`, the read transaction ends once every statement has run, for a request that
-        reads nothing more: returning its connection to the pool then costs no call (`db`)."""
+        reads nothing more: returning its connection to the pool then costs no call (`db`).
+        Without `begin`, no read transaction is opened when none is: a single statement reads
+        one snapshot by itself."""
         async with self._lock:
             self._check_deadline()
             if self._conn is not None:
@@ -313,7 +316,7 @@ class RequestDB:
 
             try:
                 rows = await driver._execute(
-                    _run_in_driver, connection, not self._begun, runs, check, end
+                    _run_in_driver, connection, begin and not self._begun, runs, check, end
                 )
             except asyncio.CancelledError:
                 # The driver's thread runs the call to its end (BEGIN, the statements) whatever

@@ -628,11 +628,11 @@ def test_a_new_token_of_the_integration_gets_the_clean_answer_in_one_call(
     query = "query Rotated { schools(first: 3) { nodes { id name } } }"
     for _ in range(2):
         compare(pair, query, old)
-    calls: list[int] = []
+    calls: list[str] = []
     real = request_db._run_in_driver
 
     def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
-        calls.append(len(statements))
+        calls.append(_kind_of_call(statements))
         return real(connection, begin, statements, *rest)
 
     monkeypatch.setattr(request_db, "_run_in_driver", counted)
@@ -648,29 +648,32 @@ def test_a_new_token_of_the_integration_gets_the_clean_answer_in_one_call(
         monkeypatch.undo()
         assert compare(pair, query, new) == "compiled"
     if pair.engine == "sqlite":
-        # the old token: the grant and the plan asked for (its grant found none); the new one:
-        # its grant, then the clean plans; then both in one call, twice
-        assert calls == [2, 1, 1, 2, 2]
+        # the old token: its grant and the plan in one statement (its grant found none); the
+        # new one: its grant, then the clean plans; then both in one statement, twice
+        assert calls == ["gated", "grant", "plans", "gated", "gated"]
 
 
 def test_a_changed_grant_is_never_answered_from_the_clean_plans(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The clean plans are read with the grant, in one call into SQLite's driver; a grant that
-    changed since (disabled, a permission taken away) gets no data from them, and on SQLite
-    their statements do not even run: the grant, read first, stops them."""
+    """The clean plans are read with the grant, in one statement on SQLite's driver; a grant
+    that changed since (disabled, a permission taken away) gets no data from them, and on SQLite
+    their statements do not even run (`test_the_gated_statement_reads_the_plans_only_for_the_
+    grant_they_were_proven_for`): the statement's row says so, and the grant is read again for
+    the full execution."""
     from gateway import request_db
 
     token = pair.tokens["all"]
     query = "query Changed { people(first: 3) { nodes { id email } } }"
     compare(pair, query, token)
     assert compare(pair, query, token) == "compiled"  # proven clean, served so
-    runs: list[tuple[int, int]] = []  # (statements asked for, statements run) per call
+    runs: list[tuple[str, Any]] = []  # (kind of call, whether the gate held) per call
     real = request_db._run_in_driver
 
     def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
         out = real(connection, begin, statements, *rest)
-        runs.append((len(statements), len(out)))
+        kind = _kind_of_call(statements)
+        runs.append((kind, _gate_and_values(out[0][0]) if kind == "gated" else None))
         return out
 
     monkeypatch.setattr(request_db, "_run_in_driver", counted)
@@ -682,7 +685,8 @@ def test_a_changed_grant_is_never_answered_from_the_clean_plans(
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
         assert "data" not in body or body["data"] is None
     if pair.engine == "sqlite":
-        assert runs == [(2, 1)], runs  # the grant and the plan asked for; the grant alone ran
+        # the grant and the plan asked for, the gate shut, the plan not read; the grant again
+        assert runs == [("gated", (0, [None])), ("grant", None)], runs
     runs.clear()
     take = (
         "DELETE FROM integration_permissions WHERE integration_id = :id AND permission_id IN "
@@ -699,8 +703,27 @@ def test_a_changed_grant_is_never_answered_from_the_clean_plans(
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         compare(pair, query, token)
     if pair.engine == "sqlite":
-        assert runs[0] == (2, 1), runs
+        assert runs[:2] == [("gated", (0, [None])), ("grant", None)], runs
     assert compare(pair, query, token) == "compiled"  # restored: clean again
+
+
+def _kind_of_call(statements: list[tuple[str, Any]]) -> str:
+    """What a call into SQLite's driver read: a token's grant, its grant and clean plans in one
+    statement (`gated_statement`), or plans."""
+    from gateway.access import authentication
+
+    sql = statements[0][0]
+    if sql == authentication._PREPARED["sqlite"].sql:
+        return "grant"
+    return "gated" if sql.startswith("SELECT g.*,") else "plans"
+
+
+def _gate_and_values(row: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+    """A gated statement's row: whether its gate held, and the plans' values."""
+    from gateway.access.authentication import _GrantRow
+
+    width = len(_GrantRow._fields)
+    return row[width], list(row[width + 1 :])
 
 
 # ---------------------------------------------------------------- SQLite's driver path

@@ -19,9 +19,15 @@ from sqlalchemy.util import greenlet_spawn
 
 import gateway.db
 from gateway import models
-from gateway.access.authentication import load_grant, request_grant
+from gateway.access.authentication import (
+    _prepared,
+    gated_statement,
+    load_grant,
+    request_grant,
+)
 from gateway.access.grant import IntegrationStatus, Scope
 from gateway.access.permissions import CATALOG
+from gateway.access.tokens import digest
 from gateway.coltypes import utcnow
 from gateway.db import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -423,6 +429,115 @@ def test_the_drivers_grant_is_sqlalchemys_for_every_kind_of_integration(db_url: 
     selected = pairs[3][0]  # the one with a target of each kind
     assert selected is not None
     assert selected.targets.classes  # targets were read
+
+
+def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven_for(
+    db_url: str,
+) -> None:
+    """`gated_statement` reads a token's grant row and, behind a `CASE`, the statements proven
+    for one grant: they run (a probe function counts them) only while the row is still that
+    grant; any change to it (status, start date, permissions, scope, source, the integration
+    holding the token) or an unknown token reads the row alone, and the grant row is the one
+    the plain token lookup reads."""
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+    dialect = sqlite_dialect()
+    probes = [
+        Prepared.of(sa.select(sa.func.gw_probe(sa.literal(value, sa.Integer))), dialect)
+        for value in (7, 8)
+    ]
+
+    async def setup() -> tuple[str, str, str, Any]:
+        async with engine_for(db_url) as engine:
+            graph = await make_source(engine, 3, "gated")
+            other = await make_source(engine, 4, "gated-other")
+            token = await make_integration(
+                engine, graph.source.id, permissions=["people:read", "emails:read"]
+            )
+            spare = await make_integration(
+                engine, graph.source.id, permissions=["people:read", "emails:read"]
+            )
+            async with engine.connect() as conn:
+                grant = await load_grant(conn, token)
+                spare_grant = await load_grant(conn, spare)
+            assert grant is not None
+            assert spare_grant is not None
+            return token, spare_grant.integration_id, other.source.id, grant
+
+    token, spare_id, other_source, grant = asyncio.run(setup())
+    gated = gated_statement(dialect, grant, probes)
+    plain = _prepared(dialect)
+    me = grant.integration_id
+    email = "(SELECT id FROM permissions WHERE slug = 'emails:read')"
+    changes = {
+        "nothing": ("SELECT 1", "SELECT 1"),
+        "disabled": (
+            f"UPDATE integrations SET status = 'DISABLED' WHERE id = '{me}'",
+            f"UPDATE integrations SET status = 'ACTIVE' WHERE id = '{me}'",
+        ),
+        "inactive": (
+            f"UPDATE integrations SET status = 'INACTIVE' WHERE id = '{me}'",
+            f"UPDATE integrations SET status = 'ACTIVE' WHERE id = '{me}'",
+        ),
+        "a start date, passed": (
+            f"UPDATE integrations SET start_date = '2001-01-01 00:00:00.000000' WHERE id = '{me}'",
+            f"UPDATE integrations SET start_date = NULL WHERE id = '{me}'",
+        ),
+        "a permission taken away": (
+            f"DELETE FROM integration_permissions WHERE integration_id = '{me}' "
+            f"AND permission_id = {email}",
+            f"INSERT INTO integration_permissions VALUES ('{me}', {email})",
+        ),
+        "a permission given": (
+            f"INSERT INTO integration_permissions SELECT '{me}', id FROM permissions "
+            "WHERE slug = 'phones:read'",
+            f"DELETE FROM integration_permissions WHERE integration_id = '{me}' AND "
+            "permission_id = (SELECT id FROM permissions WHERE slug = 'phones:read')",
+        ),
+        "the scope": (
+            f"UPDATE integrations SET scope = 'SELECTED' WHERE id = '{me}'",
+            f"UPDATE integrations SET scope = 'ALL' WHERE id = '{me}'",
+        ),
+        "the source": (
+            f"UPDATE integrations SET source_id = '{other_source}' WHERE id = '{me}'",
+            f"UPDATE integrations SET source_id = '{grant.source_id}' WHERE id = '{me}'",
+        ),
+        "the integration holding the token": (
+            f"UPDATE integrations SET token_digest = 'x' WHERE id = '{me}'; "
+            f"UPDATE integrations SET token_digest = '{digest(token)}' WHERE id = '{spare_id}'",
+            f"UPDATE integrations SET token_digest = 'y' WHERE id = '{spare_id}'; "
+            f"UPDATE integrations SET token_digest = '{digest(token)}' WHERE id = '{me}'",
+        ),
+        "the token": (
+            f"UPDATE integrations SET token_digest = 'rotated' WHERE id = '{me}'",
+            f"UPDATE integrations SET token_digest = '{digest(token)}' WHERE id = '{me}'",
+        ),
+    }
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    calls: list[int] = []
+    conn.create_function("gw_probe", 1, lambda value: calls.append(value) or value)
+    seen: dict[str, tuple[Any, list[int]]] = {}
+    read: dict[str, Any] = {}  # the grant row the plain lookup read after each change
+    try:
+        for name, (change, undo) in changes.items():
+            conn.executescript(change)
+            try:
+                wanted = {"digest": digest(token)}
+                rows = conn.execute(gated.sql, gated.parameters(wanted)).fetchall()
+                alone = conn.execute(plain.sql, plain.parameters(wanted)).fetchall()
+                width = len(alone[0]) if alone else len(plain.results)
+                assert [row[:width] for row in rows] == alone, name
+                seen[name] = (tuple(rows[0][width:]) if rows else None, calls[:])
+                read[name] = alone
+                calls.clear()
+            finally:
+                conn.executescript(undo)
+    finally:
+        conn.close()
+    assert all(read[name] != read["nothing"] for name in changes if name != "nothing")
+    assert seen.pop("nothing") == ((1, 7, 8), [7, 8])
+    assert seen.pop("the token") == (None, [])
+    assert seen == {name: ((0, None, None), []) for name in seen}
 
 
 def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:

@@ -76,6 +76,80 @@ async def request_grant_then(
     return grant, results[1:] if len(results) > 1 else None
 
 
+def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared]) -> Prepared:
+    """One statement, for SQLite's driver, that reads the grant row of the token whose digest
+    is bound as `digest` (`_grant_row_statement`) and, only while that row is still `grant`
+    as it was when `then` was proven for it (ACTIVE with no start date, the same integration,
+    source, scope and permissions), the value of each statement of `then`, as a scalar
+    subquery behind a `CASE` that SQLite evaluates only when its condition holds: a changed,
+    disabled or unknown grant reads no graph data. Its row: the grant row's columns, 1 when the
+    condition held (else 0), then one value per statement of `then` (null when it did not run).
+
+    One statement reads one snapshot without a transaction around it, and is one call into the
+    driver with a single step for its row: BEGIN, a second statement and ROLLBACK each took the
+    GIL from the event loop again, a context switch or two each under load."""
+    base = _prepared(dialect)
+    expected = {
+        "id": _stored(_integrations.c.id, grant.integration_id, dialect),
+        "source_id": _stored(_integrations.c.source_id, grant.source_id, dialect),
+        "scope": grant.scope.value,
+        "status": IntegrationStatus.ACTIVE.value,
+        "permissions": orjson.dumps(sorted(grant.permissions)).decode(),
+    }
+    holds = " AND ".join([*(f"g.{column} = ?" for column in expected), "g.start_date IS NULL"])
+    values = list(expected.values())
+    names: list[str] = []
+    fixed: dict[str, Any] = {}
+
+    def bind(params: Sequence[Any]) -> None:
+        for value in params:
+            name = f"p{len(names)}"
+            names.append(name)
+            fixed[name] = value
+
+    columns = [f"CASE WHEN {holds} THEN 1 ELSE 0 END"]
+    bind(values)
+    for statement in then:
+        columns.append(f"CASE WHEN {holds} THEN ({statement.sql}) END")
+        bind(values)
+        bind(statement.parameters())
+    # compiled statements and fixed column names; every value is bound
+    sql = f"SELECT g.*, {', '.join(columns)} FROM ({base.sql}) AS g"  # noqa: S608
+    names.extend(base.names)  # the grant row's own (the digest), last in the text
+    return Prepared(
+        sql,
+        tuple(names),
+        {**fixed, **base.fixed},
+        base.binds,
+        base.results + (None,) * len(columns),
+    )
+
+
+def _stored(column: sa.Column[Any], value: Any, dialect: sa.Dialect) -> Any:
+    """`value` as `column` stores it."""
+    processor = column.type.bind_processor(dialect)
+    return processor(value) if processor is not None else value
+
+
+async def request_grant_gated(
+    db: RequestDB, wanted: str, gated: Prepared, count: int
+) -> tuple[Grant | None, list[Any] | None]:
+    """The grant of the token whose digest is `wanted` and the values of the `count`
+    statements of `gated` (`gated_statement`), read in one statement on SQLite's driver; the
+    values are None when the grant is no longer the one they were proven for (they were not
+    read). No read transaction stays open."""
+    rows = await db.read([(gated, {"digest": wanted})], begin=False)
+    found = rows[0]
+    if not found:
+        return None, None
+    row = found[0]
+    width = len(_GrantRow._fields)
+    grant = _grant_of_row(wanted, [row[:width]])
+    if grant is None or not row[width]:
+        return grant, None
+    return grant, list(row[width + 1 : width + 1 + count])
+
+
 class _GrantRow(NamedTuple):
     """The row of `_grant_row_statement` read on the driver (named as SQLAlchemy's are)."""
 
@@ -179,13 +253,18 @@ def _grant_row_statement() -> sa.Select[Any]:
     from the event loop, a context switch or two each under load: one row, not one per
     permission and target, saves a dozen of them a request."""
     owner = _integrations
-    slugs = (
-        sa.select(sa.func.coalesce(sa.func.json_group_array(_permissions.c.slug), "[]"))
-        .select_from(_permissions)
+    # in slug order, so that the text is the same for the same permissions (`GrantGate`)
+    ordered = (
+        sa.select(_permissions.c.slug)
         .join(_grants, _grants.c.permission_id == _permissions.c.id)
         .where(_grants.c.integration_id == owner.c.id)
-        .scalar_subquery()
+        .order_by(_permissions.c.slug)
+        .correlate(owner)  # a subquery in FROM correlates only when told
+        .subquery()
     )
+    slugs = sa.select(
+        sa.func.coalesce(sa.func.json_group_array(ordered.c.slug), "[]")
+    ).scalar_subquery()
     targets = (
         sa.select(
             sa.func.coalesce(

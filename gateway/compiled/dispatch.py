@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from gateway.access.authentication import request_grant, request_grant_then
+from gateway.access.authentication import gated_statement, request_grant, request_grant_gated
 from gateway.access.grant import Grant
 from gateway.access.tokens import digest_once
 from gateway.compiled.compiler import Compiler, Page, RootPlan, Unsupported
@@ -296,11 +296,12 @@ class _Known:
     key: Hashable  # the plan key (`grant_plan_key`) the grant must give
     plans: list[RootPlan]
     operation_name: str | None
+    gated: Prepared  # the grant and the plans' statements in one (`gated_statement`)
 
 
 # The same, by the token's digest and the request, on SQLite's driver: the token's grant and
-# the plans' statements are read in one call into the driver's thread, the statements only when
-# the grant, read first, is ACTIVE and gives the same plan key (`grant_and_clean`).
+# the plans' statements are read in one statement, the plans' only while the grant is still the
+# one they were proven for (`gated_statement`, `grant_and_clean`).
 BY_TOKEN: PlanCache[_Known] = PlanCache(PLAN_CACHE_SIZE)
 
 
@@ -314,17 +315,24 @@ def note_clean(context: Context, result: Any) -> None:
     if plans is not None and plans is not UNSUPPORTED:
         name = getattr(state, "operation_name", None)
         CLEAN.put(key, (plans, name))
-        _remember_for_token(context, state.plan_request, _Known(key, plans, name))
+        _remember_for_token(context, state.plan_request, key, plans, name)
 
 
 def _remember_for_token(
-    context: Context, request: tuple[str | None, str | None, str], known: _Known
+    context: Context,
+    request: tuple[str | None, str | None, str],
+    key: Hashable,
+    plans: list[RootPlan],
+    operation_name: str | None,
 ) -> None:
     """Remember a clean answer's plans for the calling token (`BY_TOKEN`), when SQLite's
     driver can run them."""
-    if context.token is not None and _all_prepared(known.plans):
-        wanted = digest_once(context.request.scope, context.token)
-        BY_TOKEN.put((wanted, *request), known)
+    grant = context.grant
+    if context.token is None or grant is None or not _all_prepared(plans):
+        return
+    wanted = digest_once(context.request.scope, context.token)
+    gated = gated_statement(context.db.engine.dialect, grant, _driver_statements(plans))
+    BY_TOKEN.put((wanted, *request), _Known(key, plans, operation_name, gated))
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,10 +352,10 @@ async def grant_and_clean(
 ) -> tuple[Grant | None, Prefetched | None]:
     """The grant of `token` (whose digest is `wanted`) and, when `request` (query, operation
     name, variables) is one whose answer was proven clean for this token, that answer, read in
-    the same call into SQLite's driver and the same read transaction: its statements run only
-    after the grant, read first, is found ACTIVE and giving the same plan key (permissions,
-    scope, source), so a refused or changed grant reads no graph data, and the request goes on
-    as a full execution."""
+    the same statement on SQLite's driver: its statements run only while the grant is still
+    the one they were proven for (`gated_statement`), so a refused or changed grant reads no
+    graph data; the grant is then read again, in the read transaction of the full execution
+    the request goes on to."""
     if request is None or settings.execution != "auto" or not db.on_driver:
         return await request_grant(db, token, wanted), None
     query, operation_name, variables = request
@@ -365,18 +373,19 @@ async def grant_and_clean(
             grant, settings, dialect, query, operation_name, variables_key
         )
 
+    count = len(_driver_statements(known.plans))
     try:
-        grant, results = await request_grant_then(
-            db, wanted, _driver_statements(known.plans), accept
-        )
+        grant, values = await request_grant_gated(db, wanted, known.gated, count)
     except RequestTimeout:
         raise
     except Exception:
         log.exception("compiled statement failed; the resolvers answer instead")
         return await request_grant(db, token, wanted), None
-    if results is None:
-        return grant, None
-    data = _data(known.plans, _scalars(results), verbatim=True)
+    if grant is None:
+        return None, None  # an unknown token: nothing more is read
+    if values is None or not accept(grant):
+        return await request_grant(db, token, wanted), None
+    data = _data(known.plans, iter(values), verbatim=True)
     return grant, Prefetched(data, known.operation_name)
 
 
@@ -401,7 +410,7 @@ async def answer_clean(
     if data is not None:
         _served_compiled(context, name)
         # another token of the integration (a new one, after a rotation) gets the one call
-        _remember_for_token(context, request, _Known(key, plans, name))
+        _remember_for_token(context, request, key, plans, name)
     return data
 
 
