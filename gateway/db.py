@@ -110,8 +110,10 @@ async def create_schema(engine: AsyncEngine) -> None:
         upgrading = await conn.run_sync(_has_integrations_without_views)
         without_feeds = await conn.run_sync(_has_integrations_without_feeds)
         await conn.run_sync(SQLModel.metadata.create_all)
-        await conn.run_sync(_add_missing_columns)
+        indexed = await conn.run_sync(_add_missing_columns_and_indexes)
         await seed_permissions(conn)
+        if indexed and not upgrading:
+            await refresh_statistics(conn)
         if upgrading:
             # A database from before the stored views: write them once, before any request.
             await refresh_statistics(conn)
@@ -121,13 +123,16 @@ async def create_schema(engine: AsyncEngine) -> None:
             await feed.sync_all(conn)
 
 
-def _add_missing_columns(conn: sa.Connection) -> None:
-    """Add the columns a table of an earlier version lacks (`create_all` only adds tables).
+def _add_missing_columns_and_indexes(conn: sa.Connection) -> bool:
+    """Add the columns and indexes a table of an earlier version lacks (`create_all` only adds
+    tables), and drop the indexes it replaced (`RETIRED_INDEXES`).
 
-    Every column added since the first release is nullable, so an older row simply has none;
-    the indexes on an added column are created with it.
+    Every column added since the first release is nullable, so an older row simply has none.
+    Whether an index was created: SQLite's planner then needs statistics for it, or it keeps to
+    the indexes it has statistics for.
     """
     inspector = sa.inspect(conn)
+    created = False
     for table in SQLModel.metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
         added = [column for column in table.columns if column.name not in present]
@@ -139,10 +144,21 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                 )
             kind = column.type.compile(dialect=conn.dialect)
             conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
-        names = {column.name for column in added}
+        indexed = {index["name"] for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
-            if names & {column.name for column in index.columns}:
-                index.create(conn, checkfirst=True)
+            if index.name not in indexed:  # added since, or on an added column
+                index.create(conn)
+                created = True
+    for name in RETIRED_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    return created
+
+
+# Indexes of earlier releases that a later one replaced (with another name): dropped on opening.
+RETIRED_INDEXES = (
+    "ix_person_schools_school_id",  # (school_id, person_id): ix_person_schools_school
+    "ix_class_sessions_session_id",  # (session_id, class_id): ix_class_sessions_session
+)
 
 
 def _has_integrations_without_views(conn: sa.Connection) -> bool:

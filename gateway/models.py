@@ -430,7 +430,12 @@ class ClassSession(SQLModel, table=True):
     """The sessions (terms) a class runs in."""
 
     __tablename__ = "class_sessions"
-    __table_args__ = (sa.Index("ix_class_sessions_session_id", "session_id", "class_id"),)
+    # A nested edge walks one of these from its parent, in its children's id order, and checks
+    # the link's source: each direction reads its index alone, never the table.
+    __table_args__ = (
+        sa.Index("ix_class_sessions_class", "class_id", "session_id", "source_id"),
+        sa.Index("ix_class_sessions_session", "session_id", "class_id", "source_id"),
+    )
     class_id: str = Field(
         primary_key=True,
         sa_type=UUID,
@@ -497,7 +502,12 @@ class PersonSchool(SQLModel, table=True):
     """A person's membership of a school (Person.schools)."""
 
     __tablename__ = "person_schools"
-    __table_args__ = (sa.Index("ix_person_schools_school_id", "school_id", "person_id"),)
+    # A nested edge walks one of these from its parent, in its children's id order, and checks
+    # the link's source: each direction reads its index alone, never the table.
+    __table_args__ = (
+        sa.Index("ix_person_schools_person", "person_id", "school_id", "source_id"),
+        sa.Index("ix_person_schools_school", "school_id", "person_id", "source_id"),
+    )
     person_id: str = Field(
         primary_key=True,
         sa_type=UUID,

@@ -24,7 +24,18 @@ _DOWNGRADE = [
     "ALTER TABLE applications DROP COLUMN key_digest",
     "ALTER TABLE applications DROP COLUMN description",
     "ALTER TABLE integrations DROP COLUMN token_ciphertext",
+    # the link indexes before they held the link's source (issue #12)
+    "DROP INDEX ix_person_schools_person",
+    "DROP INDEX ix_person_schools_school",
+    "CREATE INDEX ix_person_schools_school_id ON person_schools (school_id, person_id)",
+    "DROP INDEX ix_class_sessions_class",
+    "DROP INDEX ix_class_sessions_session",
+    "CREATE INDEX ix_class_sessions_session_id ON class_sessions (session_id, class_id)",
 ]
+
+
+def _index_names(conn: sa.Connection, table: str) -> set[str]:
+    return {str(index["name"]) for index in sa.inspect(conn).get_indexes(table)}
 
 
 def _columns(conn: sa.Connection, table: str) -> set[str]:
@@ -62,6 +73,9 @@ def test_an_earlier_database_is_upgraded_when_opened(any_db_url: str) -> None:
             )
         async with engine.connect() as conn:
             assert "key_digest" not in await conn.run_sync(_columns, "applications")
+            assert "ix_person_schools_school_id" in await conn.run_sync(
+                _index_names, "person_schools"
+            )
         return {"source": orgs.source}
 
     old = run_db(any_db_url, make_old)
@@ -70,6 +84,15 @@ def test_an_earlier_database_is_upgraded_when_opened(any_db_url: str) -> None:
         async with engine.connect() as conn:
             assert {"key_digest", "description"} <= await conn.run_sync(_columns, "applications")
             assert "token_ciphertext" in await conn.run_sync(_columns, "integrations")
+            links = await conn.run_sync(_index_names, "person_schools")
+            links |= await conn.run_sync(_index_names, "class_sessions")
+            assert {
+                "ix_person_schools_person",
+                "ix_person_schools_school",
+                "ix_class_sessions_class",
+                "ix_class_sessions_session",
+            } <= links
+            assert not links & {"ix_person_schools_school_id", "ix_class_sessions_session_id"}
             indexes = await conn.run_sync(lambda sync: sa.inspect(sync).get_indexes("applications"))
             assert {"name": "ix_applications_key_digest", "unique": True} in [
                 {"name": ix["name"], "unique": bool(ix["unique"])} for ix in indexes
