@@ -143,19 +143,15 @@ def _run_in_driver(
     connection: sqlite3.Connection,
     begin: bool,
     statements: list[tuple[str, tuple[Any, ...]]],
-    gate: Callable[[list[tuple[Any, ...]]], bool] | None,
     end: bool,
 ) -> list[list[tuple[Any, ...]]]:
-    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement
-    (only the first when `gate` refuses its rows), then end the transaction if asked and every
-    statement ran."""
+    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement,
+    then end the transaction if asked."""
     if begin:
         connection.execute("BEGIN")
     out: list[list[tuple[Any, ...]]] = []
     for sql, params in statements:
         out.append(connection.execute(sql, params).fetchall())
-        if gate is not None and len(out) == 1 and not gate(out[0]):
-            return out
     if end and connection.in_transaction:
         connection.rollback()  # a read transaction: nothing to commit
     return out
@@ -282,7 +278,6 @@ class RequestDB:
         self,
         statements: Sequence[tuple[Prepared, Mapping[str, Any] | None]],
         *,
-        gate: Callable[[list[tuple[Any, ...]]], bool] | None = None,
         end: bool = False,
         begin: bool = True,
     ) -> list[list[tuple[Any, ...]]]:
@@ -290,8 +285,6 @@ class RequestDB:
         the driver's thread; only while `on_driver`. A database error is raised as the
         driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it.
 
-        `gate` is called in the driver's thread with the first statement's rows (converted);
-        when it returns False the others do not run, and only the first's rows are returned.
         With `end`, the read transaction ends once every statement has run, for a request that
         reads nothing more: returning its connection to the pool then costs no call (`db`).
         Without `begin`, no read transaction is opened when none is: a single statement reads
@@ -305,18 +298,9 @@ class RequestDB:
             driver: Any = raw.driver_connection  # the aiosqlite connection
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
-            gated: list[list[tuple[Any, ...]]] = []  # the first's rows, converted for `gate`
-            check = None
-            if gate is not None:
-                first = statements[0][0]
-
-                def check(rows: list[tuple[Any, ...]]) -> bool:
-                    gated.append(first.convert(rows))
-                    return gate(gated[0])
-
             try:
                 rows = await driver._execute(
-                    _run_in_driver, connection, begin and not self._begun, runs, check, end
+                    _run_in_driver, connection, begin and not self._begun, runs, end
                 )
             except asyncio.CancelledError:
                 # The driver's thread runs the call to its end (BEGIN, the statements) whatever
@@ -331,11 +315,7 @@ class RequestDB:
                 raise
             finally:
                 self._begun = connection.in_transaction
-            converted = [
-                p.convert(r)
-                for (p, _), r in zip(statements[len(gated) :], rows[len(gated) :], strict=False)
-            ]
-            return gated + converted
+            return [p.convert(r) for (p, _), r in zip(statements, rows, strict=True)]
 
     async def _take_pooled(self) -> PoolProxiedConnection:
         """The request's pooled DBAPI connection (SQLite), bound by its deadline."""

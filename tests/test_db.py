@@ -194,18 +194,16 @@ def test_reads_on_the_driver_share_the_snapshot_and_the_deadline(db_url: str) ->
     assert date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # as SQLAlchemy's column type reads it
 
 
-def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_read(
+def test_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_read(
     db_url: str,
 ) -> None:
-    """`read(gate=…)` runs the later statements only when the gate accepts the first one's rows
-    (converted); `read(end=True)` ends the read transaction, so the pool has nothing to roll
-    back when the connection returns; a connection returned in the middle of a read is rolled
-    back, and the next request reads the latest commit."""
+    """`read(end=True)` ends the read transaction, so the pool has nothing to roll back when the
+    connection returns; without it the transaction stays open, a connection returned in the
+    middle of a read is rolled back, and the next request reads the latest commit."""
     teams = models.table_of(models.Team)
     dialect = sqlite_dialect()
     count = Prepared.of(sa.select(sa.func.count()).select_from(teams), dialect)
     path = db_url.removeprefix("sqlite+aiosqlite:///")
-    runs: list[Any] = []
 
     def add_team(name: str) -> None:
         with contextlib.closing(sqlite3.connect(path)) as other, other:
@@ -213,10 +211,6 @@ def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_re
                 "INSERT INTO teams (id, name, created_date, updated_date) VALUES (?, ?, ?, ?)",
                 (str(uuid.uuid4()), name, "2026-01-02 03:04:05", "2026-01-02 03:04:05"),
             )
-
-    def gate(rows: list[Any]) -> bool:
-        runs.append(rows)
-        return bool(rows[0][0])
 
     async def in_transaction(db: RequestDB) -> bool:
         conn = await db._checkout()
@@ -228,7 +222,7 @@ def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_re
         async with engine_for(db_url) as engine:
             db = RequestDB(engine)
             try:
-                seen.append(await db.read([(count, None), (count, None)], gate=gate))
+                seen.append(await db.read([(count, None), (count, None)]))
                 seen.append(await in_transaction(db))  # still open: nothing said to end it
             finally:
                 await db.close()  # rolled back by the pool (`_reset_sqlite`)
@@ -236,15 +230,14 @@ def test_a_gate_and_an_end_on_the_driver_and_the_pool_rolls_back_only_an_open_re
             db = RequestDB(engine)
             try:
                 assert not await in_transaction(db)
-                seen.append(await db.read([(count, None), (count, None)], gate=gate, end=True))
+                seen.append(await db.read([(count, None), (count, None)], end=True))
                 seen.append(await in_transaction(db))  # ended with the statements
             finally:
                 await db.close()
         return seen
 
     seen = asyncio.run(body())
-    assert seen == [[[(0,)]], True, [[(1,)], [(1,)]], False]
-    assert runs == [[(0,)], [(1,)]]
+    assert seen == [[[(0,)], [(0,)]], True, [[(1,)], [(1,)]], False]
 
 
 def test_concurrent_requests_reuse_their_sqlite_connections(db_url: str) -> None:

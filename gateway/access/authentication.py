@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,35 +45,9 @@ async def request_grant(db: RequestDB, token: str, wanted: str | None = None) ->
     digest when it is known already."""
     if not db.on_driver:
         return await load_grant(await db.connection(), token)
-    grant, _ = await request_grant_then(db, wanted or digest(token), [], lambda grant: False)
-    return grant
-
-
-async def request_grant_then(
-    db: RequestDB,
-    wanted: str,
-    then: Sequence[Prepared],
-    accept: Callable[[Grant], bool],
-) -> tuple[Grant | None, list[list[tuple[Any, ...]]] | None]:
-    """`request_grant` on SQLite's driver for the token whose digest is `wanted`, and in the
-    same call into its thread and the same read transaction the statements `then`, which run
-    only when `accept(grant)` (called there) says so; then the transaction ends (the request
-    reads nothing more). Their rows, or None when they did not run."""
-    prepared = _prepared(db.engine.dialect)
-    read: list[Grant | None] = []  # the grant `gate` found
-
-    def gate(rows: list[tuple[Any, ...]]) -> bool:
-        grant = _grant_of_row(wanted, rows)
-        read.append(grant)
-        return grant is not None and accept(grant)
-
-    results = await db.read(
-        [(prepared, {"digest": wanted}), *((p, None) for p in then)],
-        gate=gate if then else None,
-        end=bool(then),
-    )
-    grant = read[0] if read else _grant_of_row(wanted, results[0])
-    return grant, results[1:] if len(results) > 1 else None
+    wanted = wanted or digest(token)
+    rows = await db.read([(_prepared(db.engine.dialect), {"digest": wanted})])
+    return _grant_of_row(wanted, rows[0])
 
 
 def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared]) -> Prepared:
