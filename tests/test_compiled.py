@@ -430,6 +430,55 @@ def test_every_edge_is_compiled_and_agrees(pair: Pair, edge: tuple[str, str]) ->
         assert path == "compiled"
 
 
+def test_every_edge_agrees_with_its_nested_json_wrapped_or_not(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nested value is wrapped in `json(…)` or not, as the SQLite in use needs
+    (`subtype_crosses_scalar_subqueries`); the other way answers alike, so that an SQLite that
+    needs the wrapping gets answers as right as this one."""
+    if pair.engine != "sqlite":
+        pytest.skip("the wrapping is SQLite's")
+    from gateway.compiled import dispatch, sqljson
+
+    used = sqljson.DIALECTS["sqlite"]
+    assert isinstance(used, sqljson.SQLite)
+    monkeypatch.setitem(
+        sqljson.DIALECTS, "sqlite", sqljson.SQLite(wraps_nested=not used.wraps_nested)
+    )
+    caches = (dispatch.PLANS, dispatch.CLEAN, dispatch.BY_TOKEN)
+    for cache in caches:
+        monkeypatch.setattr(cache, "_plans", type(cache._plans)())  # compiled anew, dropped after
+    for edge in EDGES:
+        for kind in ("all", "selected-schools"):
+            assert compare(pair, _edge_query(*edge, kind), pair.tokens[kind]) == "compiled"
+
+
+def test_the_probe_tells_an_sqlite_that_loses_the_json_subtype_across_a_subquery() -> None:
+    from gateway.compiled.sqljson import subtype_crosses_scalar_subqueries
+
+    class Losing(sqlite3.Connection):
+        """As an SQLite would be that writes a subquery's JSON into its parent as text."""
+
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            text = sql.replace("(SELECT json_object(", "(SELECT '' || json_object(")
+            return super().execute(text, *args)
+
+    def broken(path: str) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("no such function: json_object")
+
+    assert (
+        subtype_crosses_scalar_subqueries(lambda path: sqlite3.connect(path, factory=Losing))
+        is False
+    )
+    assert subtype_crosses_scalar_subqueries(broken) is False
+    # this machine's answer is the one the compiler uses
+    from gateway.compiled import sqljson
+
+    used = sqljson.DIALECTS["sqlite"]
+    assert isinstance(used, sqljson.SQLite)
+    assert used.wraps_nested is not subtype_crosses_scalar_subqueries()
+
+
 @pytest.mark.parametrize("type_name", sorted(TABLES))
 def test_every_scalar_and_lookup_agrees(pair: Pair, type_name: str) -> None:
     root = TABLES[type_name].name
