@@ -227,7 +227,7 @@ def _grant_row_statement() -> sa.Select[Any]:
     from the event loop, a context switch or two each under load: one row, not one per
     permission and target, saves a dozen of them a request."""
     owner = _integrations
-    # in slug order, so that the text is the same for the same permissions (`GrantGate`)
+    # in slug order, so that the text is the same for the same permissions (`gated_statement`)
     ordered = (
         sa.select(_permissions.c.slug)
         .join(_grants, _grants.c.permission_id == _permissions.c.id)
