@@ -454,6 +454,7 @@ def test_every_edge_agrees_with_its_nested_json_wrapped_or_not(
 
 
 def test_the_probe_tells_an_sqlite_that_loses_the_json_subtype_across_a_subquery() -> None:
+    from gateway.compiled import sqljson
     from gateway.compiled.sqljson import subtype_crosses_scalar_subqueries
 
     class Losing(sqlite3.Connection):
@@ -472,8 +473,6 @@ def test_the_probe_tells_an_sqlite_that_loses_the_json_subtype_across_a_subquery
     )
     assert subtype_crosses_scalar_subqueries(broken) is False
     # this machine's answer is the one the compiler uses
-    from gateway.compiled import sqljson
-
     used = sqljson.DIALECTS["sqlite"]
     assert isinstance(used, sqljson.SQLite)
     assert used.wraps_nested is not subtype_crosses_scalar_subqueries()

@@ -106,12 +106,12 @@ def _stored(column: sa.Column[Any], value: Any, dialect: sa.Dialect) -> Any:
 
 
 async def request_grant_gated(
-    db: RequestDB, wanted: str, gated: Prepared, count: int
+    db: RequestDB, wanted: str, gated: Prepared
 ) -> tuple[Grant | None, list[Any] | None]:
-    """The grant of the token whose digest is `wanted` and the values of the `count`
-    statements of `gated` (`gated_statement`), read in one statement on SQLite's driver; the
-    values are None when the grant is no longer the one they were proven for (they were not
-    read). No read transaction stays open."""
+    """The grant of the token whose digest is `wanted` and the values of the statements of
+    `gated` (`gated_statement`), read in one statement on SQLite's driver; the values are None
+    when the grant is no longer the one they were proven for (they were not read). No read
+    transaction stays open."""
     rows = await db.read([(gated, {"digest": wanted})], begin=False)
     found = rows[0]
     if not found:
@@ -121,7 +121,7 @@ async def request_grant_gated(
     grant = _grant_of_row(wanted, [row[:width]])
     if grant is None or not row[width]:
         return grant, None
-    return grant, list(row[width + 1 : width + 1 + count])
+    return grant, list(row[width + 1 :])
 
 
 class _GrantRow(NamedTuple):

@@ -373,9 +373,8 @@ async def grant_and_clean(
             grant, settings, dialect, query, operation_name, variables_key
         )
 
-    count = len(_driver_statements(known.plans))
     try:
-        grant, values = await request_grant_gated(db, wanted, known.gated, count)
+        grant, values = await request_grant_gated(db, wanted, known.gated)
     except RequestTimeout:
         raise
     except Exception:
