@@ -112,11 +112,10 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.run_sync(SQLModel.metadata.create_all)
         indexed = await conn.run_sync(_add_missing_columns_and_indexes)
         await seed_permissions(conn)
-        if indexed and not upgrading:
+        if indexed or upgrading:
             await refresh_statistics(conn)
         if upgrading:
             # A database from before the stored views: write them once, before any request.
-            await refresh_statistics(conn)
             await views.refresh_all(conn)
         if without_feeds:
             # A database from before the change feed: each integration's first materialization.
