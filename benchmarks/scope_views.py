@@ -59,7 +59,7 @@ MANY += " ".join(f"a{n}: person(id: $i{n}) {{ id }}" for n in range(ALIASES)) + 
 
 PEOPLE = models.table_of(models.Person)
 PERSON_SCHOOLS = models.table_of(models.PersonSchool)
-VIEW = views.VIEW
+PEOPLE_VIEW = views.view_of(PEOPLE)
 _integrations = models.table_of(models.Integration)
 
 Call = Callable[[], Awaitable[httpx.Response]]
@@ -78,16 +78,15 @@ async def _ids(engine: AsyncEngine, integration: str | None, source_id: str) -> 
         if integration is None:
             stmt = sa.select(PEOPLE.c.id).where(PEOPLE.c.source_id == source_id)
         else:
-            stmt = sa.select(VIEW.c.id).where(
-                VIEW.c.integration_id == integration, VIEW.c.kind == "people"
-            )
+            stmt = sa.select(PEOPLE_VIEW.c.id).where(PEOPLE_VIEW.c.integration_id == integration)
         return sorted((await conn.execute(stmt)).scalars())
 
 
 async def materialize(engine: AsyncEngine, integration: DemoIntegration) -> tuple[float, int]:
     """Seconds to write one integration's view from scratch, and its rows."""
     async with write_transaction(engine) as conn:
-        await conn.execute(VIEW.delete().where(VIEW.c.integration_id == integration.id))
+        for view in views.VIEWS.values():
+            await conn.execute(view.delete().where(view.c.integration_id == integration.id))
     start = time.perf_counter()
     async with write_transaction(engine) as conn:
         done = await views.refresh(conn, integration.id)
@@ -95,14 +94,21 @@ async def materialize(engine: AsyncEngine, integration: DemoIntegration) -> tupl
 
 
 async def view_bytes(engine: AsyncEngine) -> tuple[int, int]:
-    """Bytes of the view table with its key (SQLite's dbstat), and its rows."""
+    """Bytes of the view tables with their keys (SQLite's dbstat), and their rows."""
+    dbstat = sa.table("dbstat", sa.column("name"), sa.column("pgsize"))
+    names = [view.name for view in views.VIEWS.values()]
     async with engine.connect() as conn:
         size = (
-            await conn.exec_driver_sql(
-                "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = 'visible_rows'"
+            await conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(dbstat.c.pgsize), 0)).where(
+                    dbstat.c.name.in_(names)
+                )
             )
         ).scalar_one()
-        rows = (await conn.execute(sa.select(sa.func.count()).select_from(VIEW))).scalar_one()
+        rows = 0
+        for view in views.VIEWS.values():
+            count = sa.select(sa.func.count()).select_from(view)
+            rows += (await conn.execute(count)).scalar_one()
     return int(size), int(rows)
 
 

@@ -115,8 +115,11 @@ async def create_schema(engine: AsyncEngine) -> None:
         if indexed or upgrading:
             await refresh_statistics(conn)
         if upgrading:
-            # A database from before the stored views: write them once, before any request.
+            # A database from before the stored views (or before one table per kind): write
+            # them once, before any request.
             await views.refresh_all(conn)
+        for name in RETIRED_TABLES:
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         if without_feeds:
             # A database from before the change feed: each integration's first materialization.
             await feed.sync_all(conn)
@@ -162,9 +165,16 @@ RETIRED_INDEXES = (
 
 def _has_integrations_without_views(conn: sa.Connection) -> bool:
     inspector = sa.inspect(conn)
-    return inspector.has_table("integrations") and not inspector.has_table(
-        models.table_of(models.VisibleRow).name
+    return inspector.has_table("integrations") and not all(
+        inspector.has_table(view.name) for view in models.VISIBLE_TABLES.values()
     )
+
+
+# Tables of earlier releases that a later one replaced: dropped on opening, once what replaces
+# them has been written.
+RETIRED_TABLES = (
+    "visible_rows",  # (integration_id, kind, id): one table per kind, models.VISIBLE_TABLES
+)
 
 
 def _has_integrations_without_feeds(conn: sa.Connection) -> bool:

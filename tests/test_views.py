@@ -382,9 +382,11 @@ async def _check(engine: AsyncEngine, run: Run, after: str) -> None:
                     f"closure - stored = {sorted(expected - stored)[:3]}"
                 )
                 run.checks += 1
-        orphans = sa.select(sa.func.count()).select_from(views.VIEW)
-        orphans = orphans.where(~views.VIEW.c.integration_id.in_(sa.select(integrations.c.id)))
-        assert (await conn.execute(orphans)).scalar_one() == 0, f"after {after}: orphan rows"
+        for view in views.VIEWS.values():
+            orphans = sa.select(sa.func.count()).select_from(view)
+            orphans = orphans.where(~view.c.integration_id.in_(sa.select(integrations.c.id)))
+            found = (await conn.execute(orphans)).scalar_one()
+            assert found == 0, f"after {after}: orphan rows in {view.name}"
 
 
 stats: dict[str, int] = {"examples": 0, "steps": 0, "checks": 0}
@@ -476,7 +478,8 @@ def test_a_database_from_before_the_views_gets_them_when_opened(
         await _import(engine, run, district.files, "bulk")
         await _apply(engine, run, ("create", 4, 1))
         async with engine.begin() as conn:  # as an older version left it: no view table
-            await conn.execute(sa.text(f"DROP TABLE {views.VIEW.name}"))
+            for view in views.VIEWS.values():
+                await conn.execute(sa.text(f"DROP TABLE {view.name}"))
 
     async def reopened(engine: AsyncEngine) -> list[tuple[Any, Any]]:
         return await _views_and_closures(engine, run.integrations[0])
@@ -485,3 +488,44 @@ def test_a_database_from_before_the_views_gets_them_when_opened(
     found = run_db(any_db_url, reopened)  # engine_for runs create_schema, as `serve` does
     assert all(stored == closure for stored, closure in found)
     assert sum(len(stored) for stored, _ in found) > 1
+
+
+def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_opened(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    """The release before this one kept every view in `visible_rows` (integration, kind, id):
+    opening its database writes the per-kind tables from the closure and drops the old one."""
+    district = District.generate(6)
+    run = Run(district, "One table", (tmp_path / f"f{n}" for n in itertools.count()))
+
+    async def as_the_release_before(engine: AsyncEngine) -> None:
+        await _import(engine, run, district.files, "bulk")
+        await _apply(engine, run, ("create", 4, 1))
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
+                    "kind VARCHAR(16) NOT NULL, id VARCHAR(36) NOT NULL, "
+                    "PRIMARY KEY (integration_id, kind, id))"
+                )
+            )
+            for view in views.VIEWS.values():
+                kind = view.name.removeprefix("visible_")
+                await conn.execute(
+                    sa.text(
+                        f"INSERT INTO visible_rows SELECT integration_id, '{kind}', id "
+                        f"FROM {view.name}"
+                    )
+                )
+                await conn.execute(sa.text(f"DROP TABLE {view.name}"))
+
+    async def reopened(engine: AsyncEngine) -> tuple[list[tuple[Any, Any]], bool]:
+        async with engine.connect() as conn:
+            old = await conn.run_sync(lambda sync: sa.inspect(sync).has_table("visible_rows"))
+        return await _views_and_closures(engine, run.integrations[0]), old
+
+    run_db(any_db_url, as_the_release_before)
+    found, old_table_left = run_db(any_db_url, reopened)
+    assert all(stored == closure for stored, closure in found)
+    assert sum(len(stored) for stored, _ in found) > 1
+    assert not old_table_left

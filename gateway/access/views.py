@@ -77,8 +77,9 @@ def _unary_plus(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return f"+{compiler.process(element.column, **kw)}"
 
 
-VIEW = models.table_of(models.VisibleRow)
 GRAPH_TABLES: tuple[sa.Table, ...] = tuple(models.table_of(m) for m in models.GRAPH_TABLES)
+VIEWS: dict[str, sa.Table] = models.VISIBLE_TABLES
+"""The stored view of each graph table, by the graph table's name."""
 _integrations = models.table_of(models.Integration)
 
 Predicate = ColumnElement[bool]
@@ -87,8 +88,13 @@ Predicate = ColumnElement[bool]
 # ---------------------------------------------------------------- reading
 
 
-def _in_view(grant: Grant, table: sa.Table, view: sa.FromClause) -> list[Predicate]:
-    return [view.c.integration_id == grant.integration_id, view.c.kind == table.name]
+def view_of(table: sa.Table) -> sa.Table:
+    """The stored view of graph table `table`."""
+    return VIEWS[table.name]
+
+
+def _in_view(grant: Grant, view: sa.FromClause) -> Predicate:
+    return view.c.integration_id == grant.integration_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +118,8 @@ def visible_rows(grant: Grant, table: sa.Table, joined: sa.FromClause | None = N
     in_source = table.c.source_id == grant.source_id
     if grant.scope is Scope.ALL:
         return Rows(table if joined is None else joined, table.c.id, [in_source])
-    view = VIEW.alias("scope_view")
-    on = sa.and_(*_in_view(grant, table, view), view.c.id == table.c.id)
+    view = view_of(table).alias("scope_view")
+    on = sa.and_(_in_view(grant, view), view.c.id == table.c.id)
     if joined is None:
         by_key = _Unindexed(table.c.source_id) == grant.source_id
         return Rows(_ViewJoin(view, table, on), view.c.id, [by_key])
@@ -124,8 +130,8 @@ def count_visible(grant: Grant, table: sa.Table, filters: Sequence[Predicate]) -
     """`SELECT count(*)` of the visible rows of `table` matching `filters`; with no filter a
     SELECTED count reads only the view's index range."""
     if grant.scope is not Scope.ALL and not filters:
-        view = VIEW.alias("scope_view")
-        return sa.select(sa.func.count()).select_from(view).where(*_in_view(grant, table, view))
+        view = view_of(table).alias("scope_view")
+        return sa.select(sa.func.count()).select_from(view).where(_in_view(grant, view))
     rows = visible_rows(grant, table)
     return sa.select(sa.func.count()).select_from(rows.source).where(*rows.where, *filters)
 
@@ -143,8 +149,8 @@ def visible_ids(grant: Grant, table: sa.Table, ids: list[str]) -> sa.Select[Any]
         return sa.select(alias.c.id).where(
             alias.c.id.in_(ids), alias.c.source_id == grant.source_id
         )
-    view = VIEW.alias()
-    return sa.select(view.c.id).where(*_in_view(grant, table, view), view.c.id.in_(ids))
+    view = view_of(table).alias()
+    return sa.select(view.c.id).where(_in_view(grant, view), view.c.id.in_(ids))
 
 
 # ---------------------------------------------------------------- writing
@@ -173,16 +179,18 @@ async def refresh(conn: AsyncConnection, integration_id: str) -> Refreshed:
     """
     done = Refreshed()
     grant = await load_grant_by_id(conn, integration_id)
-    stored = sa.select(VIEW.c.id).where(VIEW.c.integration_id == integration_id).limit(1)
-    first = (await conn.execute(stored)).first() is None
-    if grant is not None and grant.scope is Scope.SELECTED and not first:
-        await _with_scratch(conn)
+    scratch = False
     for table in GRAPH_TABLES:
+        view = view_of(table)
         if grant is None or grant.scope is Scope.ALL:
-            removed, added = await _clear_table(conn, integration_id, table), 0
-        elif first:  # nothing stored yet: the closure goes straight in
+            removed, added = await _clear_table(conn, integration_id, view), 0
+        elif not await _holds_any(conn, integration_id, view):
+            # nothing stored yet: the closure goes straight in
             removed, added = 0, await _write_table(conn, grant, table)
         else:
+            if not scratch:
+                await _with_scratch(conn)
+                scratch = True
             removed, added = await _refresh_table(conn, grant, table)
         if removed:
             done.removed[table.name] = removed
@@ -191,10 +199,13 @@ async def refresh(conn: AsyncConnection, integration_id: str) -> Refreshed:
     return done
 
 
-async def _clear_table(conn: AsyncConnection, integration_id: str, table: sa.Table) -> int:
-    result = await conn.execute(
-        VIEW.delete().where(VIEW.c.integration_id == integration_id, VIEW.c.kind == table.name)
-    )
+async def _holds_any(conn: AsyncConnection, integration_id: str, view: sa.Table) -> bool:
+    stored = sa.select(view.c.id).where(view.c.integration_id == integration_id).limit(1)
+    return (await conn.execute(stored)).first() is not None
+
+
+async def _clear_table(conn: AsyncConnection, integration_id: str, view: sa.Table) -> int:
+    result = await conn.execute(view.delete().where(view.c.integration_id == integration_id))
     return result.rowcount
 
 
@@ -214,30 +225,28 @@ async def _with_scratch(conn: AsyncConnection) -> None:
 
 
 async def _write_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -> int:
-    rows = sa.select(
-        sa.literal(grant.integration_id, models.UUID), sa.literal(table.name, sa.String), table.c.id
-    ).where(closure(grant, table))
-    added = await conn.execute(VIEW.insert().from_select(["integration_id", "kind", "id"], rows))
+    rows = sa.select(sa.literal(grant.integration_id, models.UUID), table.c.id).where(
+        closure(grant, table)
+    )
+    view = view_of(table)
+    added = await conn.execute(view.insert().from_select(["integration_id", "id"], rows))
     return added.rowcount
 
 
 async def _refresh_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -> tuple[int, int]:
+    view = view_of(table)
     await conn.execute(FRESH.delete())
     await conn.execute(
         FRESH.insert().from_select(["id"], sa.select(table.c.id).where(closure(grant, table)))
     )
-    still = sa.select(sa.literal(1)).where(FRESH.c.id == VIEW.c.id).exists()
-    removed = await conn.execute(VIEW.delete().where(*_in_view(grant, table, VIEW), ~still))
-    stored = VIEW.alias("stored")
-    known = (
-        sa.select(sa.literal(1))
-        .where(*_in_view(grant, table, stored), stored.c.id == FRESH.c.id)
-        .exists()
+    still = sa.select(sa.literal(1)).where(FRESH.c.id == view.c.id).exists()
+    removed = await conn.execute(view.delete().where(_in_view(grant, view), ~still))
+    stored = view.alias("stored")
+    known = sa.select(sa.literal(1)).where(_in_view(grant, stored), stored.c.id == FRESH.c.id)
+    missing = sa.select(sa.literal(grant.integration_id, models.UUID), FRESH.c.id).where(
+        ~known.exists()
     )
-    missing = sa.select(
-        sa.literal(grant.integration_id, models.UUID), sa.literal(table.name, sa.String), FRESH.c.id
-    ).where(~known)
-    added = await conn.execute(VIEW.insert().from_select(["integration_id", "kind", "id"], missing))
+    added = await conn.execute(view.insert().from_select(["integration_id", "id"], missing))
     return removed.rowcount, added.rowcount
 
 
@@ -271,9 +280,7 @@ async def refresh_all(conn: AsyncConnection) -> Refreshed:
 async def stored_ids(conn: AsyncConnection, integration_id: str, table: sa.Table) -> set[str]:
     """The ids of `table` in the stored view of `integration_id` (for checks and tests)."""
     rows = await conn.execute(
-        sa.select(VIEW.c.id).where(
-            VIEW.c.integration_id == integration_id, VIEW.c.kind == table.name
-        )
+        sa.select(view_of(table).c.id).where(view_of(table).c.integration_id == integration_id)
     )
     return set(rows.scalars())
 
