@@ -755,6 +755,47 @@ def test_a_changed_grant_is_never_answered_from_the_clean_plans(
     assert compare(pair, query, token) == "compiled"  # restored: clean again
 
 
+def test_an_integration_whose_start_date_has_passed_is_answered_in_one_call(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start date that has passed leaves the integration ACTIVE, the grant its clean plans
+    were proven for: the grant and the plans are still read in one statement. One still to come
+    makes it INACTIVE: the gate stays shut and no plan is read."""
+    from gateway import request_db
+
+    token = pair.tokens["all"]
+    query = "query Scheduled { schools(first: 2) { nodes { id name } } }"
+    compare(pair, query, token)
+    assert compare(pair, query, token) == "compiled"
+    runs: list[tuple[str, Any]] = []
+    real = request_db._run_in_driver
+
+    def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
+        out = real(connection, begin, statements, *rest)
+        kind = _kind_of_call(statements)
+        runs.append((kind, _gate_and_values(out[0][0])[0] if kind == "gated" else None))
+        return out
+
+    monkeypatch.setattr(request_db, "_run_in_driver", counted)
+    undo = "UPDATE integrations SET start_date = NULL WHERE id = :id"
+    passed = "UPDATE integrations SET start_date = '2001-01-01 00:00:00.000000' WHERE id = :id"
+    with _changed(pair, token, passed, undo):
+        for _ in range(2):
+            status, body = pair.auto.graphql(query, token)
+            assert status == 200
+            assert "errors" not in body, body
+    if pair.engine == "sqlite":
+        assert runs == [("gated", 1), ("gated", 1)], runs
+    runs.clear()
+    to_come = "UPDATE integrations SET start_date = '2999-01-01 00:00:00.000000' WHERE id = :id"
+    with _changed(pair, token, to_come, undo):
+        status, body = pair.auto.graphql(query, token)
+        assert status == 403, body
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INTEGRATION_STATE"
+    if pair.engine == "sqlite":
+        assert runs == [("gated", 0), ("grant", None)], runs
+
+
 def _kind_of_call(statements: list[tuple[str, Any]]) -> str:
     """What a call into SQLite's driver read: a token's grant, its grant and clean plans in one
     statement (`gated_statement`), or plans."""

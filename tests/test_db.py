@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -429,9 +429,10 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
 ) -> None:
     """`gated_statement` reads a token's grant row and, behind a `CASE`, the statements proven
     for one grant: they run (a probe function counts them) only while the row is still that
-    grant; any change to it (status, start date, permissions, scope, source, the integration
-    holding the token) or an unknown token reads the row alone, and the grant row is the one
-    the plain token lookup reads."""
+    grant, which a start date that has passed leaves it; any other change to it (status, a start
+    date still to come, permissions, scope, source, the integration holding the token) or an
+    unknown token reads the row alone, and the grant row is the one the plain token lookup
+    reads."""
     path = db_url.removeprefix("sqlite+aiosqlite:///")
     dialect = sqlite_dialect()
     probes = [
@@ -460,6 +461,11 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
     gated = gated_statement(dialect, grant, probes)
     plain = _prepared(dialect)
     me = grant.integration_id
+    now = utcnow()
+    stored_time = models.table_of(models.Integration).c.start_date.type.bind_processor(dialect)
+    assert stored_time is not None
+    just_now = stored_time(now - timedelta(microseconds=1))
+    in_a_moment = stored_time(now + timedelta(microseconds=1))
     email = "(SELECT id FROM permissions WHERE slug = 'emails:read')"
     changes = {
         "nothing": ("SELECT 1", "SELECT 1"),
@@ -474,6 +480,25 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
         "a start date, passed": (
             f"UPDATE integrations SET start_date = '2001-01-01 00:00:00.000000' WHERE id = '{me}'",
             f"UPDATE integrations SET start_date = NULL WHERE id = '{me}'",
+        ),
+        "inactive, with a start date that passed a moment ago": (
+            f"UPDATE integrations SET status = 'INACTIVE', start_date = '{just_now}' "
+            f"WHERE id = '{me}'",
+            f"UPDATE integrations SET status = 'ACTIVE', start_date = NULL WHERE id = '{me}'",
+        ),
+        "a start date to come": (
+            f"UPDATE integrations SET start_date = '{in_a_moment}' WHERE id = '{me}'",
+            f"UPDATE integrations SET start_date = NULL WHERE id = '{me}'",
+        ),
+        "inactive, with a start date to come": (
+            "UPDATE integrations SET status = 'INACTIVE', "
+            f"start_date = '2999-01-01 00:00:00.000000' WHERE id = '{me}'",
+            f"UPDATE integrations SET status = 'ACTIVE', start_date = NULL WHERE id = '{me}'",
+        ),
+        "disabled, with a start date passed": (
+            "UPDATE integrations SET status = 'DISABLED', "
+            f"start_date = '2001-01-01 00:00:00.000000' WHERE id = '{me}'",
+            f"UPDATE integrations SET status = 'ACTIVE', start_date = NULL WHERE id = '{me}'",
         ),
         "a permission taken away": (
             f"DELETE FROM integration_permissions WHERE integration_id = '{me}' "
@@ -516,7 +541,7 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
             conn.executescript(change)
             try:
                 wanted = {"digest": digest(token)}
-                rows = conn.execute(gated.sql, gated.parameters(wanted)).fetchall()
+                rows = conn.execute(gated.sql, gated.parameters({**wanted, "now": now})).fetchall()
                 alone = conn.execute(plain.sql, plain.parameters(wanted)).fetchall()
                 width = len(alone[0]) if alone else len(plain.results)
                 assert [row[:width] for row in rows] == alone, name
@@ -528,7 +553,13 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
     finally:
         conn.close()
     assert all(read[name] != read["nothing"] for name in changes if name != "nothing")
-    assert seen.pop("nothing") == ((1, 7, 8), [7, 8])
+    # the grant it was: ACTIVE (a start date that has passed makes it so), nothing else changed
+    for name in (
+        "nothing",
+        "a start date, passed",
+        "inactive, with a start date that passed a moment ago",
+    ):
+        assert seen.pop(name) == ((1, 7, 8), [7, 8]), name
     assert seen.pop("the token") == (None, [])
     assert seen == {name: ((0, None, None), []) for name in seen}
 

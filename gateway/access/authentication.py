@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import models
 from gateway.access.grant import Grant, IntegrationStatus, Scope, Targets, effective_status
 from gateway.access.tokens import digest, digests_equal
+from gateway.coltypes import utcnow
 from gateway.request_db import Prepared, RequestDB
 
 _integrations = models.table_of(models.Integration)
@@ -53,11 +54,12 @@ async def request_grant(db: RequestDB, token: str, wanted: str | None = None) ->
 def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared]) -> Prepared:
     """One statement, for SQLite's driver, that reads the grant row of the token whose digest
     is bound as `digest` (`_grant_row_statement`) and, only while that row is still `grant`
-    as it was when `then` was proven for it (ACTIVE with no start date, the same integration,
-    source, scope and permissions), the value of each statement of `then`, as a scalar
-    subquery behind a `CASE` that SQLite evaluates only when its condition holds: a changed,
-    disabled or unknown grant reads no graph data. Its row: the grant row's columns, 1 when the
-    condition held (else 0), then one value per statement of `then` (null when it did not run).
+    as it was when `then` was proven for it (ACTIVE with no start date still to come, the same
+    integration, source, scope and permissions), the value of each statement of `then`, as a
+    scalar subquery behind a `CASE` that SQLite evaluates only when its condition holds: a
+    changed, disabled, not yet started or unknown grant reads no graph data; `now` is bound to
+    the time of the request. Its row: the grant row's columns, 1 when the condition held (else
+    0), then one value per statement of `then` (null when it did not run).
 
     One statement reads one snapshot without a transaction around it, and is one call into the
     driver with a single step for its row: BEGIN, a second statement and ROLLBACK each took the
@@ -67,11 +69,14 @@ def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared])
         "id": _stored(_integrations.c.id, grant.integration_id, dialect),
         "source_id": _stored(_integrations.c.source_id, grant.source_id, dialect),
         "scope": grant.scope.value,
-        "status": IntegrationStatus.ACTIVE.value,
         "permissions": orjson.dumps(sorted(grant.permissions)).decode(),
     }
-    holds = " AND ".join([*(f"g.{column} = ?" for column in expected), "g.start_date IS NULL"])
-    values = list(expected.values())
+    # ACTIVE as `effective_status` decides: stored ACTIVE with no start date, or not DISABLED
+    # with a start date that has passed by `now` (the time of the request, bound as the column
+    # stores it: fixed-width text on SQLite, which compares as the times do).
+    active = "(g.status = ? AND g.start_date IS NULL OR g.status <> ? AND g.start_date <= ?)"
+    holds = " AND ".join([*(f"g.{column} = ?" for column in expected), active])
+    values = [*expected.values(), IntegrationStatus.ACTIVE.value, IntegrationStatus.DISABLED.value]
     names: list[str] = []
     fixed: dict[str, Any] = {}
 
@@ -81,20 +86,28 @@ def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared])
             names.append(name)
             fixed[name] = value
 
+    def bind_holds() -> None:
+        bind(values)
+        names.append("now")
+
     columns = [f"CASE WHEN {holds} THEN 1 ELSE 0 END"]
-    bind(values)
+    bind_holds()
     for statement in then:
         columns.append(f"CASE WHEN {holds} THEN ({statement.sql}) END")
-        bind(values)
+        bind_holds()
         bind(statement.parameters())
     # compiled statements and fixed column names; every value is bound
     sql = f"SELECT g.*, {', '.join(columns)} FROM ({base.sql}) AS g"  # noqa: S608
     names.extend(base.names)  # the grant row's own (the digest), last in the text
+    binds = dict(base.binds)
+    stored_time = _integrations.c.start_date.type.bind_processor(dialect)
+    if stored_time is not None:
+        binds["now"] = stored_time
     return Prepared(
         sql,
         tuple(names),
         {**fixed, **base.fixed},
-        base.binds,
+        binds,
         base.results + (None,) * len(columns),
     )
 
@@ -112,7 +125,7 @@ async def request_grant_gated(
     `gated` (`gated_statement`), read in one statement on SQLite's driver; the values are None
     when the grant is no longer the one they were proven for (they were not read). No read
     transaction stays open."""
-    rows = await db.read([(gated, {"digest": wanted})], begin=False)
+    rows = await db.read([(gated, {"digest": wanted, "now": utcnow()})], begin=False)
     found = rows[0]
     if not found:
         return None, None
