@@ -13,7 +13,8 @@ For a flat page, a nested page and a three-level page, under ALL and SELECTED to
 wrk (`--connections`, one thread, `--seconds` each) against the three in turn, ALL and SELECTED
 one after the other, `--rounds` times interleaved. It prints the median req/s and, since a shared
 machine's speed drifts by more than the differences measured, the median of each round's ratio
-to the run just before it: each server to the floor, and SELECTED to ALL.
+to the run just before it: each server to the floor, and SELECTED to ALL. It also prints each
+server process's CPU time per request (from /proc), which other work on the machine moves less.
 
 Each server runs on one core and wrk on the others (`--unpinned` lets them run anywhere).
 
@@ -166,8 +167,18 @@ def _wrk(url: str, query: str, token: str, connections: int, seconds: int) -> fl
     return float(found.group(1)) if found else 0.0
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user and system, all threads) the process `pid` has used so far; None where
+    /proc is not there to say."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ratio(value: float, floor: float) -> str:
-    return f"{value / floor:.3f}" if floor > 0 else "n/a"
+    return f"{value / floor:.3f}" if floor > 0 and value > 0 else "n/a"
 
 
 async def _load(url: str, people: int) -> dict[str, str]:
@@ -220,12 +231,18 @@ def main() -> None:
     }
     try:
         results: dict[tuple[str, str, str], list[float]] = {}
+        cpu: dict[tuple[str, str, str], list[float]] = {}  # CPU µs per request
         for _ in range(args.rounds):
             for name, query in QUERIES.items():
                 for scope, kind in TOKENS.items():
-                    for server, (_, server_url) in servers.items():
+                    for server, (process, server_url) in servers.items():
+                        before = _cpu_seconds(process.pid)
                         rate = _wrk(server_url, query, tokens[kind], args.connections, args.seconds)
+                        after = _cpu_seconds(process.pid)
                         results.setdefault((scope, name, server), []).append(rate)
+                        if before is not None and after is not None and rate > 0:
+                            spent = (after - before) / (rate * args.seconds) * 1e6
+                            cpu.setdefault((scope, name, server), []).append(spent)
         print(
             f"demo people={args.people}, wrk -t1 -c{args.connections} -d{args.seconds}s, "
             f"{placement}"
@@ -256,11 +273,39 @@ def main() -> None:
         print("\nSELECTED against ALL, compiled, each round's pair run one after the other:")
         for name in QUERIES:
             print(f"- {name}: {ratio('SELECTED', name, 'compiled', ('ALL', name, 'compiled'))}")
+        if cpu:
+            _print_cpu(cpu)
     finally:
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _print_cpu(cpu: dict[tuple[str, str, str], list[float]]) -> None:
+    """The servers' CPU time per request (median of the rounds): what a request costs the
+    server itself, which other work on the machine moves less than it moves req/s. A ratio is
+    the floor's cost over the server's (comparable to "x floor" above), or ALL's over
+    SELECTED's."""
+
+    def us(key: tuple[str, str, str]) -> float:
+        """The median, or 0 for a server that answered nothing in time (three levels through
+        the resolvers can take longer than a run)."""
+        return statistics.median(cpu[key]) if key in cpu else 0.0
+
+    print("\nCPU µs per request of each server process (median of the rounds):\n")
+    print("| scope | request | floor | resolvers | compiled | floor/compiled |")
+    print("|---|---|---:|---:|---:|---:|")
+    for scope in TOKENS:
+        for name in QUERIES:
+            floor, res, com = (us((scope, name, s)) for s in ("floor", "resolvers", "compiled"))
+            shown = [f"{value:,.0f}" if value > 0 else "n/a" for value in (floor, res, com)]
+            print(f"| {scope} | {name} | {' | '.join(shown)} | {_ratio(floor, com)} |")
+    print("\nALL's CPU per request over SELECTED's, compiled:")
+    for name in QUERIES:
+        print(
+            f"- {name}: {_ratio(us(('ALL', name, 'compiled')), us(('SELECTED', name, 'compiled')))}"
+        )
 
 
 if __name__ == "__main__":
