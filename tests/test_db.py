@@ -70,7 +70,9 @@ def test_a_request_reads_one_snapshot(any_db_url: str) -> None:
             try:
                 before = (await db.execute(count)).scalar_one()
                 async with engine.begin() as conn:
-                    now = utcnow()
+                    now = utcnow().replace(
+                        microsecond=0
+                    )  # a whole second: its text has a fraction all the same
                     await conn.execute(
                         TEAMS.insert().values(
                             id=models.new_id(), name="Late", created_date=now, updated_date=now
@@ -461,8 +463,9 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
     gated = gated_statement(dialect, grant, probes)
     plain = _prepared(dialect)
     me = grant.integration_id
-    now = utcnow()
-    stored_time = models.table_of(models.Integration).c.start_date.type.bind_processor(dialect)
+    now = utcnow().replace(microsecond=0)  # a whole second: its text has a fraction all the same
+    column_type = models.table_of(models.Integration).c.start_date.type
+    stored_time = column_type.dialect_impl(dialect).bind_processor(dialect)
     assert stored_time is not None
     just_now = stored_time(now - timedelta(microseconds=1))
     in_a_moment = stored_time(now + timedelta(microseconds=1))
@@ -485,6 +488,10 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
             f"UPDATE integrations SET status = 'INACTIVE', start_date = '{just_now}' "
             f"WHERE id = '{me}'",
             f"UPDATE integrations SET status = 'ACTIVE', start_date = NULL WHERE id = '{me}'",
+        ),
+        "a start date that passes at this very moment": (
+            f"UPDATE integrations SET start_date = '{stored_time(now)}' WHERE id = '{me}'",
+            f"UPDATE integrations SET start_date = NULL WHERE id = '{me}'",
         ),
         "a start date to come": (
             f"UPDATE integrations SET start_date = '{in_a_moment}' WHERE id = '{me}'",
@@ -557,6 +564,7 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
     for name in (
         "nothing",
         "a start date, passed",
+        "a start date that passes at this very moment",
         "inactive, with a start date that passed a moment ago",
     ):
         assert seen.pop(name) == ((1, 7, 8), [7, 8]), name

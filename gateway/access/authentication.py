@@ -100,7 +100,7 @@ def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared])
     sql = f"SELECT g.*, {', '.join(columns)} FROM ({base.sql}) AS g"  # noqa: S608
     names.extend(base.names)  # the grant row's own (the digest), last in the text
     binds = dict(base.binds)
-    stored_time = _integrations.c.start_date.type.bind_processor(dialect)
+    stored_time = _integrations.c.start_date.type.dialect_impl(dialect).bind_processor(dialect)
     if stored_time is not None:
         binds["now"] = stored_time
     return Prepared(
