@@ -112,14 +112,17 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.run_sync(SQLModel.metadata.create_all)
         indexed = await conn.run_sync(_add_missing_columns_and_indexes)
         await seed_permissions(conn)
+        # Before the views are written: on PostgreSQL dropping a table waits for the
+        # transactions that wrote it (an import of the release before, still running) and makes
+        # the later ones fail, so the views are written from what they committed.
+        await conn.run_sync(_retire_tables)
         if indexed or upgrading:
             await refresh_statistics(conn)
         if upgrading:
-            # A database from before the stored views (or before one table per kind): write
-            # them once, before any request.
+            # A database from before the stored views, before one table per kind, or that the
+            # release before wrote since: write them, before any request (only the difference
+            # where they hold rows).
             await views.refresh_all(conn)
-        for name in RETIRED_TABLES:
-            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         if without_feeds:
             # A database from before the change feed: each integration's first materialization.
             await feed.sync_all(conn)
@@ -164,17 +167,47 @@ RETIRED_INDEXES = (
 
 
 def _has_integrations_without_views(conn: sa.Connection) -> bool:
+    """Whether the stored views must be written: there are integrations, and a view table is
+    missing or the table the release before kept them in is there (it writes only that one, so
+    the views may be stale if it ran on this database since this release last opened it)."""
     inspector = sa.inspect(conn)
-    return inspector.has_table("integrations") and not all(
-        inspector.has_table(view.name) for view in models.VISIBLE_TABLES.values()
+    if not inspector.has_table("integrations"):
+        return False
+    tables = set(inspector.get_table_names())
+    return not all(view.name in tables for view in models.VISIBLE_TABLES.values()) or bool(
+        tables & set(RETIRED_TABLES)
     )
 
 
-# Tables of earlier releases that a later one replaced: dropped on opening, once what replaces
-# them has been written.
-RETIRED_TABLES = (
-    "visible_rows",  # (integration_id, kind, id): one table per kind, models.VISIBLE_TABLES
-)
+# Tables of earlier releases that a later one replaced, with the columns they had: each is
+# dropped on opening and an empty read-only SQL view takes its name, in a new database too
+# (`_retire_tables`).
+RETIRED_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    # (integration_id, kind, id): one table per kind since, models.VISIBLE_TABLES
+    "visible_rows": (
+        ("integration_id", "VARCHAR(36)"),
+        ("kind", "VARCHAR(16)"),
+        ("id", "VARCHAR(36)"),
+    ),
+}
+
+
+def _retire_tables(conn: sa.Connection) -> None:
+    """Drop each retired table and leave in its place (or in a new database, put under its
+    name) an SQL view of the same columns that holds no row and takes no write. A process of
+    the release before still running on this database (a rolling deploy, a rollback) then
+    fails closed: its scoped reads find nothing and its writes of the old table fail (with the
+    rest of their transaction), instead of leaving this release's tables stale. Its
+    `create_all` finds the name taken and makes nothing."""
+    inspector = sa.inspect(conn)
+    tables, sql_views = set(inspector.get_table_names()), set(inspector.get_view_names())
+    for name, columns in RETIRED_TABLES.items():
+        if name in sql_views:
+            continue
+        if name in tables:
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+        empty = ", ".join(f"CAST(NULL AS {kind}) AS {column}" for column, kind in columns)
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS SELECT {empty} WHERE 1 = 0")
 
 
 def _has_integrations_without_feeds(conn: sa.Connection) -> bool:

@@ -502,6 +502,7 @@ def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_op
         await _import(engine, run, district.files, "bulk")
         await _apply(engine, run, ("create", 4, 1))
         async with engine.begin() as conn:
+            await conn.execute(sa.text("DROP VIEW visible_rows"))  # this release's stand-in
             await conn.execute(
                 sa.text(
                     "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
@@ -521,7 +522,9 @@ def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_op
 
     async def reopened(engine: AsyncEngine) -> tuple[list[tuple[Any, Any]], bool]:
         async with engine.connect() as conn:
-            old = await conn.run_sync(lambda sync: sa.inspect(sync).has_table("visible_rows"))
+            old = await conn.run_sync(
+                lambda sync: "visible_rows" in sa.inspect(sync).get_table_names()
+            )
         return await _views_and_closures(engine, run.integrations[0]), old
 
     run_db(any_db_url, as_the_release_before)
@@ -529,3 +532,49 @@ def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_op
     assert all(stored == closure for stored, closure in found)
     assert sum(len(stored) for stored, _ in found) > 1
     assert not old_table_left
+
+
+def test_the_release_before_cannot_leave_the_views_stale(any_db_url: str, tmp_path: Path) -> None:
+    """A process of the release before that still runs on an upgraded database (a rolling
+    deploy, a rollback) would write only `visible_rows`: that name is an empty SQL view, so its
+    scoped reads find nothing and its writes fail; and if that table is back when this release
+    opens the database again (someone dropped the view), the views are written again from the
+    closure, stale as they may be."""
+    district = District.generate(6)
+    run = Run(district, "Mixed", (tmp_path / f"f{n}" for n in itertools.count()))
+
+    async def upgraded(engine: AsyncEngine) -> None:
+        await _import(engine, run, district.files, "bulk")
+        await _apply(engine, run, ("create", 4, 1))
+        async with engine.connect() as conn:
+            kinds = await conn.run_sync(lambda sync: sa.inspect(sync).get_view_names())
+            assert "visible_rows" in kinds
+            assert (await conn.execute(sa.text("SELECT count(*) FROM visible_rows"))).scalar() == 0
+        with pytest.raises(sa.exc.DBAPIError):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text("INSERT INTO visible_rows VALUES (:i, 'people', :i)"),
+                    {"i": run.integrations[0]},
+                )
+
+    async def written_by_the_release_before(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:  # its table back, and this release's views stale
+            await conn.execute(sa.text("DROP VIEW visible_rows"))
+            await conn.execute(
+                sa.text(
+                    "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
+                    "kind VARCHAR(16) NOT NULL, id VARCHAR(36) NOT NULL, "
+                    "PRIMARY KEY (integration_id, kind, id))"
+                )
+            )
+            for view in views.VIEWS.values():
+                await conn.execute(view.delete())
+
+    async def reopened(engine: AsyncEngine) -> list[tuple[Any, Any]]:
+        return await _views_and_closures(engine, run.integrations[0])
+
+    run_db(any_db_url, upgraded)
+    run_db(any_db_url, written_by_the_release_before)
+    found = run_db(any_db_url, reopened)
+    assert all(stored == closure for stored, closure in found)
+    assert sum(len(stored) for stored, _ in found) > 1
