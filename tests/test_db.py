@@ -20,6 +20,8 @@ from sqlalchemy.util import greenlet_spawn
 import gateway.db
 from gateway import models
 from gateway.access.authentication import (
+    _GRANTS,
+    _grant_of_row,
     _prepared,
     gated_statement,
     load_grant,
@@ -570,6 +572,48 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
         assert seen.pop(name) == ((1, 7, 8), [7, 8]), name
     assert seen.pop("the token") == (None, [])
     assert seen == {name: ((0, None, None), []) for name in seen}
+
+
+def test_a_grant_row_makes_its_grant_once_unless_a_start_date_ties_it_to_the_time() -> None:
+    """`_grant_of_row` keeps the Grant of a grant row as read: the same row gives the same
+    (immutable) Grant; a change to any value of the row is another row, with its own Grant; a
+    wrong digest gives none; a row with a start date is judged again at each request."""
+    wanted = digest("kept-token")
+    row = (
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
+        "ALL",
+        "ACTIVE",
+        None,
+        wanted,
+        '["emails:read","people:read"]',
+        "[]",
+    )
+    first = _grant_of_row(wanted, [row])
+    assert first is not None
+    assert _grant_of_row(wanted, [row]) is first
+    assert _grant_of_row(digest("another-token"), [row]) is None
+    taken = _grant_of_row(wanted, [(*row[:6], '["people:read"]', row[7])])
+    assert taken is not None
+    assert (first.permissions, taken.permissions) == (
+        frozenset({"emails:read", "people:read"}),
+        frozenset({"people:read"}),
+    )
+    disabled = _grant_of_row(wanted, [(*row[:3], "DISABLED", *row[4:])])
+    assert disabled is not None
+    assert disabled.status is IntegrationStatus.DISABLED
+    assert first.status is IntegrationStatus.ACTIVE
+    kept = len(_GRANTS)
+    soon = datetime.now(UTC) + timedelta(milliseconds=300)
+    scheduled = (*row[:4], soon, *row[5:])
+    before = _grant_of_row(wanted, [scheduled])
+    assert before is not None
+    assert before.status is IntegrationStatus.INACTIVE
+    assert len(_GRANTS) == kept
+    time.sleep(0.35)
+    after = _grant_of_row(wanted, [scheduled])
+    assert after is not None
+    assert after.status is IntegrationStatus.ACTIVE
 
 
 def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:
