@@ -490,6 +490,18 @@ def test_a_database_from_before_the_views_gets_them_when_opened(
     assert sum(len(stored) for stored, _ in found) > 1
 
 
+async def _the_table_of_the_release_before(conn: AsyncConnection) -> None:
+    """`visible_rows` as the release before made it, in place of this release's stand-in."""
+    await conn.execute(sa.text("DROP VIEW visible_rows"))
+    await conn.execute(
+        sa.text(
+            "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
+            "kind VARCHAR(16) NOT NULL, id VARCHAR(36) NOT NULL, "
+            "PRIMARY KEY (integration_id, kind, id))"
+        )
+    )
+
+
 def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_opened(
     any_db_url: str, tmp_path: Path
 ) -> None:
@@ -502,14 +514,7 @@ def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_op
         await _import(engine, run, district.files, "bulk")
         await _apply(engine, run, ("create", 4, 1))
         async with engine.begin() as conn:
-            await conn.execute(sa.text("DROP VIEW visible_rows"))  # this release's stand-in
-            await conn.execute(
-                sa.text(
-                    "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
-                    "kind VARCHAR(16) NOT NULL, id VARCHAR(36) NOT NULL, "
-                    "PRIMARY KEY (integration_id, kind, id))"
-                )
-            )
+            await _the_table_of_the_release_before(conn)
             for view in views.VIEWS.values():
                 kind = view.name.removeprefix("visible_")
                 await conn.execute(
@@ -559,14 +564,7 @@ def test_the_release_before_cannot_leave_the_views_stale(any_db_url: str, tmp_pa
 
     async def written_by_the_release_before(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:  # its table back, and this release's views stale
-            await conn.execute(sa.text("DROP VIEW visible_rows"))
-            await conn.execute(
-                sa.text(
-                    "CREATE TABLE visible_rows (integration_id VARCHAR(36) NOT NULL, "
-                    "kind VARCHAR(16) NOT NULL, id VARCHAR(36) NOT NULL, "
-                    "PRIMARY KEY (integration_id, kind, id))"
-                )
-            )
+            await _the_table_of_the_release_before(conn)
             for view in views.VIEWS.values():
                 await conn.execute(view.delete())
 
