@@ -2,10 +2,12 @@
 `schedule.enrollment_of`): the largest file of an export, so on SQLite it takes a cheaper road
 than the other files' batch pass.
 
-There each row becomes one tuple of its final column values, appended to a temporary table
-without an index; duplicate sourcedIds and unknown users and classes are then found by one query
-each over the whole file, and the rows are written by three statements (update the changed,
-insert the new in id order, delete the gone). Into a table without the source's rows, the
+There each row becomes one narrow tuple (its line, ids and sourcedIds, and a number standing for
+its role, primary, state, dates and properties, which an export repeats on every row and which
+are staged once per distinct combination in a second temporary table), appended to a temporary
+table without an index; duplicate sourcedIds and unknown users and classes are then found by one
+query each over the whole file, and the rows are written by three statements (update the
+changed, insert the new in id order, delete the gone). Into a table without the source's rows, the
 primary key finds the duplicates (and on a first import the foreign keys find the unknown users
 and classes): their queries run only when the insert fails. A row's cells are checked by the
 same `Cells` methods as everywhere else, but only once per distinct value (an export repeats its
@@ -40,6 +42,9 @@ from gateway.importers.staging import Appender
 from gateway.importers.store import SEEN
 
 STAGED = "oneroster_import_enrollments"
+VALUES = "oneroster_import_enrollment_values"
+"""The distinct combinations of a staged row's stored values (all but ids and identifiers), by
+number: staging them once each instead of on every row halved the staging's cost."""
 ROLES_OF = "oneroster_import_roles_of"
 """The source's people that have roles, narrow and by id: what the role check of each batch
 looks up (reading the wide people rows instead cost three times as much)."""
@@ -51,15 +56,12 @@ _COLUMNS = (
     "user_sid",
     "class_id",
     "class_sid",
-    "role",
-    '"primary"',
-    "state",
-    "start_date",
-    "end_date",
-    "properties",
+    "vkey",
 )
 """The staged columns, as the parser gives them; a deleted (tobedeleted) row has only the
-first three."""
+first three. `vkey` is the number of the row's values in VALUES."""
+_VALUES = ("k", "role", '"primary"', "state", "start_date", "end_date", "properties")
+"""The columns of VALUES, as the parser gives them."""
 _DERIVED = (
     "live INTEGER AS (person_id IS NOT NULL)",
     'identifiers TEXT AS (\'[{"type":"sourcedId","value":\' || json_quote(sourced_id) || \'}]\')',
@@ -78,6 +80,12 @@ _WRITTEN = (
     "end_date",
 )
 """The staged columns that an enrollment row stores (besides id, source and dates)."""
+_STAGED_ROWS = (
+    f"temp.{STAGED} AS s CROSS JOIN temp.{VALUES} AS v ON v.k = s.vkey"  # s outer, v looked up
+)
+_FROM_STAGED = {"properties", "role", '"primary"', "state", "start_date", "end_date"}
+_STAGED_WRITTEN = tuple(f"v.{c}" if c in _FROM_STAGED else f"s.{c}" for c in _WRITTEN)
+"""The `_WRITTEN` values of a live staged row of `_STAGED_ROWS`."""
 
 REBUILD_INDEXES_FROM = 10_000
 """Into an empty enrollments table, at least this many rows are inserted with its secondary
@@ -113,6 +121,10 @@ async def import_enrollments(run: Run) -> None:
     await conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {STAGED} ({', '.join((*_COLUMNS, *_DERIVED))})"  # no index
     )
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{VALUES}")
+    await conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {VALUES} (k INTEGER PRIMARY KEY, {', '.join(_VALUES[1:])})"
+    )
     await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
     await conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {ROLES_OF} (id TEXT PRIMARY KEY, roles TEXT) WITHOUT ROWID"
@@ -138,6 +150,7 @@ async def import_enrollments(run: Run) -> None:
         await _write(run, mode, live, starts if by_key else None)
     finally:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGED}")
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{VALUES}")
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
 
 
@@ -151,15 +164,18 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[i
     parse = _Parser(run, cells, csv_file.header, mode)
     batches = csv_file.records(run.batch_size)
 
-    def parse_next() -> tuple[list[tuple[Any, ...]], DeferredWarnings] | None:
+    def parse_next() -> _Batch | None:
         batch = next(batches, None)
         if batch is None:
             return None
         warnings = DeferredWarnings()
         parse.cells = Cells(cells.file, warnings)
-        return [parse(line, record) for line, record in batch], warnings
+        staged = [parse(line, record) for line, record in batch]
+        values, parse.values = parse.values, []
+        return staged, values, warnings
 
     append = Appender(f"temp.{STAGED}", _COLUMNS)
+    append_values = Appender(f"temp.{VALUES}", _VALUES)
     first_rowid = 1
     starts: list[int] = []
     loop = asyncio.get_running_loop()
@@ -174,9 +190,10 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[i
             if parsed is None:
                 return starts
             upcoming = loop.run_in_executor(None, parse_next)
-            staged, warnings = parsed
+            staged, values, warnings = parsed
             starts.append(staged[0][0])
             warnings.replay(run.warnings)
+            await append_values(run.conn, values)
             await append(run.conn, staged)
             last_rowid = first_rowid + len(staged) - 1
             await _warn_mismatches(run, first_rowid, last_rowid)
@@ -187,6 +204,9 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> list[i
         if not upcoming.cancelled():
             upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
 
+
+_Batch = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], DeferredWarnings]
+"""A parsed batch: its staged rows, the VALUES rows they introduce, and its warnings."""
 
 _VALUE_COLUMNS = ("status", "role", "primary", "beginDate", "endDate")
 """The cells whose values decide a row's role, primary, state and dates (few distinct values in
@@ -221,7 +241,12 @@ class _Parser:
             if len(indexes) > 1
             else lambda r: tuple(r[i] for i in indexes)
         )
-        self.properties: dict[tuple[str, ...], str] = {}
+        # Every cell that a row's stored values (and their checks) depend on: at least five.
+        self.key_of = operator.itemgetter(*sorted({*at, *indexes, self.modified}))
+        self.vkeys: dict[tuple[str, ...], int] = {}
+        self.values: list[tuple[Any, ...]] = []
+        """The VALUES rows numbered since the caller last took them."""
+        self.numbered = 0
         self.known: dict[tuple[str, ...], tuple[str, int, str, str | None, str | None]] = {}
         self.modified_ok = ""
         self.schools: set[str] = set()
@@ -234,13 +259,17 @@ class _Parser:
         user = record[self.user].strip()
         class_ = record[self.class_].strip()
         school = record[self.school].strip()
-        known = self.known.get(self.values_of(record))
-        if (
-            known is None
-            or not (sourced_id and user and class_ and school in self.schools)
-            or (record[self.modified] != self.modified_ok and not self._modified(record))
-        ):
+        if not (sourced_id and user and class_ and school in self.schools):
             return self._checked(line, record)
+        key = self.key_of(record)
+        vkey = self.vkeys.get(key)
+        if vkey is None:
+            known = self.known.get(self.values_of(record))
+            if known is None or (
+                record[self.modified] != self.modified_ok and not self._modified(record)
+            ):
+                return self._checked(line, record)
+            vkey = self._number(key, known, self._properties(record))
         run = self.run
         person_id = self.people.get(user)
         if person_id is None:
@@ -260,21 +289,22 @@ class _Parser:
             user,
             class_id,
             class_,
-            *known,
-            self._properties(record),
+            vkey,
         )
 
+    def _number(self, key: tuple[str, ...], known: tuple[Any, ...], properties: str) -> int:
+        """A new number for the values of the rows whose cells `key` are (a VALUES row)."""
+        if len(self.vkeys) > _CACHE:
+            self.vkeys.clear()
+        self.numbered += 1
+        vkey = self.vkeys[key] = self.numbered
+        self.values.append((vkey, *known, properties))
+        return vkey
+
     def _properties(self, record: list[str]) -> str:
-        """The row's properties as JSON text, remembered by the kept cells' values (the same
-        few on every row but dateLastModified, which an export often gives every row alike)."""
+        """The row's properties as JSON text."""
         kept = self.kept_cells(record)
-        found = self.properties.get(kept)
-        if found is None:
-            if len(self.properties) > _CACHE:
-                self.properties.clear()
-            found = _dumps(dict(zip(self.kept, kept, strict=True))).decode()
-            self.properties[kept] = found
-        return found
+        return _dumps(dict(zip(self.kept, kept, strict=True))).decode()
 
     def _modified(self, record: list[str]) -> bool:
         """Whether the row's dateLastModified is a date-time (as `Cells.status` checks it)."""
@@ -313,6 +343,10 @@ class _Parser:
         self.known[self.values_of(record)] = known
         self.modified_ok = record[self.modified]  # accepted (an empty one warned already)
         self.schools.add(row.cells["schoolSourcedId"].strip())
+        key = self.key_of(record)
+        vkey = self.vkeys.get(key)
+        if vkey is None:
+            vkey = self._number(key, known, _dumps(values["properties"]).decode())
         return (
             line,
             row_id,
@@ -321,8 +355,7 @@ class _Parser:
             row.cells["userSourcedId"].strip(),
             values["class_id"],
             row.cells["classSourcedId"].strip(),
-            *known,
-            _dumps(values["properties"]).decode(),
+            vkey,
         )
 
 
@@ -391,10 +424,10 @@ async def _warn_mismatches(run: Run, first_rowid: int, last_rowid: int) -> None:
     among their user's roles."""
     rows = await run.conn.execute(
         sa.text(
-            f"SELECT s.line, s.user_sid, p.roles, s.role FROM temp.{STAGED} AS s "
+            f"SELECT s.line, s.user_sid, p.roles, v.role FROM {_STAGED_ROWS} "
             f"JOIN temp.{ROLES_OF} AS p ON p.id = s.person_id "
             "WHERE s.rowid BETWEEN :first AND :last AND s.live "
-            "AND instr(p.roles, ',' || s.role || ',') = 0 ORDER BY s.line"
+            "AND instr(p.roles, ',' || v.role || ',') = 0 ORDER BY s.line"
         ).columns(sa.column("line"), sa.column("user_sid"), PEOPLE.c.roles, sa.column("role")),
         {"first": first_rowid, "last": last_rowid},
     )
@@ -426,7 +459,7 @@ async def _write(run: Run, mode: str, live: int, unchecked: Sequence[int] | None
     insert = (
         f"INSERT INTO enrollments (id, source_id, created_date, updated_date, section_id, "
         f"{', '.join(_WRITTEN)}) SELECT s.id, ?, ?, ?, NULL, "
-        f"{', '.join(f's.{c}' for c in _WRITTEN)} FROM temp.{STAGED} AS s "
+        f"{', '.join(_STAGED_WRITTEN)} FROM {_STAGED_ROWS} "
         f"WHERE s.live {new}ORDER BY s.id"
     )
     try:
@@ -472,8 +505,10 @@ async def _update(run: Run, stamp: Any) -> None:
     )
     updated = await run.conn.exec_driver_sql(
         f"UPDATE enrollments AS e SET {', '.join(f'{c} = s.{c}' for c in _WRITTEN)}, "
-        f"section_id = NULL, updated_date = ? FROM temp.{STAGED} AS s "
-        f"WHERE s.live AND e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
+        f"section_id = NULL, updated_date = ? FROM (SELECT s.id, "
+        f"{', '.join(f'{v} AS {c}' for v, c in zip(_STAGED_WRITTEN, _WRITTEN, strict=True))} "
+        f"FROM {_STAGED_ROWS} WHERE s.live) AS s "
+        f"WHERE e.id = s.id AND ({changed} OR e.section_id IS NOT NULL)",
         (stamp,),
     )
     _count(run.store.updated, ENROLLMENTS.name, updated.rowcount)
