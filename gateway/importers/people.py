@@ -195,6 +195,9 @@ async def import_users(run: Run) -> None:
     if run.manifest.version != "1.2":
         required += ["role", "orgSourcedIds"]
     csv_file, cells = run.open("users", required)
+    # Into a source without people, every live row is a new person (their ids were checked
+    # against the rows seen): nothing is remembered of them and they have no schools yet.
+    new = PEOPLE.name in run.store.empty
     for batch in csv_file.batches(run.batch_size):
         seen: list[tuple[str, int, str]] = []
         dead: set[str] = set()
@@ -210,7 +213,7 @@ async def import_users(run: Run) -> None:
         await run.check_duplicates(cells.file, "person", seen)
         ids = [run.id("person", sid) for _, sid in live]
         existing = await run.store.fetch_existing(PEOPLE, ids)
-        known = await remembered.fetch(run, ids)
+        known = {} if new else await remembered.fetch(run, ids)
         staged_roles, staged_demographics = await staged(run, ids)
         people: list[dict[str, Any]] = []
         schools: dict[str, list[str]] = {}
@@ -230,8 +233,8 @@ async def import_users(run: Run) -> None:
             people.append(values)
             schools[person_id] = school_ids
         await run.store.write(PEOPLE, people, existing)
-        await remembered.write(run, memory, known)
-        await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
+        await remembered.write(run, memory, known, new=new)
+        await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools, new=new)
         if mode == "delta":
             await run.store.delete(PEOPLE, dead)
         await run.store.mark_seen("person", [(i, line, i not in dead) for i, line, _ in seen])

@@ -60,9 +60,14 @@ def _from_properties(properties: Mapping[str, Any]) -> Remembered:
 
 
 async def write(
-    run: Run, remembered: Mapping[str, Remembered], current: Mapping[str, Remembered]
+    run: Run,
+    remembered: Mapping[str, Remembered],
+    current: Mapping[str, Remembered],
+    *,
+    new: bool = False,
 ) -> None:
-    """Store `remembered` (by person id) where it differs from `current`."""
+    """Store `remembered` (by person id) where it differs from `current`; `new` when the people
+    were just inserted by this import (nothing is stored of them yet)."""
     changed = {
         person_id: value
         for person_id, value in remembered.items()
@@ -70,9 +75,10 @@ async def write(
     }
     if not changed:
         return
-    await run.conn.execute(
-        ONEROSTER_PEOPLE.delete().where(run.store.among(ONEROSTER_PEOPLE.c.person_id, changed))
-    )
+    if not new:
+        await run.conn.execute(
+            ONEROSTER_PEOPLE.delete().where(run.store.among(ONEROSTER_PEOPLE.c.person_id, changed))
+        )
     await run.store.insert(
         ONEROSTER_PEOPLE,
         [

@@ -23,7 +23,7 @@ from gateway.importers.cells import (
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import kept
 from gateway.importers.reading import DeferredWarnings, Row
-from gateway.importers.run import CLASS_SESSIONS, KINDS, PEOPLE, Ref, Run
+from gateway.importers.run import CLASS_SESSIONS, CLASSES, KINDS, PEOPLE, Ref, Run
 
 
 @dataclass
@@ -245,7 +245,9 @@ def _class_school(run: Run, cells: Cells, row: Row) -> str:
 
 async def _class_terms(run: Run, cells: Cells, mapped: list[Mapped]) -> None:
     links = {m.values["id"]: m.links for m in mapped}
-    await run.store.replace_links(CLASS_SESSIONS, "class_id", "session_id", links)
+    # Into a source without classes, every class of the batch was just inserted (no terms yet).
+    new = CLASSES.name in run.store.empty
+    await run.store.replace_links(CLASS_SESSIONS, "class_id", "session_id", links, new=new)
 
 
 async def import_classes(run: Run) -> None:

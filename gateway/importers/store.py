@@ -266,23 +266,34 @@ class Store:
         return count
 
     async def replace_links(
-        self, table: sa.Table, owner: str, other: str, wanted: Mapping[str, Iterable[str]]
+        self,
+        table: sa.Table,
+        owner: str,
+        other: str,
+        wanted: Mapping[str, Iterable[str]],
+        *,
+        new: bool = False,
     ) -> None:
         """Make the link rows `(owner, other)` of each owner in `wanted` exactly `wanted[owner]`
-        (class → sessions, person → schools); owners whose links are unchanged are not touched."""
+        (class → sessions, person → schools); owners whose links are unchanged are not touched.
+
+        `new` when the owners are rows this import has just inserted: they have no links yet
+        (the links go with their owner, `ON DELETE CASCADE`), so none are read or deleted."""
         if not wanted:
             return
         current: dict[str, set[str]] = {key: set() for key in wanted}
-        rows = await self.conn.execute(
-            sa.select(table.c[owner], table.c[other]).where(self.among(table.c[owner], wanted))
-        )
-        for owner_id, other_id in rows:
-            current[owner_id].add(other_id)
+        if not new:
+            rows = await self.conn.execute(
+                sa.select(table.c[owner], table.c[other]).where(self.among(table.c[owner], wanted))
+            )
+            for owner_id, other_id in rows:
+                current[owner_id].add(other_id)
         changed = [key for key, others in wanted.items() if set(others) != current[key]]
         if not changed:
             return
         self.relinked[table.name] = self.relinked.get(table.name, 0) + len(changed)
-        await self.conn.execute(table.delete().where(self.among(table.c[owner], changed)))
+        if not new:
+            await self.conn.execute(table.delete().where(self.among(table.c[owner], changed)))
         inserts = [
             {owner: key, other: other_id, "source_id": self.source_id}
             for key in changed
