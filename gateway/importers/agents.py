@@ -32,10 +32,17 @@ async def import_agents(run: Run) -> None:
     csv_file, cells = run.open("users", ("sourcedId",))
     if not csv_file.has("agentSourcedIds"):
         return
-    for batch in csv_file.batches(run.batch_size):
+    header = csv_file.header
+    at = header.index("agentSourcedIds")
+    for batch in csv_file.records(run.batch_size):
         refs: list[Ref] = []
         listings: list[tuple[Row, str, str]] = []
-        for row in batch:
+        for line, record in batch:
+            if mode == "bulk" and not record[at].strip():
+                # A row that lists no agent: the users pass has checked its sourcedId and status
+                # already, and in a bulk file they warn of nothing.
+                continue
+            row = Row(line, dict(zip(header, record, strict=True)))
             lister = cells.required(row, "sourcedId")
             if cells.status(row, mode) == TO_BE_DELETED:
                 continue
