@@ -394,4 +394,6 @@ def _json_text(process: Callable[[Any], Any], dialect: sa.Dialect) -> Callable[[
 
 def _uuid_text(value: Any) -> str | None:
     """UUIDString's value on SQLite: the canonical lower-case text."""
+    if type(value) is str:  # the usual case: an id the import derived (`Run.id`)
+        return value.lower()
     return None if value is None else str(value).lower()
