@@ -325,7 +325,7 @@ def _outcome(db_url: str, folder: Path, batch_size: int) -> Any:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking takes minutes
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@example(first=[], second=[], mode="bulk", batch_size=1, people=False, gone=None)
+@example(first=[], second=[], mode="bulk", batch_size=1, people=False, gone=None, late=False)
 @given(
     first=_enrollment_rows,
     second=_enrollment_rows,
@@ -333,6 +333,7 @@ def _outcome(db_url: str, folder: Path, batch_size: int) -> Any:
     batch_size=st.sampled_from([1, 3, 2000]),
     people=st.booleans(),
     gone=st.sampled_from([None, "U2", "TE"]),
+    late=st.booleans(),
 )
 def test_the_staged_road_gives_what_the_batch_pass_gives(
     tmp_path_factory: pytest.TempPathFactory,
@@ -342,6 +343,7 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
     batch_size: int,
     people: bool,
     gone: str | None,
+    late: bool,
 ) -> None:
     # Into a source without enrollments (with or without people and classes), then a bulk or
     # delta import that changes, adds and removes rows; each road from the same database (one
@@ -372,7 +374,11 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
         ),
     ]
     for n, folder in enumerate(folders):
-        staged = _outcome(f"sqlite+aiosqlite:///{staged_db}", folder, batch_size)
+        # `late`: as with many people, role mismatches looked for in person id order at the end
+        with mock.patch.object(
+            enrollments, "ROLES_CACHED", 0 if late else enrollments.ROLES_CACHED
+        ):
+            staged = _outcome(f"sqlite+aiosqlite:///{staged_db}", folder, batch_size)
         by_batch = _batch_road(f"sqlite+aiosqlite:///{batch_db}", folder, batch_size)
         assert staged == by_batch, f"import {n + 1}"
         if isinstance(staged, str):
@@ -382,3 +388,36 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
 async def _delete_enrollments(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(ENROLLMENTS.delete())
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["each-batch", "late"])
+@pytest.mark.parametrize("batch_size", [1, 2, 2000])
+def test_role_warnings_keep_their_place_among_a_later_batchs_reading_warnings(
+    tmp_path: Path, batch_size: int, late: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Role mismatches (lines 2 and 4) before and after a row whose cell warns when read (line 3,
+    # an extension role) and after another (line 5): the staged road looks for mismatches once
+    # for several batches, and must still warn in the order the batch pass does.
+    files = district_files()
+    first = files["enrollments"][0]
+    files["enrollments"] = [
+        {**first, "sourcedId": "M1", "userSourcedId": "U1", "role": "teacher"},
+        {**first, "sourcedId": "M2", "userSourcedId": "U2", "role": "ext:mentor"},
+        {**first, "sourcedId": "M3", "userSourcedId": "U2", "role": "aide"},
+        {**first, "sourcedId": "M4", "userSourcedId": "TE", "role": "ext:coach"},
+        {**first, "sourcedId": "M5", "userSourcedId": "TE", "role": "student"},
+    ]
+    folder = write_folder(tmp_path / "f", files)
+    if late:  # as with many people: looked for in person id order, once for many batches
+        monkeypatch.setattr(enrollments, "ROLES_CACHED", 0)
+
+    staged = _outcome(f"sqlite+aiosqlite:///{tmp_path / 'staged.db'}", folder, batch_size)
+    by_batch = _batch_road(f"sqlite+aiosqlite:///{tmp_path / 'batch.db'}", folder, batch_size)
+
+    assert staged[1] == by_batch[1]
+    # each warning as its line and E (an extension value, read) or R (a role mismatch)
+    kinds = " ".join(
+        w.removeprefix("enrollments.csv, line ")[0] + ("E" if "extension" in w else "R")
+        for w in staged[1]
+    )
+    assert kinds == {1: "2R 3E 3R 5E 5R", 2: "3E 2R 3R 5E 5R", 2000: "3E 5E 2R 3R 5R"}[batch_size]

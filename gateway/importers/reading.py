@@ -78,6 +78,10 @@ class DeferredWarnings(Warnings):
         """Record the call."""
         self._calls.append((category, message, key))
 
+    def recorded(self) -> bool:
+        """Whether any call was recorded."""
+        return bool(self._calls)
+
     def replay(self, into: Warnings) -> None:
         """Make the recorded calls on `into`."""
         for category, message, key in self._calls:
