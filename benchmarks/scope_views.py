@@ -85,8 +85,7 @@ async def _ids(engine: AsyncEngine, integration: str | None, source_id: str) -> 
 async def materialize(engine: AsyncEngine, integration: DemoIntegration) -> tuple[float, int]:
     """Seconds to write one integration's view from scratch, and its rows."""
     async with write_transaction(engine) as conn:
-        for view in views.VIEWS.values():
-            await conn.execute(view.delete().where(view.c.integration_id == integration.id))
+        await views.forget(conn, integration.id)
     start = time.perf_counter()
     async with write_transaction(engine) as conn:
         done = await views.refresh(conn, integration.id)

@@ -209,6 +209,13 @@ async def _clear_table(conn: AsyncConnection, integration_id: str, view: sa.Tabl
     return result.rowcount
 
 
+async def forget(conn: AsyncConnection, integration_id: str) -> None:
+    """Delete everything stored for integration `integration_id` (before it is destroyed, or
+    to write it again from nothing), in the caller's transaction."""
+    for view in VIEWS.values():
+        await _clear_table(conn, integration_id, view)
+
+
 _scratch = sa.MetaData()
 FRESH = sa.Table(
     "scope_fresh",

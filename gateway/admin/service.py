@@ -500,8 +500,8 @@ async def destroy_integration(
     """
     before = await require_integration(conn, integration_id, for_update=True)
     await feed.forget(conn, before.id)
+    await views.forget(conn, before.id)
     for table in (
-        *models.VISIBLE_TABLES.values(),
         models.table_of(models.IntegrationTarget),
         models.table_of(models.IntegrationPermission),
     ):
