@@ -468,15 +468,19 @@ def test_a_failed_import_leaves_the_views_as_they_were(any_db_url: str, tmp_path
     run_db(any_db_url, body)
 
 
+async def _with_one_integration(engine: AsyncEngine, run: Run) -> None:
+    """The run's district imported, and one SELECTED integration of it with targets."""
+    await _import(engine, run, run.district.files, "bulk")
+    await _apply(engine, run, ("create", 4, 1))
+
+
 def test_a_database_from_before_the_views_gets_them_when_opened(
     any_db_url: str, tmp_path: Path
 ) -> None:
-    district = District.generate(6)
-    run = Run(district, "Upgraded", (tmp_path / f"f{n}" for n in itertools.count()))
+    run = Run(District.generate(6), "Upgraded", (tmp_path / f"f{n}" for n in itertools.count()))
 
     async def before_views(engine: AsyncEngine) -> None:
-        await _import(engine, run, district.files, "bulk")
-        await _apply(engine, run, ("create", 4, 1))
+        await _with_one_integration(engine, run)
         async with engine.begin() as conn:  # as an older version left it: no view table
             for view in views.VIEWS.values():
                 await conn.execute(sa.text(f"DROP TABLE {view.name}"))
@@ -507,12 +511,10 @@ def test_a_database_with_one_view_table_for_every_kind_gets_one_per_kind_when_op
 ) -> None:
     """The release before this one kept every view in `visible_rows` (integration, kind, id):
     opening its database writes the per-kind tables from the closure and drops the old one."""
-    district = District.generate(6)
-    run = Run(district, "One table", (tmp_path / f"f{n}" for n in itertools.count()))
+    run = Run(District.generate(6), "One table", (tmp_path / f"f{n}" for n in itertools.count()))
 
     async def as_the_release_before(engine: AsyncEngine) -> None:
-        await _import(engine, run, district.files, "bulk")
-        await _apply(engine, run, ("create", 4, 1))
+        await _with_one_integration(engine, run)
         async with engine.begin() as conn:
             await _the_table_of_the_release_before(conn)
             for view in views.VIEWS.values():
@@ -545,12 +547,10 @@ def test_the_release_before_cannot_leave_the_views_stale(any_db_url: str, tmp_pa
     scoped reads find nothing and its writes fail; and if that table is back when this release
     opens the database again (someone dropped the view), the views are written again from the
     closure, stale as they may be."""
-    district = District.generate(6)
-    run = Run(district, "Mixed", (tmp_path / f"f{n}" for n in itertools.count()))
+    run = Run(District.generate(6), "Mixed", (tmp_path / f"f{n}" for n in itertools.count()))
 
     async def upgraded(engine: AsyncEngine) -> None:
-        await _import(engine, run, district.files, "bulk")
-        await _apply(engine, run, ("create", 4, 1))
+        await _with_one_integration(engine, run)
         async with engine.connect() as conn:
             kinds = await conn.run_sync(lambda sync: sa.inspect(sync).get_view_names())
             assert "visible_rows" in kinds
