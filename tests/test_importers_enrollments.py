@@ -421,3 +421,47 @@ def test_role_warnings_keep_their_place_among_a_later_batchs_reading_warnings(
         for w in staged[1]
     )
     assert kinds == {1: "2R 3E 3R 5E 5R", 2: "3E 2R 3R 5E 5R", 2000: "3E 5E 2R 3R 5R"}[batch_size]
+
+
+_CELLS = st.dictionaries(
+    st.sampled_from(["role", "primary", "beginDate", "endDate", "x"]),
+    st.text(alphabet=st.sampled_from(' aZ"\\é,:{}'), max_size=4),
+    max_size=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    stored=st.none() | _CELLS,
+    staged=st.none() | _CELLS,
+    order=st.randoms(use_true_random=False),
+    spaced=st.booleans(),
+)
+@example(stored={"role": "student", "primary": "true"}, staged=None, order=None, spaced=False)
+def test_stored_json_differs_from_staged_json_as_the_batch_pass_compares_them(
+    stored: dict[str, str] | None,
+    staged: dict[str, str] | None,
+    order: Any,
+    spaced: bool,
+) -> None:
+    # The batch pass compares parsed values: key order and spacing do not matter, a value,
+    # an added or a removed key does. `_json_differs` must say the same in SQL.
+    import json
+
+    if order is not None and stored is not None:
+        keys = list(stored)
+        order.shuffle(keys)
+        shuffled = {k: stored[k] for k in keys}
+    else:
+        shuffled = stored
+    as_text = (
+        None
+        if shuffled is None
+        else json.dumps(shuffled, separators=None if spaced else (",", ":"), ensure_ascii=spaced)
+    )
+    new_text = None if staged is None else json.dumps(staged, separators=(",", ":"))
+    with sqlite3.connect(":memory:") as conn:
+        differs = conn.execute(
+            f"SELECT {enrollments._json_differs('?1', '?2')}", (as_text, new_text)
+        ).fetchone()[0]
+    assert bool(differs) == (stored != staged)

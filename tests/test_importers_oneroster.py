@@ -724,6 +724,24 @@ def test_reimport_keeps_ids_and_touches_only_changed_rows(any_db_url: str, tmp_p
         assert after[person_id] == before[person_id]
 
 
+def test_the_same_export_with_its_columns_in_another_order_changes_nothing(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # An SIS that writes its columns in another order sends the same data: no row is updated
+    # (no change-feed event, no new updatedDate), on either engine and for every file,
+    # enrollments too, whose `properties` the SQLite road compares in SQL.
+    files = district_files()
+    import_folder(any_db_url, write_folder(tmp_path / "a", files))
+    models_ = (models.Person, models.Class, models.Enrollment, models.School, models.Course)
+    before = {model: rows(any_db_url, model) for model in models_}
+
+    reordered = {stem: [dict(reversed(r.items())) for r in data] for stem, data in files.items()}
+    again = import_folder(any_db_url, write_folder(tmp_path / "b", reordered))
+
+    assert (again.updated, again.inserted, again.deleted) == ({}, {}, {})
+    assert {model: rows(any_db_url, model) for model in models_} == before
+
+
 def test_bulk_import_removes_rows_missing_from_the_files(any_db_url: str, tmp_path: Path) -> None:
     files = district_files()
     first = import_folder(any_db_url, write_folder(tmp_path / "a", files))

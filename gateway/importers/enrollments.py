@@ -528,11 +528,33 @@ def _count(counts: dict[str, int], table: str, n: int) -> None:
         counts[table] = counts.get(table, 0) + n
 
 
+def _json_differs(stored: str, staged: str) -> str:
+    """SQL: whether two JSON texts hold different values, as the batch pass compares them (in
+    Python, after parsing): text an earlier version wrote with other spaces, or an object with
+    its keys in another order (a file's columns in another order), is the same value. Objects
+    are compared key by key one level deep, which covers the flat objects of cells an import
+    writes; any other difference counts as a change (the row is written again)."""
+    same_entry = (
+        "o.key = n.key AND o.type = n.type AND CASE WHEN o.type IN ('object', 'array') "
+        "THEN json(o.value) = json(n.value) ELSE o.atom IS n.atom END"
+    )
+    return (
+        f"CASE WHEN {stored} IS {staged} THEN 0 "
+        f"WHEN {stored} IS NULL OR {staged} IS NULL THEN 1 "
+        f"WHEN json({stored}) = json({staged}) THEN 0 "
+        f"WHEN json_type({stored}) = 'object' AND json_type({staged}) = 'object' THEN "
+        f"(SELECT count(*) FROM json_each({stored})) <> (SELECT count(*) FROM json_each({staged})) "
+        f"OR EXISTS (SELECT 1 FROM json_each({staged}) AS n WHERE NOT EXISTS "
+        f"(SELECT 1 FROM json_each({stored}) AS o WHERE {same_entry})) "
+        "ELSE 1 END"
+    )
+
+
 async def _update(run: Run, stamp: Any) -> None:
-    """Update the stored rows whose staged values differ (JSON compared as JSON, so that text an
-    earlier version wrote differently still reads as the same)."""
+    """Update the stored rows whose staged values differ (JSON compared as values,
+    `_json_differs`)."""
     changed = " OR ".join(
-        f"json(e.{c}) IS NOT json(s.{c})"
+        _json_differs(f"e.{c}", f"s.{c}")
         if c in ("identifiers", "properties")
         else f"e.{c} IS NOT s.{c}"
         for c in _WRITTEN
