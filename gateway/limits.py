@@ -3,6 +3,8 @@
     limit            what is measured                                 when
     document bytes   UTF-8 size of the query text                     before parsing
     tokens           lexical tokens of the document                   while parsing (aborts early)
+    fields           field selections, fragments expanded; one key    after parsing, before
+                     selected at most 50 times in one selection set    validation (cached)
     depth            nesting of field selections, fragments expanded  validation (cached per
                      (introspection subtrees are exempt)               document)
     introspection    nesting of `fields`/`interfaces`/`possibleTypes`  validation
@@ -14,7 +16,7 @@
                      1) times the rows above it, each object row 1,
                      each value of a list argument 1
 
-The measures themselves (depth, aliases, cost) are `gateway.selections`; the request body's
+The measures themselves (fields, depth, aliases, cost) are `gateway.selections`; the request body's
 size (HTTP 413) is `gateway.middleware`'s.
 """
 
@@ -46,12 +48,24 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.errors import ErrorCode, QueryTooComplex
 from gateway.inputs import coerce_variables
-from gateway.selections import CostEstimate, operation_aliases, operation_depth
+from gateway.selections import (
+    CostEstimate,
+    crowded_field,
+    document_fields,
+    operation_aliases,
+    operation_depth,
+)
 from gateway.settings import Settings
 
 # graphql-core's MaxIntrospectionDepthRule refuses a third nested introspection list.
 INTROSPECTION_LIST_DEPTH = 2
 PARSE_CACHE_SIZE = 256
+SAME_FIELD_MOST = 50
+"""How many times one selection set may select one response key (a field's name or alias),
+the fields of fragments spread into it counted at each spread: graphql-core's validation
+compares such fields pair by pair, which took a second for 300 copies and overflowed the stack
+at 800. No real query repeats a key more than a few times (the same field under a few inline
+fragments)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,7 @@ class Limits:
     default_page_size: int
     max_page_size: int
     max_list_length: int = 500
+    max_fields: int = 2000
 
     @classmethod
     def defaults(cls) -> Limits:
@@ -82,6 +97,7 @@ class Limits:
             max_aliases=settings.max_aliases,
             max_cost=settings.max_cost,
             max_list_length=settings.max_list_length,
+            max_fields=settings.max_fields,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
         )
@@ -150,7 +166,7 @@ def parse_document(query: str, limits: Limits) -> DocumentNode:
     except QueryTooComplex as exc:
         raise GraphQLError(exc.message, extensions=exc.extensions) from None
     try:
-        return _parse(query, limits.max_tokens)
+        document = _parse(query, limits.max_tokens)
     except GraphQLSyntaxError as exc:
         # The parser stops at the first token past the limit with a syntax error; recount to
         # tell that apart from a real syntax error without relying on its wording.
@@ -167,6 +183,40 @@ def parse_document(query: str, limits: Limits) -> DocumentNode:
             positions=exc.positions,
             extensions={"code": ErrorCode.BAD_USER_INPUT.value},
         ) from None
+    problem = _selection_problem(query, limits.max_tokens, limits.max_fields)
+    if problem is not None:
+        message, limit, maximum, actual, node = problem
+        raise too_complex(message, limit=limit, maximum=maximum, actual=actual, nodes=node)
+    return document
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _selection_problem(
+    query: str, max_tokens: int, max_fields: int
+) -> tuple[str, str, int, int, Node] | None:
+    """Why the parsed `query` selects too much, before it is validated (validation and the
+    guard walk every field, a fragment's at each of its spreads): more fields than
+    `max_fields` with its fragments expanded (a few fragments that each spread the next one
+    twice make millions), or one key selected more than `SAME_FIELD_MOST` times in one
+    selection set."""
+    document = _parse(query, max_tokens)
+    fields = document_fields(document)
+    if fields > max_fields:
+        message = (
+            f"The query selects {fields:,} fields, its fragments counted at each spread; the "
+            f"limit (max_fields) is {max_fields:,}."
+        )
+        return message, "fields", max_fields, fields, document
+    crowded = crowded_field(document, SAME_FIELD_MOST)
+    if crowded is not None:
+        key, times, node = crowded
+        message = (
+            f"The query selects `{key}` {times:,} times in one selection set (its fragments "
+            f"counted at each spread); one selection set may select a field (or alias) at "
+            f"most {SAME_FIELD_MOST} times."
+        )
+        return message, "sameField", SAME_FIELD_MOST, times, node
+    return None
 
 
 # ---------------------------------------------------------------- validation rules

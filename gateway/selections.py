@@ -106,6 +106,85 @@ def alias_count(selection_set: SelectionSetNode, fragment_aliases: Mapping[str, 
     return count
 
 
+def field_count(selection_set: SelectionSetNode, fragment_fields: Mapping[str, int]) -> int:
+    """Field selections in `selection_set` and below, a fragment's counted at each spread."""
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 1
+            if selection.selection_set:
+                count += field_count(selection.selection_set, fragment_fields)
+        elif isinstance(selection, InlineFragmentNode):
+            count += field_count(selection.selection_set, fragment_fields)
+        elif isinstance(selection, FragmentSpreadNode):
+            count += fragment_fields.get(selection.name.value, 0)
+    return count
+
+
+def document_fields(document: DocumentNode) -> int:
+    """The field selections of the document's largest operation, its fragments expanded (see
+    `field_count`): what a walk of its selections, as the guard's, visits."""
+    fragments = _fragments(document)
+    counts: dict[str, int] = {}
+    for name in fragment_order(fragments):
+        counts[name] = field_count(fragments[name].selection_set, counts)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((field_count(o.selection_set, counts) for o in operations), default=0)
+
+
+def crowded_field(document: DocumentNode, most: int) -> tuple[str, int, FieldNode] | None:
+    """A response key (a field's name or alias) selected more than `most` times in one selection
+    set, the fields of the fragments spread into it counted at each spread (graphql-core's
+    check that such fields can merge compares them pair by pair): the key, how many times, and
+    one of its fields; None when there is none."""
+    fragments = _fragments(document)
+    # per fragment: how many times its selection set selects each key at its own level
+    keys: dict[str, dict[str, tuple[int, FieldNode]]] = {}
+
+    def level(selection_set: SelectionSetNode) -> dict[str, tuple[int, FieldNode]]:
+        found: dict[str, tuple[int, FieldNode]] = {}
+
+        def add(key: str, times: int, node: FieldNode) -> None:
+            count = found[key][0] + times if key in found else times
+            found[key] = (count, node)
+
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                add((selection.alias or selection.name).value, 1, selection)
+            elif isinstance(selection, InlineFragmentNode):
+                for key, (times, node) in level(selection.selection_set).items():
+                    add(key, times, node)
+            elif isinstance(selection, FragmentSpreadNode):
+                for key, (times, node) in keys.get(selection.name.value, {}).items():
+                    add(key, times, node)
+        return found
+
+    def crowded(selection_set: SelectionSetNode) -> tuple[str, int, FieldNode] | None:
+        for key, (times, node) in level(selection_set).items():
+            if times > most:
+                return key, times, node
+        return None
+
+    for name in fragment_order(fragments):
+        keys[name] = level(fragments[name].selection_set)
+    for definition in document.definitions:
+        if not isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode)):
+            continue
+        stack = [definition.selection_set]
+        while stack:
+            selection_set = stack.pop()
+            found = crowded(selection_set)
+            if found is not None:
+                return found
+            for selection in selection_set.selections:
+                if (
+                    isinstance(selection, (FieldNode, InlineFragmentNode))
+                    and selection.selection_set
+                ):
+                    stack.append(selection.selection_set)
+    return None
+
+
 def operation_depth(document: DocumentNode, operation: OperationDefinitionNode) -> int:
     """The depth of `operation` with its fragments expanded (see `selection_depth`)."""
     fragments = _fragments(document)

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     max_depth: int = Field(default=15, ge=1, description="Deepest selection nesting allowed.")
     max_aliases: int = Field(default=30, ge=1, description="Aliases allowed in one document.")
     max_tokens: int = Field(default=5000, ge=1, description="Lexer tokens allowed per document.")
+    max_fields: int = Field(
+        default=2000,
+        ge=1,
+        description="Field selections allowed in one operation, fragments counted at each spread.",
+    )
     max_document_bytes: int = Field(
         default=50_000, ge=1, description="Largest GraphQL document accepted, in bytes."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -19,9 +19,15 @@ from graphql import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.graph.guard import root_field_names
 from gateway.graph.schema import build_schema
 from gateway.limits import Limits, parse_document
-from gateway.selections import fragment_order, operation_aliases, operation_depth
+from gateway.selections import (
+    document_fields,
+    fragment_order,
+    operation_aliases,
+    operation_depth,
+)
 from gateway.settings import Settings
 from tests.conftest import LiveServer, run_db
 from tests.factories import make_integration, make_source
@@ -34,6 +40,7 @@ LIMITS: dict[str, Any] = {
     "max_cost": 1000,
     "max_body_bytes": 8000,
     "max_list_length": 10,
+    "max_fields": 400,
 }
 TEN_IDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(10)]
 
@@ -80,8 +87,43 @@ class Case:
     variables: dict[str, Any] | None = None
 
 
+def _doubling(levels: int, leaf: str = "__typename", on: str = "Query") -> str:
+    """Fragments that each spread the next one twice: 2**levels leaves in about 40 tokens a
+    level."""
+    text = " ".join(f"fragment F{i} on {on} {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    return f"{text} fragment F{levels} on {on} {{ {leaf} }}"
+
+
+# 298 tokens, no key more than 50 times in one selection set, 288 fields, cost 500
+TOKENS_298 = (
+    "{ integration { "
+    + "__typename " * 40
+    + "} "
+    + " ".join(
+        f"{root} {{ nodes {{ {'__typename ' * n}}} }}"
+        for root, n in (
+            ("schools", 50),
+            ("people", 50),
+            ("classes", 50),
+            ("courses", 50),
+            ("districts", 23),
+        )
+    )
+    + " }"
+)
+
+
 REFUSED = [
     Case("depth", DEEP_7, "depth", 6, 7, "max_depth"),
+    Case("fields", "{ ...F0 } " + _doubling(9), "fields", 400, 2**9, "max_fields"),
+    Case(
+        "fields-below-a-connection",
+        "{ people(first: 1) { nodes { ...F0 } } } " + _doubling(9, "id", "Person"),
+        "fields",
+        400,
+        2 + 2**9,
+        "max_fields",
+    ),
     Case(
         "depth-through-fragments",
         "{ ...S } fragment S on Query { schools { nodes { ...C } } }"
@@ -234,7 +276,7 @@ ALLOWED = [
         "{ schools { nodes { ...F } } } fragment F on School { x: id }",
         None,
     ),
-    ("tokens-at-the-limit", "{ " + "__typename " * 298 + "}", None),
+    ("tokens-at-the-limit", TOKENS_298, None),
     ("cost-at-the-limit", "{ schools { nodes { classes(first: 9) { nodes { id } } } } }", None),
     (
         "cost-first-clamped-to-max-page",
@@ -399,6 +441,96 @@ def test_fragments_spread_exponentially_are_counted_in_linear_time() -> None:
     started = time.perf_counter()
     assert operation_aliases(*_operation(text)) == 2**levels
     assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("token", [None, "valid"])
+def test_fragments_that_double_at_each_level_are_refused_before_any_walk(
+    api: Api, token: str | None
+) -> None:
+    # 1 KB, 250 tokens, depth 1 and no alias, but 2**26 fields: the guard's walks (the first
+    # runs before the token is checked) took 36 s of the event loop for this one (a review).
+    query = "query Q { ...F0 } " + _doubling(26)
+    status, body = api.post(query, anonymous=token is None)
+    assert status == 400, body
+    (error,) = body["errors"]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "fields",
+        "maximum": 400,
+        "actual": 2**26,
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ integration { " + "id " * 60 + "} }",
+        "{ schools(first: 1) { " + " ".join(["nodes { id }"] * 51) + " } }",
+        "{ schools { nodes { ...A ...B } } } fragment A on School { "
+        + "name " * 26
+        + "} fragment B on School { "
+        + "name " * 25
+        + "}",
+    ],
+    ids=["60-times", "nested-copies", "through-fragments"],
+)
+def test_a_field_selected_over_50_times_in_one_selection_set_is_refused_before_validation(
+    api: Api, query: str
+) -> None:
+    # graphql-core's check that same-named fields can merge compares them pair by pair: 300
+    # copies took a second of the event loop per request, 800 overflowed the stack into
+    # "Validation aborted." (reviews). The limit is checked before validation, for any caller.
+    status, body = api.post(query, anonymous=True)
+    assert status == 400, body
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["limit"] == "sameField"
+    assert error["extensions"]["maximum"] == 50
+    assert "at most 50 times" in error["message"]
+
+
+def test_a_field_may_be_selected_50_times_in_one_selection_set(api: Api) -> None:
+    status, body = api.post("{ integration { " + "id " * 50 + "} }")
+    assert status == 200, body
+    assert "errors" not in body
+
+
+def test_the_fields_limit_counts_each_spread_and_takes_the_largest_operation() -> None:
+    text = (
+        "query A { schools { nodes { ...S } } } query B { __typename } "
+        "fragment S on School { id classes { nodes { ...C } } courses { nodes { ...C } } } "
+        "fragment C on Course { id name }"  # spread on classes too: validation's concern
+    )
+    fields = 1 + 1 + (1 + 2 * (2 + 2))  # schools nodes; S: id, two connections of nodes + C
+    assert document_fields(parse(text)) == fields
+    at_most = replace(Limits.defaults(), max_fields=fields)
+    assert parse_document(text, at_most) is not None
+    with pytest.raises(GraphQLError) as refused:
+        parse_document(text, replace(at_most, max_fields=fields - 1))
+    assert refused.value.extensions == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "fields",
+        "maximum": fields - 1,
+        "actual": fields,
+    }
+
+
+def test_the_root_field_names_read_each_fragment_once() -> None:
+    # They are read before the token is checked, so any caller can send the fragments.
+    text = "{ ...F0 } " + _doubling(20)
+    document, operation = _operation(text)
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    reads: list[str] = []
+
+    class Counted(dict[str, FragmentDefinitionNode]):
+        def get(self, key: str, default: Any = None) -> Any:
+            reads.append(key)
+            return super().get(key, default)
+
+    assert root_field_names(operation.selection_set, Counted(fragments)) == {"__typename"}
+    assert len(reads) <= 2 * len(fragments)
 
 
 def test_fragment_cycles_do_not_hang_the_walks() -> None:

@@ -192,6 +192,7 @@ def grant_plan_key(
         settings.max_depth,
         settings.max_aliases,
         settings.max_tokens,
+        settings.max_fields,
         settings.max_document_bytes,
         settings.max_cost,
         settings.max_list_length,

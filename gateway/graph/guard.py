@@ -325,17 +325,25 @@ def _null_denied(data: Any, denial: Denial) -> None:
 def root_field_names(
     selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> set[str]:
-    """The names of the fields an operation selects at its root (through fragments)."""
+    """The names of the fields an operation selects at its root (through fragments). Each
+    fragment is read once, however often it is spread: this runs before the token is checked,
+    and a few fragments that each spread the next one twice would otherwise be walked
+    millions of times."""
     names: set[str] = set()
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            names.add(selection.name.value)
-        elif isinstance(selection, InlineFragmentNode):
-            names |= root_field_names(selection.selection_set, fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                names |= root_field_names(fragment.selection_set, fragments)
+    read: set[str] = set()
+    pending = [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in read:
+                    read.add(name)
+                    pending.append(fragment.selection_set)
     return names
 
 
