@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -166,8 +167,10 @@ async def _checkout_pooled(pool: sa.Pool) -> PoolProxiedConnection:
     """A connection from `pool`: one it holds is taken without a greenlet (a queue's get); one
     it must open, or open again (after an invalidation), through a greenlet, since that calls
     into the driver (SQLAlchemy says so with MissingGreenlet before it starts anything, and
-    puts the entry back)."""
-    if isinstance(pool, sa.pool.QueuePool) and pool.checkedin() > 0:
+    puts the entry back). A pool that pings each connection it hands out (PostgreSQL's) calls
+    into the driver every time, and a ping that fails for want of a greenlet invalidates the
+    connection: there always through a greenlet."""
+    if isinstance(pool, sa.pool.QueuePool) and pool.checkedin() > 0 and not pool._pre_ping:
         try:
             return pool.connect()
         except sa.exc.MissingGreenlet:
@@ -231,6 +234,65 @@ class RequestDB:
             and not sync.dispatch.before_cursor_execute
             and not sync.dispatch.after_cursor_execute
         )
+
+    @property
+    def reads_alone(self) -> bool:
+        """Whether `read_alone` runs its statement on the driver itself: SQLite's (`on_driver`),
+        or asyncpg's connection on PostgreSQL, unless something watches the statements
+        SQLAlchemy runs."""
+        sync = self.engine.sync_engine
+        if sync.dialect.name == "sqlite":
+            return self.on_driver
+        return (
+            sync.dialect.driver == "asyncpg"
+            and not sync.echo
+            and not sync.dispatch.before_cursor_execute
+            and not sync.dispatch.after_cursor_execute
+        )
+
+    async def read_alone(
+        self, statement: Prepared, values: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one prepared statement (with the values of its slots) that reads one
+        snapshot by itself, with no transaction around it; only while `reads_alone`.
+
+        On SQLite, `read` without a read transaction. On PostgreSQL, asyncpg runs it on a pooled
+        connection taken for it alone and given back at once: one round trip, where a request
+        through SQLAlchemy spends a BEGIN, a `SET LOCAL statement_timeout`, the statement and a
+        ROLLBACK. The request's deadline bounds it (asyncpg cancels it on the server when it is
+        reached: RequestTimeout); a database error is raised as asyncpg's."""
+        if self.engine.sync_engine.dialect.name == "sqlite":
+            return (await self.read([(statement, values)], begin=False))[0]
+        parameters = statement.parameters(values)
+        async with self._lock:
+            self._check_deadline()
+            if self._conn is not None:  # inside the request's transaction: its snapshot
+                raw = await self._conn.get_raw_connection()
+                return await self._fetch(raw.driver_connection, statement, parameters)
+            pooled = await _checkout_pooled(self.engine.sync_engine.pool)
+            try:
+                return await self._fetch(pooled.driver_connection, statement, parameters)
+            except asyncpg.PostgresError:
+                raise  # the statement failed; the connection is as it was
+            except BaseException:
+                # cancelled, timed out or cut off: whatever state it left, not for the next
+                # request (the pool opens a new connection in its place)
+                await greenlet_spawn(pooled.invalidate)
+                raise
+            finally:
+                await greenlet_spawn(pooled.close)  # no transaction was opened: no round trip
+
+    async def _fetch(
+        self, driver: Any, statement: Prepared, parameters: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """`statement` on asyncpg's connection `driver`, bounded by the deadline."""
+        remaining = self.remaining()
+        try:
+            records = await driver.fetch(statement.sql, *parameters, timeout=remaining)
+        except TimeoutError:
+            assert self.timeout is not None
+            raise RequestTimeout(self.timeout) from None
+        return statement.convert([tuple(record) for record in records])
 
     async def _checkout(self) -> AsyncConnection:
         """The request's connection, bound by its deadline; on SQLite the read transaction is

@@ -10,10 +10,12 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.util import greenlet_spawn
 
@@ -23,6 +25,7 @@ from gateway.access.authentication import (
     _GRANTS,
     _grant_of_row,
     _prepared,
+    gated_select,
     gated_statement,
     load_grant,
     request_grant,
@@ -42,6 +45,7 @@ from gateway.db import (
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
 from gateway.request_db import DEADLINE, Prepared, RequestDB
+from tests.conftest import ENGINES, fresh_database
 from tests.factories import make_integration, make_source
 
 TEAMS = models.table_of(models.Team)
@@ -428,21 +432,23 @@ def test_the_drivers_grant_is_sqlalchemys_for_every_kind_of_integration(db_url: 
     assert selected.targets.classes  # targets were read
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven_for(
-    db_url: str,
+    engine: str, tmp_path: Path
 ) -> None:
-    """`gated_statement` reads a token's grant row and, behind a `CASE`, the statements proven
-    for one grant: they run (a probe function counts them) only while the row is still that
-    grant, which a start date that has passed leaves it; any other change to it (status, a start
-    date still to come, permissions, scope, source, the integration holding the token) or an
-    unknown token reads the row alone, and the grant row is the one the plain token lookup
-    reads."""
-    path = db_url.removeprefix("sqlite+aiosqlite:///")
-    dialect = sqlite_dialect()
-    probes = [
-        Prepared.of(sa.select(sa.func.gw_probe(sa.literal(value, sa.Integer))), dialect)
-        for value in (7, 8)
-    ]
+    """`gated_statement` (SQLite) and `gated_select` (PostgreSQL) read a token's grant row and,
+    behind a `CASE`, the statements proven for one grant: they run (a probe function counts
+    them) only while the row is still that grant, which a start date that has passed leaves
+    it; any other change to it (status, a start date still to come, permissions, scope, source,
+    the integration holding the token) or an unknown token reads the row alone, and the grant
+    row is the one the plain token lookup reads."""
+    with fresh_database(engine, tmp_path, "gated") as db_url:
+        _gated_statement_reads_the_plans_only_for_their_grant(engine, db_url)
+
+
+def _gated_statement_reads_the_plans_only_for_their_grant(engine: str, db_url: str) -> None:
+    dialect: sa.Dialect = sqlite_dialect() if engine == "sqlite" else asyncpg_dialect()
+    probes = [sa.select(sa.func.gw_probe(sa.literal(value, sa.Integer))) for value in (7, 8)]
 
     async def setup() -> tuple[str, str, str, Any]:
         async with engine_for(db_url) as engine:
@@ -462,13 +468,22 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
             return token, spare_grant.integration_id, other.source.id, grant
 
     token, spare_id, other_source, grant = asyncio.run(setup())
-    gated = gated_statement(dialect, grant, probes)
+    if engine == "sqlite":
+        gated = gated_statement(dialect, grant, [Prepared.of(p, dialect) for p in probes])
+    else:
+        gated = gated_select(dialect, grant, probes)
     plain = _prepared(dialect)
     me = grant.integration_id
     now = utcnow().replace(microsecond=0)  # a whole second: its text has a fraction all the same
     column_type = models.table_of(models.Integration).c.start_date.type
     stored_time = column_type.dialect_impl(dialect).bind_processor(dialect)
-    assert stored_time is not None
+    if engine == "sqlite":
+        assert stored_time is not None
+    else:  # an ISO 8601 literal, which `timestamptz` reads exactly
+
+        def stored_time(value: datetime) -> str:
+            return value.isoformat()
+
     just_now = stored_time(now - timedelta(microseconds=1))
     in_a_moment = stored_time(now + timedelta(microseconds=1))
     email = "(SELECT id FROM permissions WHERE slug = 'emails:read')"
@@ -539,28 +554,11 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
             f"UPDATE integrations SET token_digest = '{digest(token)}' WHERE id = '{me}'",
         ),
     }
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys=ON")
-    calls: list[int] = []
-    conn.create_function("gw_probe", 1, lambda value: calls.append(value) or value)
-    seen: dict[str, tuple[Any, list[int]]] = {}
-    read: dict[str, Any] = {}  # the grant row the plain lookup read after each change
-    try:
-        for name, (change, undo) in changes.items():
-            conn.executescript(change)
-            try:
-                wanted = {"digest": digest(token)}
-                rows = conn.execute(gated.sql, gated.parameters({**wanted, "now": now})).fetchall()
-                alone = conn.execute(plain.sql, plain.parameters(wanted)).fetchall()
-                width = len(alone[0]) if alone else len(plain.results)
-                assert [row[:width] for row in rows] == alone, name
-                seen[name] = (tuple(rows[0][width:]) if rows else None, calls[:])
-                read[name] = alone
-                calls.clear()
-            finally:
-                conn.executescript(undo)
-    finally:
-        conn.close()
+    wanted = {"digest": digest(token)}
+    if engine == "sqlite":
+        seen, read = _gate_on_sqlite(db_url, changes, gated, plain, wanted, now)
+    else:
+        seen, read = asyncio.run(_gate_on_postgresql(db_url, changes, gated, plain, wanted, now))
     assert all(read[name] != read["nothing"] for name in changes if name != "nothing")
     # the grant it was: ACTIVE (a start date that has passed makes it so), nothing else changed
     for name in (
@@ -572,6 +570,88 @@ def test_the_gated_statement_reads_the_plans_only_for_the_grant_they_were_proven
         assert seen.pop(name) == ((1, 7, 8), [7, 8]), name
     assert seen.pop("the token") == (None, [])
     assert seen == {name: ((0, None, None), []) for name in seen}
+
+
+Seen = dict[str, tuple[Any, list[int]]]
+
+
+def _gate_on_sqlite(
+    db_url: str,
+    changes: dict[str, tuple[str, str]],
+    gated: Prepared,
+    plain: Prepared,
+    wanted: dict[str, Any],
+    now: datetime,
+) -> tuple[Seen, dict[str, Any]]:
+    """After each change: the gated statement's row past the grant's columns and the probes
+    it ran; and the grant row the plain lookup read."""
+    conn = sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    calls: list[int] = []
+    conn.create_function("gw_probe", 1, lambda value: calls.append(value) or value)
+    seen: Seen = {}
+    read: dict[str, Any] = {}
+    try:
+        for name, (change, undo) in changes.items():
+            conn.executescript(change)
+            try:
+                rows = conn.execute(gated.sql, gated.parameters({**wanted, "now": now})).fetchall()
+                alone = conn.execute(plain.sql, plain.parameters(wanted)).fetchall()
+                width = len(alone[0]) if alone else len(plain.results)
+                assert [row[:width] for row in rows] == alone, name
+                seen[name] = (tuple(rows[0][width:]) if rows else None, calls[:])
+                read[name] = alone
+                calls.clear()
+            finally:
+                conn.executescript(undo)
+    finally:
+        conn.close()
+    return seen, read
+
+
+async def _gate_on_postgresql(
+    db_url: str,
+    changes: dict[str, tuple[str, str]],
+    gated: Prepared,
+    plain: Prepared,
+    wanted: dict[str, Any],
+    now: datetime,
+) -> tuple[Seen, dict[str, Any]]:
+    """`_gate_on_sqlite` on PostgreSQL, with asyncpg as the gateway runs it (`read_alone`): the
+    probe is a function that records each call in a table."""
+    import asyncpg
+
+    dsn = sa.make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "CREATE TABLE gw_probe_calls (n serial PRIMARY KEY, value integer NOT NULL); "
+        "CREATE FUNCTION gw_probe(value integer) RETURNS integer VOLATILE LANGUAGE plpgsql AS "
+        "$$ BEGIN INSERT INTO gw_probe_calls (value) VALUES (value); RETURN value; END $$"
+    )
+    seen: Seen = {}
+    read: dict[str, Any] = {}
+    try:
+        for name, (change, undo) in changes.items():
+            await conn.execute(change)
+            try:
+                rows = [
+                    tuple(r)
+                    for r in await conn.fetch(gated.sql, *gated.parameters({**wanted, "now": now}))
+                ]
+                alone = [tuple(r) for r in await conn.fetch(plain.sql, *plain.parameters(wanted))]
+                width = len(alone[0]) if alone else len(plain.results)
+                assert [row[:width] for row in rows] == alone, name
+                calls = [
+                    r[0] for r in await conn.fetch("SELECT value FROM gw_probe_calls ORDER BY n")
+                ]
+                seen[name] = (tuple(rows[0][width:]) if rows else None, calls)
+                read[name] = alone
+                await conn.execute("DELETE FROM gw_probe_calls")
+            finally:
+                await conn.execute(undo)
+    finally:
+        await conn.close()
+    return seen, read
 
 
 def test_a_grant_row_makes_its_grant_once_unless_a_start_date_ties_it_to_the_time() -> None:

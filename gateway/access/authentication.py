@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import models
@@ -112,6 +113,34 @@ def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared])
     )
 
 
+def gated_select(dialect: sa.Dialect, grant: Grant, then: Sequence[sa.Select[Any]]) -> Prepared:
+    """`gated_statement` for PostgreSQL, built with SQLAlchemy from the plans' statements
+    `then`: the grant row of the token whose digest is bound as `digest` and, behind a `CASE`
+    whose condition is `gated_statement`'s (the same integration, source, scope and
+    permissions, ACTIVE at `now`), the value of each statement as a scalar subquery, which
+    PostgreSQL runs only when the condition holds (an uncorrelated subquery is an InitPlan,
+    evaluated when its value is first needed). The same row as `gated_statement`'s."""
+    g = _grant_row_statement(dialect.name).subquery("g")
+    now = sa.bindparam("now", type_=_integrations.c.start_date.type)
+    permissions = orjson.dumps(sorted(grant.permissions)).decode()
+    holds = sa.and_(
+        g.c.id == grant.integration_id,
+        g.c.source_id == grant.source_id,
+        g.c.scope == grant.scope.value,
+        sa.cast(g.c.permissions, JSONB) == sa.cast(sa.literal(permissions, sa.Text), JSONB),
+        sa.or_(
+            sa.and_(g.c.status == IntegrationStatus.ACTIVE.value, g.c.start_date.is_(None)),
+            sa.and_(g.c.status != IntegrationStatus.DISABLED.value, g.c.start_date <= now),
+        ),
+    )
+    values = [
+        sa.case((holds, statement.scalar_subquery())).label(f"value_{i}")
+        for i, statement in enumerate(then)
+    ]
+    statement = sa.select(*g.c, sa.case((holds, 1), else_=0).label("holds"), *values)
+    return Prepared.of(statement, dialect, ("digest", "now"))
+
+
 def _stored(column: sa.Column[Any], value: Any, dialect: sa.Dialect) -> Any:
     """`value` as `column` stores it."""
     processor = column.type.bind_processor(dialect)
@@ -122,11 +151,10 @@ async def request_grant_gated(
     db: RequestDB, wanted: str, gated: Prepared
 ) -> tuple[Grant | None, list[Any] | None]:
     """The grant of the token whose digest is `wanted` and the values of the statements of
-    `gated` (`gated_statement`), read in one statement on SQLite's driver; the values are None
-    when the grant is no longer the one they were proven for (they were not read). No read
-    transaction stays open."""
-    rows = await db.read([(gated, {"digest": wanted, "now": utcnow()})], begin=False)
-    found = rows[0]
+    `gated` (`gated_statement`, `gated_select`), read in one statement on the driver
+    (`RequestDB.read_alone`); the values are None when the grant is no longer the one they
+    were proven for (they were not read). No read transaction stays open."""
+    found = await db.read_alone(gated, {"digest": wanted, "now": utcnow()})
     if not found:
         return None, None
     row = found[0]
@@ -186,7 +214,7 @@ _PREPARED: dict[str, Prepared] = {}
 def _prepared(dialect: sa.Dialect) -> Prepared:
     found = _PREPARED.get(dialect.name)
     if found is None:
-        statement = _grant_row_statement()
+        statement = _grant_row_statement(dialect.name)
         found = _PREPARED[dialect.name] = Prepared.of(statement, dialect, ("digest",))
     return found
 
@@ -252,13 +280,16 @@ def _grant_statement() -> sa.CompoundSelect[Any]:
 _GRANT_BY_DIGEST = _grant_statement()
 
 
-def _grant_row_statement() -> sa.Select[Any]:
-    """`_GRANT_BY_DIGEST` as one row, for SQLite's driver: the integration's columns, its
-    permission slugs and its targets as JSON arrays. Each row a statement returns is a step
-    of SQLite's, between which the driver's thread gives the GIL back and must take it again
-    from the event loop, a context switch or two each under load: one row, not one per
+def _grant_row_statement(dialect_name: str) -> sa.Select[Any]:
+    """`_GRANT_BY_DIGEST` as one row, read on the driver: the integration's columns, its
+    permission slugs and its targets as JSON arrays (text). Each row a statement returns is a
+    step of SQLite's, between which the driver's thread gives the GIL back and must take it
+    again from the event loop, a context switch or two each under load: one row, not one per
     permission and target, saves a dozen of them a request."""
     owner = _integrations
+    target = sa.cast(_targets.c.target_id, sa.String)
+    if dialect_name == "postgresql":
+        return _grant_row_statement_postgresql()
     # in slug order, so that the text is the same for the same permissions (`gated_statement`)
     ordered = (
         sa.select(_permissions.c.slug)
@@ -274,10 +305,7 @@ def _grant_row_statement() -> sa.Select[Any]:
     targets = (
         sa.select(
             sa.func.coalesce(
-                sa.func.json_group_array(
-                    sa.func.json_array(sa.cast(_targets.c.target_id, sa.String), _targets.c.kind)
-                ),
-                "[]",
+                sa.func.json_group_array(sa.func.json_array(target, _targets.c.kind)), "[]"
             )
         )
         .where(_targets.c.integration_id == owner.c.id)
@@ -288,6 +316,42 @@ def _grant_row_statement() -> sa.Select[Any]:
         owner.c.token_digest.label("value"),
         slugs.label("permissions"),
         targets.label("targets"),
+    ).where(owner.c.token_digest == sa.bindparam("digest", type_=sa.String))
+
+
+def _grant_row_statement_postgresql() -> sa.Select[Any]:
+    """`_grant_row_statement` for PostgreSQL (its JSON functions)."""
+    owner = _integrations
+    target = sa.cast(_targets.c.target_id, sa.String)
+    # the permissions in slug order (`gated_select` compares them as JSON values)
+    slug = _permissions.c.slug
+    slugs = (
+        sa.select(
+            sa.cast(
+                sa.func.coalesce(
+                    sa.func.json_agg(aggregate_order_by(slug, slug)),
+                    sa.literal_column("'[]'::json"),
+                ),
+                sa.Text,
+            )
+        )
+        .join(_grants, _grants.c.permission_id == _permissions.c.id)
+        .where(_grants.c.integration_id == owner.c.id)
+    )
+    pairs = sa.select(
+        sa.cast(
+            sa.func.coalesce(
+                sa.func.json_agg(sa.func.json_build_array(target, _targets.c.kind)),
+                sa.literal_column("'[]'::json"),
+            ),
+            sa.Text,
+        )
+    ).where(_targets.c.integration_id == owner.c.id)
+    return sa.select(
+        *_GRANT_COLUMNS,
+        owner.c.token_digest.label("value"),
+        slugs.scalar_subquery().label("permissions"),
+        pairs.scalar_subquery().label("targets"),
     ).where(owner.c.token_digest == sa.bindparam("digest", type_=sa.String))
 
 

@@ -25,7 +25,12 @@ import sqlalchemy as sa
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from gateway.access.authentication import gated_statement, request_grant, request_grant_gated
+from gateway.access.authentication import (
+    gated_select,
+    gated_statement,
+    request_grant,
+    request_grant_gated,
+)
 from gateway.access.grant import Grant
 from gateway.access.tokens import digest_once
 from gateway.compiled.compiler import Compiler, Page, RootPlan, Unsupported
@@ -300,9 +305,9 @@ class _Known:
     gated: Prepared  # the grant and the plans' statements in one (`gated_statement`)
 
 
-# The same, by the token's digest and the request, on SQLite's driver: the token's grant and
-# the plans' statements are read in one statement, the plans' only while the grant is still the
-# one they were proven for (`gated_statement`, `grant_and_clean`).
+# The same, by the token's digest, the engine and the request, read on the driver: the token's
+# grant and the plans' statements are read in one statement, the plans' only while the grant is
+# still the one they were proven for (`gated_statement`, `gated_select`, `grant_and_clean`).
 BY_TOKEN: PlanCache[_Known] = PlanCache(PLAN_CACHE_SIZE)
 
 
@@ -326,14 +331,25 @@ def _remember_for_token(
     plans: list[RootPlan],
     operation_name: str | None,
 ) -> None:
-    """Remember a clean answer's plans for the calling token (`BY_TOKEN`), when SQLite's
-    driver can run them."""
-    grant = context.grant
-    if context.token is None or grant is None or not _all_prepared(plans):
+    """Remember a clean answer's plans for the calling token (`BY_TOKEN`), when the driver
+    can run them with its grant in one statement (`RequestDB.reads_alone`)."""
+    grant, db = context.grant, context.db
+    if context.token is None or grant is None or not db.reads_alone:
         return
+    dialect = db.engine.dialect
+    if dialect.name == "sqlite":
+        if not _all_prepared(plans):
+            return
+        gated = gated_statement(dialect, grant, _driver_statements(plans))
+    else:
+        statements = [plan.statement for plan in plans if plan.statement is not None]
+        try:
+            gated = gated_select(dialect, grant, statements)
+        except Exception:  # answered as before, by the grant lookup and the clean plans
+            log.exception("the plans of a clean answer could not be gated")
+            return
     wanted = digest_once(context.request.scope, context.token)
-    gated = gated_statement(context.db.engine.dialect, grant, _driver_statements(plans))
-    BY_TOKEN.put((wanted, *request), _Known(key, plans, operation_name, gated))
+    BY_TOKEN.put((wanted, dialect.name, *request), _Known(key, plans, operation_name, gated))
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,21 +369,21 @@ async def grant_and_clean(
 ) -> tuple[Grant | None, Prefetched | None]:
     """The grant of `token` (whose digest is `wanted`) and, when `request` (query, operation
     name, variables) is one whose answer was proven clean for this token, that answer, read in
-    the same statement on SQLite's driver: its statements run only while the grant is still
-    the one they were proven for (`gated_statement`), so a refused or changed grant reads no
-    graph data; the grant is then read again, in the read transaction of the full execution
-    the request goes on to."""
-    if request is None or settings.execution != "auto" or not db.on_driver:
+    the same statement on the driver (`RequestDB.read_alone`): its statements run only while
+    the grant is still the one they were proven for (`gated_statement`, `gated_select`), so a
+    refused or changed grant reads no graph data; the grant is then read again, in the read
+    transaction of the full execution the request goes on to."""
+    if request is None or settings.execution != "auto" or not db.reads_alone:
         return await request_grant(db, token, wanted), None
     query, operation_name, variables = request
     variables_key = _variables_key(variables)
     if variables_key is None:
         return await request_grant(db, token, wanted), None
     asked = (query, operation_name, variables_key)
-    known = BY_TOKEN.get((wanted, *asked))
+    dialect = db.engine.dialect.name
+    known = BY_TOKEN.get((wanted, dialect, *asked))  # its statement is written for one engine
     if known is None:
         return await request_grant(db, token, wanted), None
-    dialect = db.engine.dialect.name
 
     def accept(grant: Grant) -> bool:
         return grant.active and known.key == grant_plan_key(
@@ -385,7 +401,8 @@ async def grant_and_clean(
         return None, None  # an unknown token: nothing more is read
     if values is None or not accept(grant):
         return await request_grant(db, token, wanted), None
-    data = _data(known.plans, iter(values), verbatim=True)
+    # SQLite's JSON text goes into the response as it is; PostgreSQL's is parsed (`_data`)
+    data = _data(known.plans, iter(values), verbatim=db.on_driver)
     return grant, Prefetched(data, known.operation_name)
 
 
