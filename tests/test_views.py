@@ -576,3 +576,70 @@ def test_the_release_before_cannot_leave_the_views_stale(any_db_url: str, tmp_pa
     found = run_db(any_db_url, reopened)
     assert all(stored == closure for stored, closure in found)
     assert sum(len(stored) for stored, _ in found) > 1
+
+
+def test_an_import_and_a_narrowing_of_targets_at_once_leave_the_views_equal_to_the_closure(
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL (READ COMMITTED) an import's refresh read an integration's targets, the
+    administrator narrowed them and committed, and the import wrote the views of the wider
+    targets back: a SELECTED token read the schools taken away (found by a review). The
+    writers of one source's scope now run one after another (`views.lock_source`). SQLite's
+    writers always did (`BEGIN IMMEDIATE`)."""
+    import asyncio
+
+    from gateway.events import feed
+    from tests.factories import make_source
+
+    async def body(engine: AsyncEngine) -> None:
+        made = await make_source(engine, 61, "race")
+        wide = made.ids("schools")[:3]
+        async with engine.begin() as conn:
+            integration = await service.create_integration(
+                conn,
+                source_id=made.source.id,
+                scope=Scope.SELECTED,
+                permissions=sorted(ALL_SLUGS),
+                targets=wide,
+            )
+        real = views.load_grant_by_id
+        read, go = asyncio.Event(), asyncio.Event()
+        importing_conn = await engine.connect()
+
+        async def paused(conn: AsyncConnection, integration_id: str) -> Any:
+            grant = await real(conn, integration_id)
+            if conn is importing_conn:
+                read.set()  # the import has read the wide targets: the administrator acts
+                await go.wait()
+            return grant
+
+        async def narrow() -> None:
+            async with engine.begin() as conn:
+                changes = service.IntegrationChanges(targets=[wide[0]])
+                await service.update_integration(conn, integration.id, changes)
+
+        views.load_grant_by_id = paused  # type: ignore[assignment]
+        try:
+            await importing_conn.begin()
+            importing = asyncio.create_task(feed.refresh_source(importing_conn, made.source.id))
+            await read.wait()
+            narrowing = asyncio.create_task(narrow())
+            # it waits for the import (or, before the fix, commits while the import is paused)
+            await asyncio.wait({narrowing}, timeout=2)
+            go.set()
+            await importing
+            await importing_conn.commit()
+            await narrowing
+        finally:
+            views.load_grant_by_id = real
+            await importing_conn.close()
+        async with engine.connect() as conn:
+            grant = await real(conn, integration.id)
+            assert grant is not None
+            assert grant.targets.all() == {wide[0]}
+            for table in views.GRAPH_TABLES:
+                stored = await views.stored_ids(conn, integration.id, table)
+                assert stored == await views.closure_ids(conn, grant, table), table.name
+
+    with fresh_database("postgres", tmp_path, "import-narrow race") as url:
+        run_db(url, body)

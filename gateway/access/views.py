@@ -81,6 +81,7 @@ GRAPH_TABLES: tuple[sa.Table, ...] = tuple(models.table_of(m) for m in models.GR
 VIEWS: dict[str, sa.Table] = models.VISIBLE_TABLES
 """The stored view of each graph table, by the graph table's name."""
 _integrations = models.table_of(models.Integration)
+_sources = models.table_of(models.Source)
 
 Predicate = ColumnElement[bool]
 
@@ -257,9 +258,28 @@ async def _refresh_table(conn: AsyncConnection, grant: Grant, table: sa.Table) -
     return removed.rowcount, added.rowcount
 
 
+async def lock_source(conn: AsyncConnection, source_id: str) -> None:
+    """Make the writers of one source's scope run one after another, until the caller's
+    transaction ends: an import (its graph rows), and the creation or change of an integration
+    (its targets, scope or permissions). Each computes views (and feeds) from the other's
+    inputs: under PostgreSQL's READ COMMITTED an import could read an integration's targets,
+    the administrator narrow them and commit, and the import then write the views of the wider
+    targets back (found by a review). Taken before either reads anything it computes from (an
+    import at its refresh, which reads the grants and the graph rows again). PostgreSQL: the
+    source's row `FOR NO KEY UPDATE` (rows that refer to the source can still be written);
+    SQLite's writers already run one at a time (`BEGIN IMMEDIATE`)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            sa.select(_sources.c.id)
+            .where(_sources.c.id == source_id)
+            .with_for_update(key_share=True)
+        )
+
+
 async def refresh_source(conn: AsyncConnection, source_id: str) -> Refreshed:
     """Refresh the stored view of every SELECTED integration of `source_id` (after its graph
-    rows changed), in the caller's transaction."""
+    rows changed), in the caller's transaction (`lock_source` first)."""
+    await lock_source(conn, source_id)
     done = Refreshed()
     ids = await conn.execute(
         sa.select(_integrations.c.id)

@@ -247,6 +247,7 @@ async def create_integration(
     token is then also stored encrypted by `vault`, for the application's meta API.
     """
     source_id = await require_source(conn, source_id)
+    await views.lock_source(conn, source_id)  # before its targets' closure is computed
     specs = resolve_permissions(permissions)
     encrypt: Callable[[str], str] | None = None
     if application_id is not None:
@@ -405,6 +406,9 @@ async def update_integration(
     action: str = "integration.update",
 ) -> records.Integration:
     """Apply `changes` (the token never changes); audit it unless nothing changed."""
+    # the source's lock before the integration's row: every writer takes the source's first
+    found = await require_integration(conn, integration_id)
+    await views.lock_source(conn, found.source_id)
     before = await require_integration(conn, integration_id, for_update=True)
     scope = changes.scope or before.scope
     kinds: dict[str, str] | None = None

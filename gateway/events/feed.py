@@ -263,7 +263,9 @@ async def refresh_source(
 ) -> Synced:
     """After the graph rows of `source_id` changed: refresh the stored views of its SELECTED
     integrations, then bring the feed of each of its integrations up to date (comparing only
-    the kinds `changes` can have touched, when given)."""
+    the kinds `changes` can have touched, when given). Other writers of the source's scope
+    wait from here until the caller commits (`views.lock_source`)."""
+    await views.lock_source(conn, source_id)
     done = Synced()
     ids = await conn.execute(
         sa.select(_integrations.c.id, _integrations.c.scope)
