@@ -257,7 +257,7 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("GATEWAY_MAX_DEPTH", "deep")
     url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    for command in (["sources", "list"], ["serve", "--port", "1"]):
+    for command in (["sources", "list"], ["serve", "--port", "1"], ["events", "prune"]):
         done = gateway(url, tmp_path, *command)
         assert done.returncode == 1
         assert "Traceback" not in done.stderr

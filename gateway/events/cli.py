@@ -26,13 +26,12 @@ def prune(
     from gateway.events.read import prune as prune_events
     from gateway.settings import load_settings
 
-    days = load_settings().event_retention_days
-
-    async def body(engine: Any) -> int:
+    async def body(engine: Any) -> tuple[int, int]:
+        days = load_settings().event_retention_days  # a bad setting: `run`'s one-line error
         async with write_transaction(engine) as conn:
-            return await prune_events(conn, days)
+            return await prune_events(conn, days), days
 
-    deleted = run(with_engine(body))
+    deleted, days = run(with_engine(body))
     if as_json:
         emit_json({"deleted": deleted, "retentionDays": days})
     else:
