@@ -41,7 +41,8 @@ def _scopes(graph: Graph) -> dict[str, set[str] | None]:
 class World:
     server: LiveServer
     graph: Graph
-    # (scope name, status, missing slug or "") -> token
+    # (scope name, status, missing slug or "") -> token; and ("all", "ACTIVE", "all but
+    # people:read")
     tokens: dict[tuple[str, str, str], str]
     partial: str
 
@@ -85,6 +86,10 @@ def _serve_world(url: str) -> Iterator[World]:
                     "enrollments:read",
                 }
             ),
+        )
+        # people:read alone: a person's `classes` needs two permissions it lacks
+        tokens[("all", "ACTIVE", "all but people:read")] = await make_integration(
+            engine, graph.source.id, permissions=["people:read"]
         )
         return graph, tokens, partial
 
@@ -135,7 +140,11 @@ def test_root_field_matrix(
         assert body["data"] == {root: None}
         [error] = body["errors"]
         assert error["path"] == [root]
-        assert error["extensions"] == {"code": "FORBIDDEN", "permission": slug}
+        assert error["extensions"] == {
+            "code": "FORBIDDEN",
+            "permission": slug,
+            "permissions": [slug],
+        }
         return
     expected = visible(world.graph, _scopes(world.graph)[scope_name]).ids[type_name]
     assert "errors" not in body
@@ -334,6 +343,24 @@ def test_filtering_by_classes_needs_enrollments(world: World) -> None:
     query = "query($ids: [ID!]) { people(filter: {classIds: $ids}) { totalCount } }"
     _, body = world.server.graphql(query, world.partial, {"ids": world.graph.ids("classes")[:1]})
     assert _errors_by_path(body) == {"people": "enrollments:read"}
+
+
+def test_a_field_that_needs_two_permissions_names_both(world: World) -> None:
+    # A developer who asked only for the first would be refused again (an app developer's
+    # review): the message and `extensions.permissions` name every one it lacks.
+    token = world.tokens[("all", "ACTIVE", "all but people:read")]
+    _, body = world.server.graphql("{ people { nodes { classes { totalCount } } } }", token)
+    (error,) = body["errors"]
+    assert error["path"] == ["people", "nodes", "classes"]
+    assert error["extensions"] == {
+        "code": "FORBIDDEN",
+        "permission": "organizations:read",
+        "permissions": ["organizations:read", "enrollments:read"],
+    }
+    assert error["message"] == (
+        "`Person.classes` needs the permissions organizations:read and enrollments:read, "
+        "which this integration was not granted."
+    )
 
 
 def test_node_does_not_return_objects_of_ungranted_types(world: World) -> None:

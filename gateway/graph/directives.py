@@ -17,7 +17,8 @@ from gateway.access.gates import FILTER_PERMISSIONS, TYPE_PERMISSIONS, field_per
     description=(
         "The integration needs this permission to read the type or field (or to filter by "
         "it). Without it the field resolves to null and the response carries a FORBIDDEN "
-        "error whose `extensions.permission` names the slug."
+        "error whose `extensions.permission` names the slug (`extensions.permissions` "
+        "lists every one it lacks)."
     ),
 )
 class RequiresPermission:

@@ -72,14 +72,23 @@ class Denial:
     path: Path
     parent_type: str
     field: str
-    permission: str
+    permissions: tuple[str, ...]  # every one it lacks, in the order they are declared
     node: FieldNode
     # The argument that needs the permission (`filter.email`), when it is not the field itself.
     argument: str | None = None
 
     @property
+    def permission(self) -> str:
+        """The first permission it lacks (`extensions.permission`)."""
+        return self.permissions[0]
+
+    @property
     def message(self) -> str:
-        needs = f"needs the permission {self.permission}, which this integration was not granted"
+        if len(self.permissions) == 1:
+            names = f"the permission {self.permissions[0]}"
+        else:
+            names = f"the permissions {', '.join(self.permissions[:-1])} and {self.permissions[-1]}"
+        needs = f"needs {names}, which this integration was not granted"
         if self.argument is not None:
             return f"Filtering `{self.parent_type}.{self.field}` by `{self.argument}` {needs}."
         return f"`{self.parent_type}.{self.field}` {needs}."
@@ -165,7 +174,7 @@ class _Walker:
             return
         key = node.alias.value if node.alias else name
         here = (*path, key)
-        missing: tuple[str, str | None] | None = self._missing(parent.name, name)
+        missing: tuple[tuple[str, ...], str | None] | None = self._missing(parent.name, name)
         if missing is None:
             missing = self._missing_in_arguments(node, field)
         if missing is not None:
@@ -176,13 +185,16 @@ class _Walker:
         if node.selection_set is not None:
             self.walk(node.selection_set, get_named_type(field.type), here)
 
-    def _missing(self, parent: str, field: str) -> tuple[str, None] | None:
-        for slug in self.permissions.fields.get((parent, field), ()):
-            if not self.grant.allows(slug):
-                return slug, None
-        return None
+    def _missing(self, parent: str, field: str) -> tuple[tuple[str, ...], None] | None:
+        """Every permission the grant lacks for the field (a class's `enrollments` under a
+        person needs two), so that the error names them all."""
+        needed = self.permissions.fields.get((parent, field), ())
+        lacking = tuple(slug for slug in needed if not self.grant.allows(slug))
+        return (lacking, None) if lacking else None
 
-    def _missing_in_arguments(self, node: FieldNode, field: Any) -> tuple[str, str] | None:
+    def _missing_in_arguments(
+        self, node: FieldNode, field: Any
+    ) -> tuple[tuple[str, ...], str] | None:
         for argument in node.arguments or ():
             name = argument.name.value
             definition = field.args.get(name)
@@ -218,9 +230,10 @@ class _Walker:
 
     def _missing_in_value(
         self, value: ValueNode | Any, type_: GraphQLInputType, where: str
-    ) -> tuple[str, str] | None:
-        """The first permission the grant lacks for an input field set in `value`, with that
-        field's place (`filter.email`); fields set to null filter nothing and need nothing."""
+    ) -> tuple[tuple[str, ...], str] | None:
+        """The permissions the grant lacks for the first input field set in `value` that needs
+        any, with that field's place (`filter.email`); fields set to null filter nothing and
+        need nothing."""
         while isinstance(type_, (GraphQLNonNull, GraphQLList)):
             type_ = type_.of_type
         if not isinstance(type_, GraphQLInputObjectType):
@@ -243,9 +256,10 @@ class _Walker:
                 inner = self._value(inner)
                 if inner is None:
                     continue
-                for slug in self.permissions.inputs.get((type_.name, name), ()):
-                    if not self.grant.allows(slug):
-                        return slug, f"{where}.{name}"
+                needed = self.permissions.inputs.get((type_.name, name), ())
+                lacking = tuple(slug for slug in needed if not self.grant.allows(slug))
+                if lacking:
+                    return lacking, f"{where}.{name}"
                 input_field = type_.fields.get(name)
                 if input_field is not None:
                     missing = self._missing_in_value(inner, input_field.type, f"{where}.{name}")
@@ -468,7 +482,11 @@ class Guard(SchemaExtension):
                     denial.message,
                     nodes=[denial.node],
                     path=list(denial.path),
-                    extensions={"code": "FORBIDDEN", "permission": denial.permission},
+                    extensions={
+                        "code": "FORBIDDEN",
+                        "permission": denial.permission,
+                        "permissions": list(denial.permissions),
+                    },
                 )
             )
         result.errors = errors
