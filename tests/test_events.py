@@ -171,7 +171,7 @@ def test_denied_fields_are_left_out_and_unreadable_types_hidden(
         course = next(e["data"] for e in events if e["targetType"] == "COURSE")
         assert "sessionId" not in course
         assert_replay_matches(server, token, some, "a partial grant")
-        # Granting people:read shows the people the feed followed all along, and the references.
+        # Granting people:read creates the people, and the references to them.
         _update(db_url, integration, permissions=sorted(some | {"people:read"}))
         assert_replay_matches(server, token, some | {"people:read"}, "a new permission")
         # Revoking properties:read after a grant hides the old values too.
@@ -180,6 +180,43 @@ def test_denied_fields_are_left_out_and_unreadable_types_hidden(
         _update(db_url, integration, permissions=sorted(EVERYTHING - {"properties:read"}))
         assert all("properties" not in e["data"] for e in read_feed(server, token))
         assert_replay_matches(server, token, EVERYTHING - {"properties:read"}, "a revoke")
+
+
+def test_taking_a_type_away_deletes_what_the_app_holds_of_it_and_giving_it_back_creates_it(
+    db_url: str, run: Run, live_server: Make
+) -> None:
+    # An app that follows the feed must drop the people it may no longer read: each gets a
+    # DELETED event it can read, with the id alone (found by an app developer's review: the feed
+    # said nothing, and the copy kept every person).
+    integration, token = _setup(db_url, run, scope=Scope.SELECTED)
+    with live_server() as server:
+        first = read_feed(server, token)
+        copy = replay(first)
+        people = {key for key in copy if key[0] == "PERSON"}
+        assert people
+        end = _gql(server, token, "{ events(first: 1000) { pageInfo { endCursor } } }")
+        after = end["data"]["events"]["pageInfo"]["endCursor"]
+        _update(db_url, integration, permissions=sorted(EVERYTHING - {"people:read"}))
+        new = read_feed(server, token, after)
+        deleted = [e for e in new if e["type"] == "DELETED" and e["targetType"] == "PERSON"]
+        assert {("PERSON", e["targetId"]) for e in deleted} == people
+        assert all(e["data"] == {"id": e["targetId"]} for e in deleted)
+        assert not any(e["targetType"] == "PERSON" and e["type"] != "DELETED" for e in new)
+        for event in new:  # what an app following the feed does
+            key = (event["targetType"], event["targetId"])
+            if event["type"] == "DELETED":
+                copy.pop(key, None)
+            else:
+                copy[key] = event["data"]
+        assert not any(key[0] == "PERSON" for key in copy)
+        assert_replay_matches(server, token, EVERYTHING - {"people:read"}, "people taken away")
+        end = _gql(server, token, "{ events(first: 1000) { pageInfo { endCursor } } }")
+        after = end["data"]["events"]["pageInfo"]["endCursor"]
+        _update(db_url, integration, permissions=sorted(EVERYTHING))
+        again = read_feed(server, token, after)
+        created = {("PERSON", e["targetId"]) for e in again if e["type"] == "CREATED"}
+        assert created == people
+        assert_replay_matches(server, token, EVERYTHING, "people given back")
 
 
 def test_a_disabled_integration_accumulates_nothing_and_enabling_writes_one_diff(

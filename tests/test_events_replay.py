@@ -199,7 +199,8 @@ def read_feed(server: LiveServer, token: str, after: str | None = None) -> list[
 
 def replay(events: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     """Apply `events` in order to an empty map; a CREATED of an object present, or an UPDATED
-    or DELETED of one absent, is a broken feed."""
+    or DELETED of one absent, is a broken feed, except the DELETED (id alone) of an object of
+    a type the integration may no longer read, whose CREATED it is not shown any more."""
     seen: dict[tuple[str, str], Any] = {}
     ids = [int(event["id"]) for event in events]
     assert ids == sorted(set(ids)), "event ids must grow"
@@ -212,6 +213,8 @@ def replay(events: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
         elif event["type"] == "UPDATED":
             assert key in seen, f"UPDATED before CREATED: {key}"
             seen[key] = _normal_data(event["data"])
+        elif event["data"] == {"id": event["targetId"]}:
+            seen.pop(key, None)
         else:
             assert key in seen, f"DELETED before CREATED: {key}"
             del seen[key]

@@ -79,12 +79,19 @@ async def _lock_feed(conn: AsyncConnection, integration_id: str) -> bool:
 async def _current(
     conn: AsyncConnection, grant: Grant, kinds: Collection[str]
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """What the integration sees now of `kinds`: kind → id → data."""
+    """What the integration sees now of `kinds`: kind → id → data. Nothing of a kind its
+    permissions do not let it read: taking such a permission away deletes what it saw of that
+    kind from its feed, giving it back creates it again."""
     rows: dict[str, list[dict[str, Any]]] = {}
     ids: dict[str, set[str]] = {}
+    readable = set(event_data.readable_kinds(grant.permissions))
     for kind, table in _TABLES.items():
         visible = views.visible_rows(grant, table)
-        if kind in kinds:
+        if kind not in readable:
+            if kind in kinds:
+                rows[kind] = []
+            ids[kind] = set()  # a reference to it is left out of the data anyway
+        elif kind in kinds:
             result = await conn.execute(
                 sa.select(*table.c).select_from(visible.source).where(*visible.where)
             )

@@ -1,8 +1,11 @@
 """Reading an integration's feed (keyset pages by event id) and pruning old events.
 
-An integration reads only events of the types its permissions cover now, each without the
-fields they deny now (`gateway.events.data.strip`). A cursor names an event id; one at or
-before what `prune` removed for the integration cannot be followed: the app needs a full sync.
+An integration reads the events of the types its permissions cover now, each without the
+fields they deny now (`gateway.events.data.strip`), and the DELETED events of the other types
+with their id alone: when a permission to read a type is taken away, what the app holds of that
+type is deleted from its feed (`feed._current`), and the app must hear of it. A cursor names an
+event id; one at or before what `prune` removed for the integration cannot be followed: the app
+needs a full sync.
 """
 
 from __future__ import annotations
@@ -84,10 +87,16 @@ class Event:
 def _where(
     grant: Grant, target_types: Sequence[str] | None, since: datetime | None
 ) -> list[sa.ColumnElement[bool]]:
-    readable = [event_data.TARGETS[kind] for kind in event_data.readable_kinds(grant.permissions)]
-    if target_types is not None:
-        readable = [target for target in readable if target in set(target_types)]
-    where = [EVENTS.c.integration_id == grant.integration_id, EVENTS.c.target_type.in_(readable)]
+    readable = {event_data.TARGETS[kind] for kind in event_data.readable_kinds(grant.permissions)}
+    wanted = set(event_data.TARGETS.values() if target_types is None else target_types)
+    unreadable = sorted(wanted - readable)
+    where = [
+        EVENTS.c.integration_id == grant.integration_id,
+        sa.or_(
+            EVENTS.c.target_type.in_(sorted(wanted & readable)),
+            sa.and_(EVENTS.c.type == "DELETED", EVENTS.c.target_type.in_(unreadable)),
+        ),
+    ]
     if since is not None:
         where.append(EVENTS.c.date > since)
     return where
@@ -124,6 +133,7 @@ async def read_events(
         query = query.where(EVENTS.c.id > after)
     rows = await conn.execute(query.order_by(EVENTS.c.id).limit(first + 1))
     kinds = event_data.KINDS
+    readable = set(event_data.readable_kinds(grant.permissions))
     return [
         Event(
             id=row.id,
@@ -131,7 +141,11 @@ async def read_events(
             type=row.type,
             target_type=row.target_type,
             target_id=row.target_id,
-            data=event_data.strip(kinds[row.target_type], row.data, grant.permissions),
+            data=(
+                event_data.strip(kinds[row.target_type], row.data, grant.permissions)
+                if kinds[row.target_type] in readable
+                else {"id": row.target_id}  # a DELETED event of a type it may not read now
+            ),
         )
         for row in rows
     ]

@@ -59,7 +59,9 @@ class Event:
             "The object as this integration could read it through the Graph API then, in the "
             "Graph's field names, with the ids of the objects it points to (`schoolId`, "
             "`personId`, a person's `schoolIds`, a class's `sessionIds`…) that it sees. Fields "
-            "its permissions deny are left out. For DELETED, the last state it could see."
+            "its permissions deny are left out. For DELETED, the last state it could see; "
+            "only the `id` when it may no longer read the type (the permission was taken "
+            "away)."
         )
     )
 
@@ -135,8 +137,9 @@ async def resolve_events(
     after: str | None,
     filter: EventFilter | None,
 ) -> EventConnection:
-    """A page of the calling integration's feed: only events of the types its permissions
-    cover, each without the fields they deny."""
+    """A page of the calling integration's feed: the events of the types its permissions
+    cover, each without the fields they deny, and the DELETED events (id only) of the types
+    they no longer cover."""
     ctx = info.context
     grant = ctx.require_grant()
     settings = ctx.settings

@@ -162,8 +162,10 @@ class Query:
     @strawberry.field(
         description=(
             "The integration's change feed: CREATED, UPDATED and DELETED events of the objects "
-            "it sees (including objects entering or leaving its view), oldest first. Sync by "
-            "reading every list once, then follow `events` from the last `endCursor`."
+            "it sees (including objects entering or leaving its view), oldest first; of a type "
+            "its permissions no longer cover, only the DELETED events (id only), so that an "
+            "app drops what it may no longer hold. Sync by reading every list once, then "
+            "follow `events` from the last `endCursor`."
         )
     )
     async def events(
