@@ -156,6 +156,23 @@ def test_bad_page_arguments_are_bad_user_input(world: World, arguments: str, fra
     assert body["data"] == {"people": None}
 
 
+@pytest.mark.parametrize("arguments", ["first: -1", "first: 1001", 'after: "junk"'])
+def test_a_bad_argument_inside_a_list_is_one_error_for_the_field(
+    world: World, arguments: str
+) -> None:
+    # Every person's `schools` fails alike; a thousand identical errors (an app developer's
+    # review) become one, its path without list indices, as a denied field's.
+    query = f"{{ people(first: 5) {{ nodes {{ id schools({arguments}) {{ totalCount }} }} }} }}"
+    status, body = world.server.graphql(query, world.token)
+    assert status == 200
+    error = _error(body)
+    assert error["path"] == ["people", "nodes", "schools"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    nodes = body["data"]["people"]["nodes"]
+    assert len(nodes) == 5
+    assert all(node["schools"] is None and node["id"] for node in nodes)
+
+
 def test_a_cursor_works_only_on_a_list_of_its_own_objects(world: World) -> None:
     _, body = world.server.graphql("{ schools(first: 1) { pageInfo { endCursor } } }", world.token)
     cursor = body["data"]["schools"]["pageInfo"]["endCursor"]

@@ -77,7 +77,37 @@ class ErrorShaping(SchemaExtension):
         if not isinstance(result, (GraphQLExecutionResult, ExecutionResult)) or not result.errors:
             return
         request_id = getattr(self.execution_context.context, "request_id", "unknown")
-        result.errors = [shape_error(e, request_id) for e in result.errors]
+        result.errors = once_per_field([shape_error(e, request_id) for e in result.errors])
+
+
+def once_per_field(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """A bad argument of a field inside a list (`schools(first: -1)` under a page of people)
+    fails the same way on every row: one error for it, its path without list indices, as the
+    guard reports a denied field (a thousand identical errors said nothing more)."""
+    kept: list[GraphQLError] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for error in errors:
+        extensions = error.extensions or {}
+        path = error.path or ()
+        if (
+            extensions.get("code") == ErrorCode.BAD_USER_INPUT.value
+            and "argument" in extensions
+            and any(isinstance(step, int) for step in path)
+        ):
+            field_path = tuple(str(step) for step in path if not isinstance(step, int))
+            if (error.message, field_path) in seen:
+                continue
+            seen.add((error.message, field_path))
+            error = GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=list(field_path),
+                extensions=extensions,
+            )
+        kept.append(error)
+    return kept
 
 
 class QuietSchema(strawberry.Schema):
