@@ -396,15 +396,18 @@ META_PAGE = Page("Rostering gateway meta API · GraphiQL", META_QUERY, "your app
 def is_page_request(request: BaseRequestProtocol) -> bool:
     """Whether a request asks for the GraphiQL page rather than a GraphQL response.
 
-    A GET without `query` that accepts HTML or anything (Strawberry's rule), or a browser that
-    loads a GraphiQL link with `?query=…`: its Accept prefers text/html to every JSON type
-    (as a browser's `text/html,…,*/*;q=0.8` does). Other GETs with `query` are GraphQL over
-    HTTP, whatever else they accept.
+    A GET without `query` (or a persisted query's `extensions`) that accepts HTML or anything
+    (Strawberry's rule), or a browser that loads a GraphiQL link with `?query=…`: its Accept
+    prefers text/html to every JSON type (as a browser's `text/html,…,*/*;q=0.8` does). Other
+    GETs with `query` or `extensions` are GraphQL over HTTP, whatever else they accept: curl's
+    `*/*` asking for a persisted query by its hash got the page (an app developer's review).
     """
     if request.method != "GET":
         return False
     accept = request.headers.get("accept", "")
     if request.query_params.get("query") is None:
+        if request.query_params.get("extensions") is not None:
+            return False
         return "text/html" in accept or "*/*" in accept
     quality = _qualities(accept)
     html_quality = quality.get("text/html", 0.0)

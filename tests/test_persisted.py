@@ -126,6 +126,25 @@ def test_a_registered_query_is_served_by_hash_over_post_and_get(
     assert "schools" not in str(by_get.request.url)
 
 
+@pytest.mark.parametrize("accept", ["*/*", None])
+def test_a_hash_asked_for_by_get_is_graphql_whatever_the_client_accepts(
+    server: LiveServer,
+    tokens: dict[str, str],
+    school_names: list[dict[str, str]],
+    accept: str | None,
+) -> None:
+    # curl sends `Accept: */*`: a GET without `query` then got the GraphiQL page (an app
+    # developer's review); a persisted query's `extensions` make it a GraphQL request.
+    post(server, tokens["full"], registering(SCHOOLS))
+    params = {"extensions": json.dumps(persisted(SCHOOLS))}
+    headers = {} if accept is None else {"Accept": accept}
+    with server.client(tokens["full"]) as http:
+        response = http.get("/graphql", params=params, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/")
+    assert response.json() == {"data": {"schools": {"nodes": school_names}}}
+
+
 def test_a_query_can_be_registered_by_get_too(
     server: LiveServer, tokens: dict[str, str], school_names: list[dict[str, str]]
 ) -> None:
