@@ -267,8 +267,8 @@ def list_integrations(
         names = ", ".join(t.title() for t in item.target_details)
         typer.echo(
             f"{item.id}  {item.status().value:<8}  {item.scope.value:<8}  "
-            f"{len(item.permissions):>2} permissions  {item.name or ''}"
-            + (f"  targets: {names}" if names else "")
+            f"{len(item.permissions):>2} permission{'' if len(item.permissions) == 1 else 's'}"
+            f"  {item.name or ''}" + (f"  targets: {names}" if names else "")
         )
 
 
