@@ -144,8 +144,15 @@ def decode_json(text: str | bytes, what: str) -> Any:
         return json.loads(text)
     except UnicodeDecodeError:
         raise HTTPError(400, f"The {what} is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise HTTPError(
+            400,
+            f"The {what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+        ) from None
     except (ValueError, RecursionError):
-        raise HTTPError(400, f"The {what} is not valid JSON.") from None
+        raise HTTPError(
+            400, f"The {what} is not valid JSON, or nests arrays and objects too deeply to read."
+        ) from None
 
 
 def _json_type(value: Any) -> str:
