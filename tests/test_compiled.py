@@ -849,8 +849,9 @@ def _body(response: Any) -> tuple[int, Any, Any, list[Any]]:
 
 
 def test_the_driver_path_answers_as_sqlalchemy_does(pair: Pair) -> None:
-    if pair.engine != "sqlite":
-        pytest.skip("the driver path is SQLite's")
+    """On SQLite the grant, the plans and a clean answer with its grant are read on the
+    driver; on PostgreSQL a clean answer with its grant (the second time an operation is
+    sent). Each must answer as SQLAlchemy's path does."""
 
     @settings(PROPERTY, max_examples=40)
     @given(operations(), st.sampled_from(DEMO_KINDS))
@@ -859,11 +860,56 @@ def test_the_driver_path_answers_as_sqlalchemy_does(pair: Pair) -> None:
         request = {"query": query, "variables": variables}
         with pair.auto.client(pair.tokens[kind]) as http:
             driver = _body(http.post("/graphql", json=request))
+            again = _body(http.post("/graphql", json=request))  # read with its grant if clean
             with _sqlalchemy_path(pair.auto):
                 reference = _body(http.post("/graphql", json=request))
         assert driver == reference, (query, variables)
+        assert again == reference, (query, variables)
 
     check()
+
+
+def test_a_clean_answer_is_one_statement_on_postgresql(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once proven clean, an operation is read with its grant in one statement on asyncpg's
+    connection, outside any transaction: nothing through SQLAlchemy (the pool's ping aside)."""
+    if pair.engine != "postgres":
+        pytest.skip("PostgreSQL's path (SQLite's is counted in calls into its thread below)")
+    import asyncpg
+    from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
+
+    raw: list[str] = []
+    through: list[str] = []
+    real_fetch = asyncpg.Connection.fetch
+    real_execute = sa_asyncpg.AsyncAdapt_asyncpg_cursor._prepare_and_execute
+
+    async def fetch(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        raw.append(query)
+        return await real_fetch(self, query, *args, **kwargs)
+
+    async def execute(self: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
+        through.append(operation)
+        return await real_execute(self, operation, *args, **kwargs)
+
+    query = "query One { people(first: 5) { nodes { id schools(first: 1) { nodes { name } } } } }"
+    for kind in ("all", "selected-schools"):
+        for clean in (False, True, True):
+            monkeypatch.setattr(asyncpg.Connection, "fetch", fetch)
+            monkeypatch.setattr(
+                sa_asyncpg.AsyncAdapt_asyncpg_cursor, "_prepare_and_execute", execute
+            )
+            status, body = pair.auto.graphql(query, pair.tokens[kind])
+            monkeypatch.undo()
+            assert status == 200
+            assert "errors" not in body, body
+            if clean:
+                assert (len(raw), through) == (1, []), (raw, through)
+            else:
+                assert raw == []  # a full execution, through SQLAlchemy
+                assert through
+            raw.clear()
+            through.clear()
 
 
 def test_a_compiled_answer_takes_one_call_into_the_driver_thread_once_proven_clean(
