@@ -4,7 +4,8 @@
     document bytes   UTF-8 size of the query text                     before parsing
     tokens           lexical tokens of the document                   while parsing (aborts early)
     fields           field selections, fragments expanded; one key    after parsing, before
-                     selected at most 50 times in one selection set    validation (cached)
+                     selected at most 50 times in one selection set;   validation (cached)
+                     at most 100 fragments defined
     depth            nesting of field selections, fragments expanded  validation (cached per
                      (introspection subtrees are exempt)               document)
     introspection    nesting of `fields`/`interfaces`/`possibleTypes`  validation
@@ -30,6 +31,7 @@ from typing import Any
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSyntaxError,
     Lexer,
@@ -60,6 +62,11 @@ from gateway.settings import Settings
 # graphql-core's MaxIntrospectionDepthRule refuses a third nested introspection list.
 INTROSPECTION_LIST_DEPTH = 2
 PARSE_CACHE_SIZE = 256
+FRAGMENTS_MOST = 100
+"""How many fragments one document may define: graphql-core's validation compares the
+fragments spread in one selection set pair by pair (each pair once), which took half a second
+of the event loop for 545 one-field fragments (a review). A hundred is more than a hand-written
+or generated query of this API needs."""
 SAME_FIELD_MOST = 50
 """How many times one selection set may select one response key (a field's name or alias),
 the fields of fragments spread into it counted at each spread: graphql-core's validation
@@ -200,6 +207,13 @@ def _selection_problem(
     twice make millions), or one key selected more than `SAME_FIELD_MOST` times in one
     selection set."""
     document = _parse(query, max_tokens)
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    if len(fragments) > FRAGMENTS_MOST:
+        message = (
+            f"The query defines {len(fragments):,} fragments; a document may define at most "
+            f"{FRAGMENTS_MOST}."
+        )
+        return message, "fragments", FRAGMENTS_MOST, len(fragments), document
     fields = document_fields(document)
     if fields > max_fields:
         message = (

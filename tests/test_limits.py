@@ -489,6 +489,28 @@ def test_a_field_selected_over_50_times_in_one_selection_set_is_refused_before_v
     assert "at most 50 times" in error["message"]
 
 
+def _fragments(count: int) -> str:
+    keys = ["id", "displayName", "firstName", "lastName"]
+    spreads = " ".join(f"...a{n}" for n in range(count))
+    defined = " ".join(f"fragment a{n} on Person {{ {keys[n % 4]} }}" for n in range(count))
+    return f"{{ people(first: 1) {{ nodes {{ {spreads} }} }} }} {defined}"
+
+
+def test_more_than_100_fragments_are_refused_before_validation() -> None:
+    # graphql-core compares the fragments spread in one selection set pair by pair: 545
+    # one-field fragments took half a second of validation, for any caller (a review).
+    limits = Limits.defaults()
+    assert parse_document(_fragments(100), limits) is not None
+    with pytest.raises(GraphQLError) as refused:
+        parse_document(_fragments(101), limits)
+    assert refused.value.extensions == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "fragments",
+        "maximum": 100,
+        "actual": 101,
+    }
+
+
 def test_a_field_may_be_selected_50_times_in_one_selection_set(api: Api) -> None:
     status, body = api.post("{ integration { " + "id " * 50 + "} }")
     assert status == 200, body
