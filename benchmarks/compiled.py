@@ -18,7 +18,13 @@ server process's CPU time per request (from /proc), which other work on the mach
 
 Each server runs on one core and wrk on the others (`--unpinned` lets them run anywhere).
 
+With `--postgres URL` (a server's maintenance database, e.g. the one `.ci/postgres.sh` starts)
+the demo goes into a new database there, dropped at the end, and the floor reads it through
+asyncpg (a pool of ten connections) instead of aiosqlite. The PostgreSQL server's own processes
+are not pinned, and their CPU is not in the servers' figures.
+
     .venv/bin/python benchmarks/compiled.py [--people 10000] [--rounds 3] [--seconds 5]
+        [--postgres postgresql+asyncpg://gateway:gateway@127.0.0.1:55432/postgres]
 """
 
 from __future__ import annotations
@@ -56,15 +62,18 @@ TOKENS = {"ALL": "all", "SELECTED": "selected-schools"}
 
 
 def floor_app() -> Any:
-    """The raw floor (uvicorn factory; the database path is in GATEWAY_FLOOR_DB)."""
+    """The raw floor (uvicorn factory; the database path is in GATEWAY_FLOOR_DB, or a
+    PostgreSQL DSN in GATEWAY_FLOOR_PG)."""
     import aiosqlite
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    path = os.environ["GATEWAY_FLOOR_DB"]
     source = os.environ["GATEWAY_FLOOR_SOURCE"]
+    if "GATEWAY_FLOOR_PG" in os.environ:
+        return _postgres_floor_app(os.environ["GATEWAY_FLOOR_PG"], source)
+    path = os.environ["GATEWAY_FLOOR_DB"]
     pool: list[aiosqlite.Connection] = []
 
     async def people(request: Request) -> Response:
@@ -78,6 +87,32 @@ def floor_app() -> Any:
             rows = await cursor.fetchall()
         finally:
             pool.append(conn)
+        nodes = [{"id": r[0], "firstName": r[1], "lastName": r[2], "email": r[3]} for r in rows]
+        return Response(
+            orjson.dumps({"data": {"people": {"nodes": nodes}}}), media_type="application/json"
+        )
+
+    return Starlette(routes=[Route("/graphql", people, methods=["POST"])])
+
+
+def _postgres_floor_app(dsn: str, source: str) -> Any:
+    """The raw floor on PostgreSQL: plain Starlette + an asyncpg pool + orjson."""
+    import asyncpg
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    pool: list[Any] = []
+    query = (
+        "SELECT id::text, first_name, last_name, email FROM people WHERE source_id = $1 "
+        "ORDER BY id LIMIT 100"
+    )
+
+    async def people(request: Request) -> Response:
+        if not pool:
+            pool.append(await asyncpg.create_pool(dsn, min_size=10, max_size=10))
+        rows = await pool[0].fetch(query, source)
         nodes = [{"id": r[0], "firstName": r[1], "lastName": r[2], "email": r[3]} for r in rows]
         return Response(
             orjson.dumps({"data": {"people": {"nodes": nodes}}}), media_type="application/json"
@@ -199,6 +234,11 @@ def main() -> None:
     parser.add_argument(
         "--unpinned", action="store_true", help="let the servers and wrk run on any core"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server's maintenance database URL: run on a new database there",
+    )
     args = parser.parse_args()
     placement = _pin(args.unpinned)
     if not Path(WRK).exists():
@@ -206,9 +246,72 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="gateway-compiled-"))
     db = directory / "gateway.db"
     url = f"sqlite+aiosqlite:///{db}"
+    database = None
+    if args.postgres:
+        database = f"gw_bench_{os.getpid()}"
+        _admin(args.postgres, f'CREATE DATABASE "{database}"')
+        url = _with_database(args.postgres, database)
+    try:
+        _run(args, url, db, placement)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if database is not None:
+            _admin(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _with_database(url: str, database: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def _admin(url: str, statement: str) -> None:
+    """Run one statement outside a transaction on the server of `url`."""
+    import asyncpg
+    import sqlalchemy as sa
+
+    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _source(url: str, db: Path) -> str:
+    """The demo source's id."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(db) as conn:
+            return str(conn.execute("SELECT source_id FROM people LIMIT 1").fetchone()[0])
+    import asyncpg
+    import sqlalchemy as sa
+
+    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def read() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await conn.fetchval("SELECT source_id FROM people LIMIT 1"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _run(args: argparse.Namespace, url: str, db: Path, placement: str) -> None:
     tokens = asyncio.run(_load(url, args.people))
-    with sqlite3.connect(db) as conn:
-        source = conn.execute("SELECT source_id FROM people LIMIT 1").fetchone()[0]
+    source = _source(url, db)
+    if url.startswith("sqlite"):
+        floor_env = {"GATEWAY_FLOOR_DB": str(db), "GATEWAY_FLOOR_SOURCE": source}
+    else:
+        import sqlalchemy as sa
+
+        dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        floor_env = {"GATEWAY_FLOOR_PG": dsn, "GATEWAY_FLOOR_SOURCE": source}
     common = {
         "GATEWAY_DATABASE_URL": url,
         "GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
@@ -217,11 +320,7 @@ def main() -> None:
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
     servers = {
-        "floor": _start(
-            "benchmarks.compiled:floor_app",
-            {"GATEWAY_FLOOR_DB": str(db), "GATEWAY_FLOOR_SOURCE": source},
-            factory=True,
-        ),
+        "floor": _start("benchmarks.compiled:floor_app", floor_env, factory=True),
         "resolvers": _start(
             "gateway.app:create_app", {**common, "GATEWAY_EXECUTION": "resolvers"}, factory=True
         ),
@@ -243,9 +342,10 @@ def main() -> None:
                         if before is not None and after is not None and rate > 0:
                             spent = (after - before) / (rate * args.seconds) * 1e6
                             cpu.setdefault((scope, name, server), []).append(spent)
+        engine = "PostgreSQL" if args.postgres else "SQLite"
         print(
-            f"demo people={args.people}, wrk -t1 -c{args.connections} -d{args.seconds}s, "
-            f"{placement}"
+            f"{engine}, demo people={args.people}, wrk -t1 -c{args.connections} "
+            f"-d{args.seconds}s, {placement}"
         )
         print(
             f"median of {args.rounds} interleaved rounds (req/s); each ratio is the median of "
@@ -279,7 +379,6 @@ def main() -> None:
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _print_cpu(cpu: dict[tuple[str, str, str], list[float]]) -> None:
