@@ -197,6 +197,26 @@ def test_graph_field_behind_a_fragment_is_still_gated(world: World) -> None:
     assert status == 401
 
 
+def test_without_a_token_a_document_is_refused_before_it_is_validated(world: World) -> None:
+    # Validation costs the event loop up to tens of milliseconds a document: nobody spends
+    # that without a token (a review). The same invalid document is a validation error for a
+    # valid token, and introspection is still validated for anyone.
+    invalid = "{ people { nodes { nonsense } } }"
+    status, headers, body = _post(world, invalid, {})
+    assert status == 401
+    assert headers["www-authenticate"].startswith("Bearer")
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+    token = next(iter(world.tokens.values()))
+    for query, headers in (
+        (invalid, {"Authorization": f"Bearer {token}"}),
+        ("{ __schema { nonsense } }", {}),
+    ):
+        status, _, body = _post(world, query, headers)
+        assert status != 401
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+        assert "nonsense" in body["errors"][0]["message"]
+
+
 def test_introspection_needs_no_token(world: World) -> None:
     status, _, body = _post(world, "{ __schema { queryType { name } } }", {})
     assert status == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, cast
 
 import orjson
@@ -230,6 +230,17 @@ def resolve_attribute(source: Any, name: str) -> Any:
     return value
 
 
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, which leaves alone a document an extension before it has
+    refused already (the guard refuses a request without a token before validation)."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors is not None:
+            yield
+            return
+        yield from super().on_validate()
+
+
 def build_schema(*, introspection: bool = True, limits: Limits | None = None) -> strawberry.Schema:
     """The Graph API schema; the guard, the limits and error shaping run on every operation.
 
@@ -237,7 +248,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
     variables, conditions and over-long lists before the guard decides anything (the guard's
     401 still wins). `RequestLimits` parses the
     document (with its own cache, so `ParserCache` is not used) and adds the depth and alias
-    rules that `ValidationCache` then caches with the document.
+    rules that `CachedValidation` then caches with the document.
     """
     from strawberry.extensions import DisableIntrospection
 
@@ -247,7 +258,7 @@ def build_schema(*, introspection: bool = True, limits: Limits | None = None) ->
         lambda: OperationInputs(request_limits.max_list_length),
         Guard,
         lambda: RequestLimits(request_limits),
-        lambda: ValidationCache(maxsize=256),
+        lambda: CachedValidation(maxsize=256),
         OperationLog,
         CompiledExecution,
     ]
