@@ -292,6 +292,9 @@ class EventFeed(SQLModel, table=True):
     )
     created_date: datetime = _created()
     pruned_through: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    # True once the feed follows only the types the integration may read (`feed.sync`); null
+    # in a feed of the release before, which followed every type whatever the permissions
+    follows_permissions: bool | None = Field(default=None, nullable=True)
 
 
 # ---------------------------------------------------------------- the graph

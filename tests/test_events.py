@@ -27,6 +27,7 @@ from gateway.coltypes import utcnow
 from gateway.db import write_transaction
 from gateway.errors import ValidationFailed
 from gateway.events import feed
+from gateway.settings import Settings
 from tests.conftest import LiveServer, run_db
 from tests.test_events_replay import EVENTS, assert_replay_matches, read_feed, replay
 from tests.test_views import District, Run, _import
@@ -217,6 +218,58 @@ def test_taking_a_type_away_deletes_what_the_app_holds_of_it_and_giving_it_back_
         created = {("PERSON", e["targetId"]) for e in again if e["type"] == "CREATED"}
         assert created == people
         assert_replay_matches(server, token, EVERYTHING, "people given back")
+
+
+def test_a_feed_of_the_release_before_shows_no_id_of_a_type_never_granted(
+    any_db_url: str, run: Run
+) -> None:
+    # The release before followed every type in the feed whatever the permissions, and hid
+    # the unreadable ones when read. Read by this release, its remembered people would have
+    # been deleted for an integration without people:read at the next sync, and listed (the
+    # ids of every person), as would its DELETED events of people removed at the source (a
+    # security review).
+    integration, token = _setup(any_db_url, run, permissions=EVERYTHING - {"people:read"})
+    people = models.table_of(models.Person)
+    states = models.table_of(models.EventState)
+    feeds = models.table_of(models.EventFeed)
+
+    async def as_the_release_before(engine: AsyncEngine) -> int:
+        async with write_transaction(engine) as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        sa.select(people.c.id).where(people.c.source_id == run.source_id)
+                    )
+                ).scalars()
+            )
+            await conn.execute(
+                states.insert(),
+                [
+                    {"integration_id": integration, "kind": "people", "id": i, "digest": "old"}
+                    | {"data": {"id": i}}
+                    for i in ids[1:]
+                ],
+            )
+            gone = {"integration_id": integration, "type": "DELETED", "target_type": "PERSON"}
+            await conn.execute(
+                EVENT_TABLE.insert().values(
+                    **gone, target_id=ids[0], data={"id": ids[0], "firstName": "Gone"}
+                )
+            )
+            await conn.execute(
+                feeds.update()
+                .where(feeds.c.integration_id == integration)
+                .values(follows_permissions=None)
+            )
+        async with write_transaction(engine) as conn:
+            done = await feed.refresh_source(conn, run.source_id)  # as an import ends
+        return sum(done.counts.values())
+
+    assert run_db(any_db_url, as_the_release_before) == 0
+    with LiveServer(Settings(database_url=any_db_url)) as server:
+        events = read_feed(server, token)
+        assert events
+        assert not [e for e in events if e["targetType"] == "PERSON"]
 
 
 def test_a_disabled_integration_accumulates_nothing_and_enabling_writes_one_diff(

@@ -62,15 +62,38 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + CHUNK]
 
 
-async def _lock_feed(conn: AsyncConnection, integration_id: str) -> bool:
+async def _lock_feed(conn: AsyncConnection, grant: Grant) -> bool:
     """Hold the integration's feed row until commit (so its event ids are handed out in commit
-    order); True when the feed is new (this is its first materialization)."""
-    query = sa.select(FEEDS.c.integration_id).where(FEEDS.c.integration_id == integration_id)
+    order); True when the feed is new (this is its first materialization).
+
+    A feed of the release before followed every type whatever the permissions (and hid the
+    others when read): what it remembers of the types the integration may not read is
+    forgotten, without events, so that the next sync does not delete them for it (their ids
+    would be the first it ever shows of a type it was never granted)."""
+    integration_id = grant.integration_id
+    query = sa.select(FEEDS.c.follows_permissions).where(FEEDS.c.integration_id == integration_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    if (await conn.execute(query)).first() is not None:
+    found = (await conn.execute(query)).first()
+    if found is not None:
+        if not found.follows_permissions:
+            readable = event_data.readable_kinds(grant.permissions)
+            await conn.execute(
+                STATES.delete().where(
+                    STATES.c.integration_id == integration_id, STATES.c.kind.not_in(readable)
+                )
+            )
+            await conn.execute(
+                FEEDS.update()
+                .where(FEEDS.c.integration_id == integration_id)
+                .values(follows_permissions=True)
+            )
         return False
-    await conn.execute(FEEDS.insert().values(integration_id=integration_id, created_date=utcnow()))
+    await conn.execute(
+        FEEDS.insert().values(
+            integration_id=integration_id, created_date=utcnow(), follows_permissions=True
+        )
+    )
     if conn.dialect.name == "postgresql":
         await conn.execute(query)
     return True
@@ -132,7 +155,7 @@ async def sync(
     grant = await load_grant_by_id(conn, integration_id)
     if grant is None or grant.status is IntegrationStatus.DISABLED:
         return done
-    if await _lock_feed(conn, integration_id) or kinds is None:
+    if await _lock_feed(conn, grant) or kinds is None:
         kinds = list(_TABLES)
     if not kinds:
         return done
@@ -172,8 +195,19 @@ async def sync(
                 }
             )
             done.add(type_, 1)
+    readable = set(event_data.readable_kinds(grant.permissions))
     for kind in reversed(list(current)):  # what points to others leaves before they do
         gone = sorted(set(before.get(kind, {})) - set(current[kind]))
+        if kind not in readable:
+            # the permission to read the type was taken away: a DELETED without data (SQL
+            # null), which is what marks the DELETED events listed of a type it may not read
+            for id_ in gone:
+                events.append(
+                    _event(integration_id, now, "DELETED", event_data.TARGETS[kind], id_, sa.null())
+                )
+            done.add("DELETED", len(gone))
+            stale[kind].extend(gone)
+            continue
         for ids in _chunks(gone):
             last = await conn.execute(
                 sa.select(STATES.c.id, STATES.c.data).where(

@@ -1,9 +1,10 @@
 """Reading an integration's feed (keyset pages by event id) and pruning old events.
 
 An integration reads the events of the types its permissions cover now, each without the
-fields they deny now (`gateway.events.data.strip`), and the DELETED events of the other types
-with their id alone: when a permission to read a type is taken away, what the app holds of that
-type is deleted from its feed (`feed._current`), and the app must hear of it. A cursor names an
+fields they deny now (`gateway.events.data.strip`), and of the other types the DELETED events
+written when the permission was taken away (they have no data; they are listed with the id
+alone): what the app holds of that type is deleted from its feed (`feed._current`), and the app
+must hear of it. A cursor names an
 event id; one at or before what `prune` removed for the integration cannot be followed: the app
 needs a full sync.
 """
@@ -94,7 +95,13 @@ def _where(
         EVENTS.c.integration_id == grant.integration_id,
         sa.or_(
             EVENTS.c.target_type.in_(sorted(wanted & readable)),
-            sa.and_(EVENTS.c.type == "DELETED", EVENTS.c.target_type.in_(unreadable)),
+            # the DELETED events written when the permission was taken away (no data): not
+            # those of objects deleted while the feed of the release before followed the type
+            sa.and_(
+                EVENTS.c.type == "DELETED",
+                EVENTS.c.data.is_(None),
+                EVENTS.c.target_type.in_(unreadable),
+            ),
         ),
     ]
     if since is not None:
@@ -143,8 +150,8 @@ async def read_events(
             target_id=row.target_id,
             data=(
                 event_data.strip(kinds[row.target_type], row.data, grant.permissions)
-                if kinds[row.target_type] in readable
-                else {"id": row.target_id}  # a DELETED event of a type it may not read now
+                if row.data is not None and kinds[row.target_type] in readable
+                else {"id": row.target_id}  # deleted when the permission was taken away
             ),
         )
         for row in rows
