@@ -643,3 +643,59 @@ def test_an_import_and_a_narrowing_of_targets_at_once_leave_the_views_equal_to_t
 
     with fresh_database("postgres", tmp_path, "import-narrow race") as url:
         run_db(url, body)
+
+
+def test_an_integration_destroyed_during_an_import_waits_for_it(tmp_path: Path) -> None:
+    """On PostgreSQL an import's feed refresh holds the source, then the feed's row, then writes
+    events that refer to the integration; destroying the integration took its row, then deleted
+    the feed's: a deadlock (found by a review). It now takes the source's lock first, and
+    waits."""
+    import asyncio
+
+    from gateway.events import feed
+    from tests.factories import make_integration, make_source
+
+    async def body(engine: AsyncEngine) -> None:
+        made = await make_source(engine, 1, "destroy race")
+        await make_integration(engine, made.source.id)
+        integrations = models.table_of(models.Integration)
+        async with engine.connect() as conn:
+            integration_id = (await conn.execute(sa.select(integrations.c.id))).scalar_one()
+        real = feed._current
+        paused, go = asyncio.Event(), asyncio.Event()
+
+        async def slow(conn: AsyncConnection, grant: Any, kinds: Any) -> Any:
+            paused.set()
+            await go.wait()
+            return await real(conn, grant, kinds)
+
+        async def importing() -> None:
+            async with engine.begin() as conn:
+                schools = models.table_of(models.School)
+                await conn.execute(
+                    schools.update()
+                    .where(schools.c.source_id == made.source.id)
+                    .values(name=schools.c.name + " (renamed)")
+                )
+                await feed.refresh_source(conn, made.source.id)
+
+        async def destroying() -> None:
+            await paused.wait()
+            async with engine.begin() as conn:
+                await service.destroy_integration(conn, integration_id)
+
+        feed._current = slow  # type: ignore[assignment]
+        try:
+            tasks = [asyncio.create_task(importing()), asyncio.create_task(destroying())]
+            await asyncio.wait(tasks, timeout=1)  # the destroy is under way, or waiting
+            go.set()
+            await asyncio.gather(*tasks)  # a deadlock raised here
+        finally:
+            feed._current = real
+        async with engine.connect() as conn:
+            assert (
+                await conn.execute(sa.select(sa.func.count()).select_from(integrations))
+            ).scalar() == 0
+
+    with fresh_database("postgres", tmp_path, "destroy race") as url:
+        run_db(url, body)

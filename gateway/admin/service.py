@@ -502,6 +502,11 @@ async def destroy_integration(
 
     Returns the integration as it was. Creating it again gives a new id and a new token.
     """
+    # the source's lock before the integration's row, as every writer takes them: an import's
+    # feed refresh holds the source, then the feed's row, then writes events that refer to
+    # the integration, which this deletes (a deadlock otherwise, found by a review)
+    found = await require_integration(conn, integration_id)
+    await views.lock_source(conn, found.source_id)
     before = await require_integration(conn, integration_id, for_update=True)
     await feed.forget(conn, before.id)
     await views.forget(conn, before.id)
