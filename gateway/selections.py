@@ -8,7 +8,7 @@ configured limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -91,34 +91,34 @@ def selection_depth(selection_set: SelectionSetNode, fragment_depths: Mapping[st
     return deepest
 
 
-def alias_count(selection_set: SelectionSetNode, fragment_aliases: Mapping[str, int]) -> int:
-    """Aliased fields in `selection_set`, a fragment's counted at each of its spreads."""
+def _count(
+    selection_set: SelectionSetNode,
+    fragment_counts: Mapping[str, int],
+    of_field: Callable[[FieldNode], int],
+) -> int:
+    """`of_field` summed over the fields in `selection_set` and below, a fragment's count (in
+    `fragment_counts`) added at each of its spreads."""
     count = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            count += 1 if selection.alias is not None else 0
+            count += of_field(selection)
             if selection.selection_set:
-                count += alias_count(selection.selection_set, fragment_aliases)
+                count += _count(selection.selection_set, fragment_counts, of_field)
         elif isinstance(selection, InlineFragmentNode):
-            count += alias_count(selection.selection_set, fragment_aliases)
+            count += _count(selection.selection_set, fragment_counts, of_field)
         elif isinstance(selection, FragmentSpreadNode):
-            count += fragment_aliases.get(selection.name.value, 0)
+            count += fragment_counts.get(selection.name.value, 0)
     return count
+
+
+def alias_count(selection_set: SelectionSetNode, fragment_aliases: Mapping[str, int]) -> int:
+    """Aliased fields in `selection_set`, a fragment's counted at each of its spreads."""
+    return _count(selection_set, fragment_aliases, lambda field: int(field.alias is not None))
 
 
 def field_count(selection_set: SelectionSetNode, fragment_fields: Mapping[str, int]) -> int:
     """Field selections in `selection_set` and below, a fragment's counted at each spread."""
-    count = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            count += 1
-            if selection.selection_set:
-                count += field_count(selection.selection_set, fragment_fields)
-        elif isinstance(selection, InlineFragmentNode):
-            count += field_count(selection.selection_set, fragment_fields)
-        elif isinstance(selection, FragmentSpreadNode):
-            count += fragment_fields.get(selection.name.value, 0)
-    return count
+    return _count(selection_set, fragment_fields, lambda _field: 1)
 
 
 def document_fields(document: DocumentNode) -> int:

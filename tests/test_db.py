@@ -9,6 +9,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -575,8 +577,19 @@ def _gated_statement_reads_the_plans_only_for_their_grant(engine: str, db_url: s
 Seen = dict[str, tuple[Any, list[int]]]
 
 
-def _gate_on_sqlite(
-    db_url: str,
+@dataclass
+class _Driver:
+    """One engine's driver as the test needs it: run a script, fetch rows, read and clear the
+    probe's calls."""
+
+    script: Callable[[str], Awaitable[Any]]
+    fetch: Callable[[str, tuple[Any, ...]], Awaitable[list[tuple[Any, ...]]]]
+    calls: Callable[[], Awaitable[list[int]]]
+    clear: Callable[[], Awaitable[Any]]
+
+
+async def _gate_after_each_change(
+    driver: _Driver,
     changes: dict[str, tuple[str, str]],
     gated: Prepared,
     plain: Prepared,
@@ -585,40 +598,51 @@ def _gate_on_sqlite(
 ) -> tuple[Seen, dict[str, Any]]:
     """After each change: the gated statement's row past the grant's columns and the probes
     it ran; and the grant row the plain lookup read."""
+    seen: Seen = {}
+    read: dict[str, Any] = {}
+    for name, (change, undo) in changes.items():
+        await driver.script(change)
+        try:
+            rows = await driver.fetch(gated.sql, gated.parameters({**wanted, "now": now}))
+            alone = await driver.fetch(plain.sql, plain.parameters(wanted))
+            width = len(alone[0]) if alone else len(plain.results)
+            assert [row[:width] for row in rows] == alone, name
+            seen[name] = (tuple(rows[0][width:]) if rows else None, await driver.calls())
+            read[name] = alone
+            await driver.clear()
+        finally:
+            await driver.script(undo)
+    return seen, read
+
+
+def _gate_on_sqlite(db_url: str, *args: Any) -> tuple[Seen, dict[str, Any]]:
+    """`_gate_after_each_change` on SQLite's driver, with a Python probe function."""
     conn = sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     calls: list[int] = []
     conn.create_function("gw_probe", 1, lambda value: calls.append(value) or value)
-    seen: Seen = {}
-    read: dict[str, Any] = {}
+
+    async def script(sql: str) -> None:
+        conn.executescript(sql)
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return conn.execute(sql, params).fetchall()
+
+    async def taken() -> list[int]:
+        return calls[:]
+
+    async def clear() -> None:
+        calls.clear()
+
     try:
-        for name, (change, undo) in changes.items():
-            conn.executescript(change)
-            try:
-                rows = conn.execute(gated.sql, gated.parameters({**wanted, "now": now})).fetchall()
-                alone = conn.execute(plain.sql, plain.parameters(wanted)).fetchall()
-                width = len(alone[0]) if alone else len(plain.results)
-                assert [row[:width] for row in rows] == alone, name
-                seen[name] = (tuple(rows[0][width:]) if rows else None, calls[:])
-                read[name] = alone
-                calls.clear()
-            finally:
-                conn.executescript(undo)
+        return asyncio.run(_gate_after_each_change(_Driver(script, fetch, taken, clear), *args))
     finally:
         conn.close()
-    return seen, read
 
 
-async def _gate_on_postgresql(
-    db_url: str,
-    changes: dict[str, tuple[str, str]],
-    gated: Prepared,
-    plain: Prepared,
-    wanted: dict[str, Any],
-    now: datetime,
-) -> tuple[Seen, dict[str, Any]]:
-    """`_gate_on_sqlite` on PostgreSQL, with asyncpg as the gateway runs it (`read_alone`): the
-    probe is a function that records each call in a table."""
+async def _gate_on_postgresql(db_url: str, *args: Any) -> tuple[Seen, dict[str, Any]]:
+    """`_gate_after_each_change` on asyncpg, as the gateway runs it (`read_alone`): the probe
+    is a function that records each call in a table."""
     import asyncpg
 
     dsn = sa.make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -628,30 +652,20 @@ async def _gate_on_postgresql(
         "CREATE FUNCTION gw_probe(value integer) RETURNS integer VOLATILE LANGUAGE plpgsql AS "
         "$$ BEGIN INSERT INTO gw_probe_calls (value) VALUES (value); RETURN value; END $$"
     )
-    seen: Seen = {}
-    read: dict[str, Any] = {}
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await conn.fetch(sql, *params)]
+
+    async def taken() -> list[int]:
+        return [r[0] for r in await conn.fetch("SELECT value FROM gw_probe_calls ORDER BY n")]
+
+    async def clear() -> None:
+        await conn.execute("DELETE FROM gw_probe_calls")
+
     try:
-        for name, (change, undo) in changes.items():
-            await conn.execute(change)
-            try:
-                rows = [
-                    tuple(r)
-                    for r in await conn.fetch(gated.sql, *gated.parameters({**wanted, "now": now}))
-                ]
-                alone = [tuple(r) for r in await conn.fetch(plain.sql, *plain.parameters(wanted))]
-                width = len(alone[0]) if alone else len(plain.results)
-                assert [row[:width] for row in rows] == alone, name
-                calls = [
-                    r[0] for r in await conn.fetch("SELECT value FROM gw_probe_calls ORDER BY n")
-                ]
-                seen[name] = (tuple(rows[0][width:]) if rows else None, calls)
-                read[name] = alone
-                await conn.execute("DELETE FROM gw_probe_calls")
-            finally:
-                await conn.execute(undo)
+        return await _gate_after_each_change(_Driver(conn.execute, fetch, taken, clear), *args)
     finally:
         await conn.close()
-    return seen, read
 
 
 def test_a_grant_row_makes_its_grant_once_unless_a_start_date_ties_it_to_the_time() -> None:
