@@ -286,10 +286,10 @@ def _grant_row_statement(dialect_name: str) -> sa.Select[Any]:
     step of SQLite's, between which the driver's thread gives the GIL back and must take it
     again from the event loop, a context switch or two each under load: one row, not one per
     permission and target, saves a dozen of them a request."""
-    owner = _integrations
-    target = sa.cast(_targets.c.target_id, sa.String)
     if dialect_name == "postgresql":
         return _grant_row_statement_postgresql()
+    owner = _integrations
+    target = sa.cast(_targets.c.target_id, sa.String)
     # in slug order, so that the text is the same for the same permissions (`gated_statement`)
     ordered = (
         sa.select(_permissions.c.slug)
