@@ -3,7 +3,8 @@
 `Guard.on_execute` runs after parsing and validation and before execution:
 
 1. an operation that selects only introspection fields passes without a token;
-2. no valid token → HTTP 401 UNAUTHENTICATED with `WWW-Authenticate: Bearer`;
+2. no valid token → HTTP 401 UNAUTHENTICATED with `WWW-Authenticate: Bearer` (decided by
+   `Guard.on_validate` already, before the document is validated);
 3. any graph field while the integration is not ACTIVE → HTTP 403 INVALID_INTEGRATION_STATE
    (`integration` alone still answers);
 4. every field whose `@requiresPermission` the grant lacks — or that filters by such a field —
