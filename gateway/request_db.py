@@ -257,10 +257,11 @@ class RequestDB:
         snapshot by itself, with no transaction around it; only while `reads_alone`.
 
         On SQLite, `read` without a read transaction. On PostgreSQL, asyncpg runs it on a pooled
-        connection taken for it alone and given back at once: one round trip, where a request
-        through SQLAlchemy spends a BEGIN, a `SET LOCAL statement_timeout`, the statement and a
-        ROLLBACK. The request's deadline bounds it (asyncpg cancels it on the server when it is
-        reached: RequestTimeout); a database error is raised as asyncpg's."""
+        connection taken for it alone and given back at once: one statement (the pool's
+        pre-ping aside), where a request through SQLAlchemy spends a BEGIN, a `SET LOCAL
+        statement_timeout`, the statement and a ROLLBACK. The request's deadline bounds it
+        (asyncpg cancels it on the server when it is reached: RequestTimeout); a database error
+        is raised as asyncpg's."""
         if self.engine.sync_engine.dialect.name == "sqlite":
             return (await self.read([(statement, values)], begin=False))[0]
         parameters = statement.parameters(values)
