@@ -121,13 +121,22 @@ def field_count(selection_set: SelectionSetNode, fragment_fields: Mapping[str, i
     return _count(selection_set, fragment_fields, lambda _field: 1)
 
 
+def _per_fragment(
+    document: DocumentNode, measure: Callable[[SelectionSetNode, Mapping[str, int]], int]
+) -> dict[str, int]:
+    """`measure` of each fragment of `document`, each after the fragments it spreads (whose
+    measures it is given)."""
+    fragments = _fragments(document)
+    measures: dict[str, int] = {}
+    for name in fragment_order(fragments):
+        measures[name] = measure(fragments[name].selection_set, measures)
+    return measures
+
+
 def document_fields(document: DocumentNode) -> int:
     """The field selections of the document's largest operation, its fragments expanded (see
     `field_count`): what a walk of its selections, as the guard's, visits."""
-    fragments = _fragments(document)
-    counts: dict[str, int] = {}
-    for name in fragment_order(fragments):
-        counts[name] = field_count(fragments[name].selection_set, counts)
+    counts = _per_fragment(document, field_count)
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     return max((field_count(o.selection_set, counts) for o in operations), default=0)
 
@@ -165,6 +174,15 @@ def crowded_field(document: DocumentNode, most: int) -> tuple[str, int, FieldNod
                 return key, times, node
         return None
 
+    def below(selection_set: SelectionSetNode) -> Iterator[SelectionSetNode]:
+        """The selection sets of the fields of `selection_set`, through its inline fragments
+        (whose own fields its level counts already)."""
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode) and selection.selection_set:
+                yield selection.selection_set
+            elif isinstance(selection, InlineFragmentNode):
+                yield from below(selection.selection_set)
+
     for name in fragment_order(fragments):
         keys[name] = level(fragments[name].selection_set)
     for definition in document.definitions:
@@ -176,31 +194,18 @@ def crowded_field(document: DocumentNode, most: int) -> tuple[str, int, FieldNod
             found = crowded(selection_set)
             if found is not None:
                 return found
-            for selection in selection_set.selections:
-                if (
-                    isinstance(selection, (FieldNode, InlineFragmentNode))
-                    and selection.selection_set
-                ):
-                    stack.append(selection.selection_set)
+            stack.extend(below(selection_set))
     return None
 
 
 def operation_depth(document: DocumentNode, operation: OperationDefinitionNode) -> int:
     """The depth of `operation` with its fragments expanded (see `selection_depth`)."""
-    fragments = _fragments(document)
-    depths: dict[str, int] = {}
-    for name in fragment_order(fragments):
-        depths[name] = selection_depth(fragments[name].selection_set, depths)
-    return selection_depth(operation.selection_set, depths)
+    return selection_depth(operation.selection_set, _per_fragment(document, selection_depth))
 
 
 def operation_aliases(document: DocumentNode, operation: OperationDefinitionNode) -> int:
     """The aliases of `operation` with its fragments expanded (see `alias_count`)."""
-    fragments = _fragments(document)
-    counts: dict[str, int] = {}
-    for name in fragment_order(fragments):
-        counts[name] = alias_count(fragments[name].selection_set, counts)
-    return alias_count(operation.selection_set, counts)
+    return alias_count(operation.selection_set, _per_fragment(document, alias_count))
 
 
 # ---------------------------------------------------------------- cost
