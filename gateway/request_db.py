@@ -227,27 +227,23 @@ class RequestDB:
         """Whether `read` runs on the driver itself: SQLite, unless something watches the
         statements SQLAlchemy runs (`echo`, a cursor event listener: the statement-counting
         tests), which would not see these."""
-        sync = self.engine.sync_engine
-        return (
-            sync.dialect.name == "sqlite"
-            and not sync.echo
-            and not sync.dispatch.before_cursor_execute
-            and not sync.dispatch.after_cursor_execute
-        )
+        return self.engine.sync_engine.dialect.name == "sqlite" and self._unwatched
 
     @property
     def reads_alone(self) -> bool:
         """Whether `read_alone` runs its statement on the driver itself: SQLite's (`on_driver`),
         or asyncpg's connection on PostgreSQL, unless something watches the statements
         SQLAlchemy runs."""
+        dialect = self.engine.sync_engine.dialect
+        return (dialect.name == "sqlite" or dialect.driver == "asyncpg") and self._unwatched
+
+    @property
+    def _unwatched(self) -> bool:
+        """Whether nothing watches the statements SQLAlchemy runs (`echo`, a cursor event
+        listener), which would not see those run on the driver itself."""
         sync = self.engine.sync_engine
-        if sync.dialect.name == "sqlite":
-            return self.on_driver
-        return (
-            sync.dialect.driver == "asyncpg"
-            and not sync.echo
-            and not sync.dispatch.before_cursor_execute
-            and not sync.dispatch.after_cursor_execute
+        return not (
+            sync.echo or sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute
         )
 
     async def read_alone(
