@@ -417,8 +417,11 @@ class Guard(SchemaExtension):
             found = Guard._permission_maps[schema] = PermissionMap(schema)
         return found
 
-    def _roots(self) -> set[str] | None:
-        """The root field names of the operation to run, or None when there is none."""
+    def _operation(
+        self,
+    ) -> tuple[OperationDefinitionNode, dict[str, FragmentDefinitionNode], set[str]] | None:
+        """The operation to run, the document's fragments by name and the operation's root
+        field names; None when there is no such operation."""
         execution = self.execution_context
         document = execution.graphql_document
         operation = (
@@ -429,7 +432,7 @@ class Guard(SchemaExtension):
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        return root_field_names(operation.selection_set, fragments)
+        return operation, fragments, root_field_names(operation.selection_set, fragments)
 
     def on_validate(self) -> Iterator[None]:
         """A request without a valid token that reads anything but introspection is refused
@@ -442,8 +445,8 @@ class Guard(SchemaExtension):
             and context.grant is None
             and execution.pre_execution_errors is None
         ):
-            roots = self._roots()
-            if roots is not None and not roots <= INTROSPECTION_FIELDS:
+            found = self._operation()
+            if found is not None and not found[2] <= INTROSPECTION_FIELDS:
                 refusal = _unauthenticated(context)
                 context.response.status_code = refusal.http_status
                 # strawberry then skips validation and answers with these errors
@@ -456,16 +459,11 @@ class Guard(SchemaExtension):
         execution = self.execution_context
         context: Context = execution.context
         document = execution.graphql_document
-        operation = (
-            get_operation_ast(document, execution.operation_name) if document is not None else None
-        )
-        roots = self._roots()
-        if document is None or operation is None or roots is None or roots <= INTROSPECTION_FIELDS:
+        found = self._operation()
+        if document is None or found is None or found[2] <= INTROSPECTION_FIELDS:
             yield
             return
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        operation, fragments, roots = found
 
         grant = context.grant
         refusal: GatewayError | None = None
