@@ -372,6 +372,21 @@ async def require_integration(
     return found[0]
 
 
+async def _locked_integration(conn: AsyncConnection, integration_id: str) -> records.Integration:
+    """`require_integration` with its row locked, after its source's lock
+    (`views.lock_source`), the order every writer takes them in: an import's feed refresh
+    holds the source, then a feed's row, then writes events that refer to the integration
+    (taking the integration's row first deadlocked a destroy against it, found by a review)."""
+    integration_id = canonical_uuid(integration_id, "integration")
+    table = models.table_of(models.Integration)
+    source_id = (
+        await conn.execute(sa.select(table.c.source_id).where(table.c.id == integration_id))
+    ).scalar()
+    if source_id is not None:
+        await views.lock_source(conn, source_id)
+    return await require_integration(conn, integration_id, for_update=True)
+
+
 class _Keep(enum.Enum):
     KEEP = "keep"
 
@@ -406,10 +421,7 @@ async def update_integration(
     action: str = "integration.update",
 ) -> records.Integration:
     """Apply `changes` (the token never changes); audit it unless nothing changed."""
-    # the source's lock before the integration's row: every writer takes the source's first
-    found = await require_integration(conn, integration_id)
-    await views.lock_source(conn, found.source_id)
-    before = await require_integration(conn, integration_id, for_update=True)
+    before = await _locked_integration(conn, integration_id)
     scope = changes.scope or before.scope
     kinds: dict[str, str] | None = None
     if changes.targets is not None or scope is not before.scope:
@@ -502,12 +514,7 @@ async def destroy_integration(
 
     Returns the integration as it was. Creating it again gives a new id and a new token.
     """
-    # the source's lock before the integration's row, as every writer takes them: an import's
-    # feed refresh holds the source, then the feed's row, then writes events that refer to
-    # the integration, which this deletes (a deadlock otherwise, found by a review)
-    found = await require_integration(conn, integration_id)
-    await views.lock_source(conn, found.source_id)
-    before = await require_integration(conn, integration_id, for_update=True)
+    before = await _locked_integration(conn, integration_id)
     await feed.forget(conn, before.id)
     await views.forget(conn, before.id)
     for table in (
