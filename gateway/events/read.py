@@ -4,9 +4,8 @@ An integration reads the events of the types its permissions cover now, each wit
 fields they deny now (`gateway.events.data.strip`), and of the other types the DELETED events
 written when the permission was taken away (they have no data; they are listed with the id
 alone): what the app holds of that type is deleted from its feed (`feed._current`), and the app
-must hear of it. A cursor names an
-event id; one at or before what `prune` removed for the integration cannot be followed: the app
-needs a full sync.
+must hear of it. A cursor names an event id; one at or before what `prune` removed for the
+integration cannot be followed: the app needs a full sync.
 """
 
 from __future__ import annotations
