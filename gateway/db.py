@@ -21,7 +21,13 @@ from gateway.access.permissions import CATALOG
 from gateway.coltypes import utcnow
 from gateway.compiled.sqljson import register_sqlite_functions
 from gateway.events import feed
-from gateway.request_db import DEADLINE, SQLITE_PROGRESS_STEPS, Deadline
+from gateway.request_db import (
+    CALLS,
+    DEADLINE,
+    SQLITE_PROGRESS_STEPS,
+    Deadline,
+    DriverCalls,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_POOL_SIZE = 20
@@ -45,6 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     deadline = Deadline()
     record.info[DEADLINE] = deadline
     driver = dbapi_connection.driver_connection  # the aiosqlite connection
+    record.info[CALLS] = DriverCalls.counted(driver)
     await_(driver.set_progress_handler(deadline.passed, SQLITE_PROGRESS_STEPS))
 
 
@@ -77,7 +84,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     elif url.startswith("sqlite"):
-        kwargs.update(pool_reset_on_return=None)  # `_reset_sqlite` instead
+        kwargs.update(
+            pool_reset_on_return=None,  # `_reset_sqlite` instead
+            # `RequestDB.read` runs short statements from the event loop's thread too, never
+            # while aiosqlite's runs one (`DriverCalls`).
+            connect_args={"check_same_thread": False},
+        )
         if sa.make_url(url).database not in (None, "", ":memory:"):
             # Connections to a file are cheap to keep, and opening one costs several calls
             # into its thread (pragmas, functions): keep as many as requests run at once (the

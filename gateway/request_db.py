@@ -1,9 +1,10 @@
 """One request's reads: its connection, snapshot and deadline, and statements run on the driver.
 
 `RequestDB` is what the Graph API's resolvers, compiled plans and token lookup read through.
-On SQLite each pooled connection carries a `Deadline` its progress handler reads (set when
-the connection is opened, `gateway.db`), and `Prepared` statements run on aiosqlite's
-connection directly, several per call into its thread.
+On SQLite each pooled connection carries a `Deadline` its progress handler reads and a count
+of its calls into aiosqlite's thread (`DriverCalls`), both set when the connection is opened
+(`gateway.db`), and `Prepared` statements run on the sqlite3 connection directly: on the event
+loop's own thread while they are short, else several per call into aiosqlite's thread.
 """
 
 from __future__ import annotations
@@ -26,10 +27,29 @@ from sqlalchemy.util import greenlet_spawn
 
 from gateway.errors import RequestTimeout
 
-# SQLite asks whether to go on every this many virtual-machine steps (about a millisecond of
-# work): a statement stops within a few milliseconds of the deadline, and the checks (each takes
-# the GIL from the event loop's thread) cost nothing measurable.
+# SQLite asks whether to go on every this many virtual-machine steps (7-10 ms of a compiled
+# answer's work, measured): a statement stops within about that of the deadline, and the checks
+# (each takes the GIL from the event loop's thread) cost nothing measurable.
 SQLITE_PROGRESS_STEPS = 100_000
+
+INLINE_SECONDS = 0.002
+"""How long statements may run on the event loop's own thread (`RequestDB.read`) before SQLite
+stops them and they run again in aiosqlite's thread. A call into that thread costs the
+process more than a small answer's statement: two thread switches, the GIL handed over and
+back, an event-loop wake-up; 300-450 microseconds of CPU per request at ten concurrent
+requests, against 140 for a flat page's statement and 300 for a nested one's (measured). Each
+statement that runs longer than this wastes at most this much, and those after it skip the
+try for a while (`INLINE_RETRY`)."""
+INLINE_CHECK_STEPS = 1000
+"""How often (virtual-machine steps, 50-100 microseconds) a statement run on the event loop's
+thread looks at the clock."""
+INLINE_RETRY = 16
+"""A statement stopped on the event loop's thread runs in aiosqlite's thread the next this many
+times, then is tried there again (its cost may depend on its values, or the data may shrink)."""
+_overran: dict[str, int] = {}
+"""The statements (SQL text) stopped on the event loop's thread, with how many more times they
+go straight to aiosqlite's thread."""
+_OVERRAN_MOST = 512
 
 
 class Deadline:
@@ -52,6 +72,48 @@ class Deadline:
 
 
 DEADLINE = "gateway.deadline"  # the key of a connection's Deadline in its pool record's info
+CALLS = "gateway.calls"  # the key of a connection's DriverCalls in its pool record's info
+
+
+class DriverCalls:
+    """How many calls one aiosqlite connection was given for its thread, and how many it has
+    finished: when they are equal nothing runs there, and a statement may run on the sqlite3
+    connection from the event loop's thread instead (`RequestDB.read`). Counts every call,
+    whoever makes it (SQLAlchemy, a cancelled request's call still running), since `counted`
+    wraps the connection's one way into its thread. Each count has one writer (the event loop's
+    thread, the driver's), so neither needs a lock."""
+
+    __slots__ = ("finished", "given")
+
+    def __init__(self) -> None:
+        self.given = 0
+        self.finished = 0
+
+    def idle(self) -> bool:
+        """Whether the driver's thread has finished every call it was given."""
+        return self.given == self.finished
+
+    @classmethod
+    def counted(cls, driver: Any) -> DriverCalls:
+        """Count the calls of aiosqlite connection `driver` from now on."""
+        calls = cls()
+        execute = type(driver)._execute  # aiosqlite queues every call for its thread here
+
+        async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            def call() -> Any:
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    calls.finished += 1
+
+            if driver._running and driver._connection:  # else it raises, queueing nothing
+                calls.given += 1
+            # Runs up to the queueing at once: from there on the thread makes the call, whatever
+            # happens to this coroutine.
+            return await execute(driver, call)
+
+        driver._execute = counting
+        return calls
 
 
 async def _bound_by(conn: AsyncConnection, deadline: float) -> None:
@@ -146,16 +208,73 @@ def _run_in_driver(
     statements: list[tuple[str, tuple[Any, ...]]],
     end: bool,
 ) -> list[list[tuple[Any, ...]]]:
-    """Runs in aiosqlite's thread: open the read transaction if asked, then every statement,
-    then end the transaction if asked."""
+    """Runs in aiosqlite's thread: `_run_statements`."""
+    return _run_statements(connection, begin, statements, end, [])
+
+
+def _run_statements(
+    connection: sqlite3.Connection,
+    begin: bool,
+    statements: list[tuple[str, tuple[Any, ...]]],
+    end: bool,
+    out: list[list[tuple[Any, ...]]],
+) -> list[list[tuple[Any, ...]]]:
+    """Open the read transaction if asked, then run every statement (its rows appended to
+    `out`, returned), then end the transaction if asked."""
     if begin:
         connection.execute("BEGIN")
-    out: list[list[tuple[Any, ...]]] = []
     for sql, params in statements:
         out.append(connection.execute(sql, params).fetchall())
     if end and connection.in_transaction:
         connection.rollback()  # a read transaction: nothing to commit
     return out
+
+
+def _run_inline(
+    connection: sqlite3.Connection,
+    begin: bool,
+    statements: list[tuple[str, tuple[Any, ...]]],
+    end: bool,
+    deadline: Deadline,
+) -> list[list[tuple[Any, ...]]] | None:
+    """`_run_in_driver` on the event loop's thread, while it takes less than `INLINE_SECONDS`;
+    None when SQLite stopped it then (or could not read without waiting for a lock), its
+    statement noted in `_overran` and no rows kept: the caller runs them all again in the
+    driver's thread. Only while that thread runs nothing of the connection's."""
+    for sql, _ in statements:
+        left = _overran.get(sql)
+        if left is not None:
+            if left <= 1:
+                del _overran[sql]
+            else:
+                _overran[sql] = left - 1
+            return None
+    stop_at = time.monotonic() + INLINE_SECONDS
+
+    def stop() -> int:
+        return int(time.monotonic() >= stop_at)
+
+    out: list[list[tuple[Any, ...]]] = []
+    # A reader waits for a lock only in rare moments (a crashed writer's recovery, the last
+    # connection closing): not here, where waiting would stop the whole event loop.
+    (busy_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    connection.execute("PRAGMA busy_timeout = 0")
+    connection.set_progress_handler(stop, INLINE_CHECK_STEPS)
+    try:
+        return _run_statements(connection, begin, statements, end, out)
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            return None  # the driver's thread waits for the lock (up to the busy timeout)
+        if error.sqlite_errorcode != sqlite3.SQLITE_INTERRUPT:
+            raise
+        if len(out) < len(statements):
+            if len(_overran) >= _OVERRAN_MOST:
+                _overran.clear()
+            _overran[statements[len(out)][0]] = INLINE_RETRY
+        return None
+    finally:
+        connection.set_progress_handler(deadline.passed, SQLITE_PROGRESS_STEPS)
+        connection.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
 
 def _nothing() -> None:
@@ -340,8 +459,9 @@ class RequestDB:
         end: bool = False,
         begin: bool = True,
     ) -> list[list[tuple[Any, ...]]]:
-        """The rows of each prepared statement (with the values of its slots), in one call into
-        the driver's thread; only while `on_driver`. A database error is raised as the
+        """The rows of each prepared statement (with the values of its slots): on the event
+        loop's thread while they are short (`INLINE_SECONDS`), else in one call into the driver's
+        thread; only while `on_driver`. A database error is raised as the
         driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it.
 
         With `end`, the read transaction ends once every statement has run, for a request that
@@ -358,9 +478,17 @@ class RequestDB:
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
             try:
-                rows = await driver._execute(
-                    _run_in_driver, connection, begin and not self._begun, runs, end
-                )
+                rows = None
+                if raw.info[CALLS].idle():
+                    rows = _run_inline(
+                        connection, begin and not self._begun, runs, end, raw.info[DEADLINE]
+                    )
+                    self._begun = connection.in_transaction
+                if rows is None:
+                    self._check_deadline()
+                    rows = await driver._execute(
+                        _run_in_driver, connection, begin and not self._begun, runs, end
+                    )
             except asyncio.CancelledError:
                 # The driver's thread runs the call to its end (BEGIN, the statements) whatever
                 # happens here: wait for a call queued behind it, so that `_begun` and `close`

@@ -46,7 +46,7 @@ from gateway.db import (
 )
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
-from gateway.request_db import DEADLINE, Prepared, RequestDB
+from gateway.request_db import CALLS, DEADLINE, Prepared, RequestDB
 from tests.conftest import ENGINES, fresh_database
 from tests.factories import make_integration, make_source
 
@@ -385,6 +385,138 @@ async def _read_once(engine: Any, statement: Prepared) -> list[list[tuple[Any, .
         return await db.read([(statement, None)], end=True)
     finally:
         await db.close()
+
+
+def _pooled_calls(engine: Any) -> list[Any]:
+    """The DriverCalls of each connection in the pool."""
+    pool: Any = engine.sync_engine.pool
+    return [record.info[CALLS] for record in list(pool._pool._queue._queue)]
+
+
+def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drivers(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`read` runs a short statement on the sqlite3 connection from the event loop's own thread
+    (no call into aiosqlite's thread); one that runs past INLINE_SECONDS is stopped there and
+    run again, whole, in the driver's thread, with the same answer; it then goes straight there
+    INLINE_RETRY times before it is tried on the event loop's thread again. The connection's
+    busy timeout and deadline handler are as before every time."""
+    import gateway.request_db as request_db
+
+    monkeypatch.setattr(request_db, "INLINE_RETRY", 2)
+    dialect = sqlite_dialect()
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), dialect)
+    loop = (
+        sa.text(RUNAWAY["sqlite"].replace("2000000000", "3000000").replace("(*)", "(*) AS n"))
+        .columns(sa.column("n", sa.Integer))
+        .subquery()
+    )
+    long = Prepared.of(sa.select(loop.c.n), dialect)  # some 0.3 s: far past INLINE_SECONDS
+
+    async def body() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with engine_for(db_url) as engine:
+            await _read_once(engine, count)  # the pool's one connection, opened
+            (calls,) = _pooled_calls(engine)
+            given = calls.given
+            seen["short"] = await _read_once(engine, count)
+            seen["calls for the short one"] = calls.given - given
+            runs = []
+            for _ in range(5):
+                given = calls.given
+                (rows,) = await _read_once(engine, long)
+                # its rows, how many more times it goes straight to the driver's thread, and
+                # how many calls into that thread it took
+                runs.append((rows, request_db._overran.get(long.sql), calls.given - given))
+            seen["long"] = runs
+            db = RequestDB(engine)
+            try:
+                conn = await db.connection()
+                seen["busy timeout"] = (
+                    await conn.exec_driver_sql("PRAGMA busy_timeout")
+                ).scalar_one()
+            finally:
+                await db.close()
+        return seen
+
+    seen = asyncio.run(body())
+    done = [(3000000,)]
+    assert seen["short"] == [[(0,)]]
+    assert seen["calls for the short one"] == 0
+    # stopped on the event loop's thread (then run in the driver's), twice straight in the
+    # driver's thread, tried again and stopped again, ...
+    assert seen["long"] == [(done, 2, 1), (done, 1, 1), (done, None, 1), (done, 2, 1), (done, 1, 1)]
+    assert seen["busy timeout"] == gateway.db.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_a_read_that_meets_a_lock_waits_for_it_off_the_event_loop(db_url: str) -> None:
+    """A read that would wait for a lock is not kept on the event loop's thread, where waiting
+    stops every other request: it waits in the driver's thread, up to the busy timeout, while
+    the event loop goes on. (A WAL database's readers wait only in rare moments; a database
+    in rollback-journal mode, which the gateway never sets, makes one at will: a writer's
+    exclusive lock.)"""
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), sqlite_dialect())
+
+    async def body() -> tuple[list[list[tuple[Any, ...]]], int]:
+        async with engine_for(db_url) as engine:
+            await engine.dispose()
+            with contextlib.closing(sqlite3.connect(path)) as alone:
+                alone.execute("PRAGMA journal_mode = DELETE")
+            await _read_once(engine, count)  # a pooled connection, open and idle
+            holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            holder.execute("BEGIN EXCLUSIVE")
+            # released in half a second by a thread of its own, whatever the event loop does
+            threading.Timer(0.5, holder.close).start()
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            await asyncio.sleep(0.05)
+            before = ticks
+            rows = await _read_once(engine, count)
+            ticker.cancel()
+            return rows, ticks - before
+
+    rows, ticks = asyncio.run(body())
+    assert rows == [[(0,)]]
+    assert ticks >= 10  # about 45 while the read waited: the event loop went on
+
+
+def test_the_calls_into_the_drivers_thread_are_counted_until_they_end(db_url: str) -> None:
+    """DriverCalls counts a call until the driver's thread has ended it, even when its caller
+    was cancelled before (it runs on): only then may a statement of the connection run on the
+    event loop's thread."""
+    release = threading.Event()
+
+    async def body() -> list[bool]:
+        seen = []
+        async with engine_for(db_url) as engine:
+            count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), sqlite_dialect())
+            await _read_once(engine, count)
+            pool: Any = engine.sync_engine.pool
+            (record,) = list(pool._pool._queue._queue)
+            calls = record.info[CALLS]
+            driver = record.dbapi_connection.driver_connection
+            seen.append(calls.idle())
+            call = asyncio.ensure_future(driver._execute(release.wait, 5))
+            await asyncio.sleep(0.05)
+            seen.append(calls.idle())
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            seen.append(calls.idle())  # cancelled, but still running in the thread
+            release.set()
+            await driver._execute(lambda: None)  # queued behind it: both have ended
+            seen.append(calls.idle())
+        return seen
+
+    assert asyncio.run(body()) == [True, False, False, True]
 
 
 def test_the_drivers_grant_is_sqlalchemys_for_every_kind_of_integration(db_url: str) -> None:
@@ -795,6 +927,8 @@ def test_a_read_cancelled_in_flight_leaves_no_open_transaction_in_the_pool(
         async with engine_for(db_url) as engine:
             db = RequestDB(engine, timeout=30)
             monkeypatch.setattr(request_db, "_run_in_driver", late)
+            # as for a statement too long for the event loop's own thread
+            monkeypatch.setattr(request_db, "_run_inline", lambda *args: None)
             task = asyncio.ensure_future(db.read([(count, None)]))
             await asyncio.to_thread(started.wait, 5)
             task.cancel()
