@@ -268,7 +268,7 @@ _enrollment_rows = st.lists(
 def _batch_road(db_url: str, folder: Path, batch_size: int) -> Any:
     """The outcome of the import as the batch pass (PostgreSQL's road) gives it."""
 
-    async def batch_pass(run: Any) -> None:
+    async def batch_pass(run: Any, apart: Any = None) -> None:
         await schedule.entity_pass(
             run,
             "enrollments",
@@ -465,3 +465,188 @@ def test_stored_json_differs_from_staged_json_as_the_batch_pass_compares_them(
             f"SELECT {enrollments._json_differs('?1', '?2')}", (as_text, new_text)
         ).fetchone()[0]
     assert bool(differs) == (stored != staged)
+
+
+# ---------------------------------------------------------------- parsed in a process of its own
+
+
+class _Recorded:
+    """A Progress that records what it hears about enrollments.csv."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.current = ""
+
+    def start(self, name: str, total_bytes: int) -> None:
+        self.current = name
+        if name == "enrollments.csv":
+            self.calls.append(("start", total_bytes))
+
+    def advance(self, done_bytes: int) -> None:
+        if self.current == "enrollments.csv":
+            self.calls.append(("advance", done_bytes))
+
+    def finish(self) -> None:
+        if self.current == "enrollments.csv":
+            self.calls.append(("finish", None))
+
+
+def _importing(folder: Path, progress: _Recorded) -> Any:
+    async def body(engine: AsyncEngine) -> ImportResult:
+        return await import_oneroster(
+            engine, folder, source_name="S", batch_size=2, today=TODAY, progress=progress
+        )
+
+    return body
+
+
+def _two_databases(tmp_path: Path) -> tuple[str, str]:
+    """Two databases that hold the same source (so the same ids), its orgs only."""
+    seed = tmp_path / "seed.db"
+    import_in_batches(
+        f"sqlite+aiosqlite:///{seed}",
+        write_folder(tmp_path / "orgs", {"orgs": district_files()["orgs"]}),
+        2000,
+    )
+    shutil.copy(seed, tmp_path / "here.db")  # the engine is closed: the write-ahead log is merged
+    shutil.copy(seed, tmp_path / "apart.db")
+    return (
+        f"sqlite+aiosqlite:///{tmp_path / 'here.db'}",
+        f"sqlite+aiosqlite:///{tmp_path / 'apart.db'}",
+    )
+
+
+def _apart_outcome(
+    db_url: str, folders: Sequence[Path], monkeypatch: pytest.MonkeyPatch, *, apart: bool
+) -> tuple[list[Any], list[int | None]]:
+    """Each folder's outcome (`_outcome`, and what the progress heard of enrollments.csv),
+    imported one after the other, with enrollments.csv parsed in a process of its own or not;
+    and the exit code of each such process."""
+    started: list[enrollments.Apart | None] = []
+    real = oneroster.parse_apart
+
+    def watched(run: Any) -> enrollments.Apart | None:
+        found = real(run)
+        started.append(found)
+        return found
+
+    outcomes: list[Any] = []
+    with monkeypatch.context() as patched:
+        patched.setattr(oneroster, "parse_apart", watched)
+        patched.setattr(enrollments, "PARSE_APART_FROM", 0 if apart else 1 << 40)
+        for folder in folders:
+            progress = _Recorded()
+            try:
+                result = run_db(db_url, _importing(folder, progress))
+            except enrollments.OneRosterError as error:
+                outcomes.append((str(error), progress.calls))
+                break
+            stored = [
+                {k: v for k, v in row.items() if k not in ("created_date", "updated_date")}
+                for row in rows(db_url, models.Enrollment)
+            ]
+            outcomes.append(
+                (
+                    result.counts,
+                    result.warnings,
+                    result.updated,
+                    result.deleted,
+                    stored,
+                    progress.calls,
+                )
+            )
+    return outcomes, [None if a is None else a.process.exitcode for a in started]
+
+
+def _apart_cases(tmp_path: Path) -> dict[str, list[Path]]:
+    files = _varied()
+    first = files["enrollments"][0]
+    spoiled = [*files["enrollments"]]
+    spoiled.insert(5, {**first, "sourcedId": "BAD", "beginDate": "2024-02-30"})
+    repeated = [*files["enrollments"], {**first, "role": "teacher"}]
+    unknown = [*files["enrollments"], {**first, "sourcedId": "UNK", "userSourcedId": "NOBODY"}]
+    delta = [
+        {**files["enrollments"][1], "status": "tobedeleted"},
+        {**first, "sourcedId": "NEW", "role": "teacher", "status": "active"},
+        {**files["enrollments"][2], "primary": "true", "status": "active"},
+    ]
+    zipped = write_folder(tmp_path / "zipped", files)
+    archive = Path(shutil.make_archive(str(tmp_path / "export"), "zip", zipped))
+    return {
+        "a bulk file, then its delta": [
+            write_folder(tmp_path / "bulk", files),
+            write_folder(tmp_path / "delta", {"enrollments": delta}, mode="delta"),
+        ],
+        "a bad cell after two batches": [
+            write_folder(tmp_path / "spoiled", {**files, "enrollments": spoiled})
+        ],
+        "a repeated sourcedId": [
+            write_folder(tmp_path / "repeated", {**files, "enrollments": repeated})
+        ],
+        "an unknown user": [write_folder(tmp_path / "unknown", {**files, "enrollments": unknown})],
+        "a zip": [archive],
+    }
+
+
+def test_a_file_parsed_in_a_process_of_its_own_imports_as_one_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """enrollments.csv parsed by a process of its own (`parse_apart`, for large files) gives
+    the import the same rows, warnings, errors (a bad cell after two batches, a repeated
+    sourcedId, an unknown user) and progress as parsed in this one, bulk and delta, from a
+    folder or a zip; the process wrote all of it (exit code 0) and its scratch file is gone."""
+    monkeypatch.setattr(enrollments.tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    for name, folders in _apart_cases(tmp_path / "cases").items():
+        here_db, apart_db = _two_databases(tmp_path / name)
+        here, exits_here = _apart_outcome(here_db, folders, monkeypatch, apart=False)
+        apart, exits = _apart_outcome(apart_db, folders, monkeypatch, apart=True)
+        assert apart == here, name
+        assert exits_here == [None] * len(exits_here)
+        assert exits == [0] * len(exits), name
+        assert list((tmp_path / "scratch").iterdir()) == []
+    # the last case's progress: the file's size, read to its end, then finished
+    (*_, calls) = here[0]
+    assert calls[0][0] == "start"
+    assert calls[-2:] == [("advance", calls[0][1]), ("finish", None)]
+
+
+def test_a_parse_that_fails_apart_is_done_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the parsing process does not write all of the file (here it is killed), the import
+    parses the file in this process instead, to the same outcome."""
+    folders = [write_folder(tmp_path / "f", _varied())]
+    real = oneroster.parse_apart
+
+    def killed(run: Any) -> enrollments.Apart | None:
+        found = real(run)
+        assert found is not None
+        found.process.kill()
+        return found
+
+    here_db, apart_db = _two_databases(tmp_path)
+    here, _ = _apart_outcome(here_db, folders, monkeypatch, apart=False)
+    monkeypatch.setattr(oneroster, "parse_apart", killed)
+    apart, exits = _apart_outcome(apart_db, folders, monkeypatch, apart=True)
+    assert apart == here
+    assert exits[0] not in (0, None)
+
+
+def test_an_import_that_fails_before_enrollments_ends_the_parsing_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad users.csv stops the import while enrollments.csv is still being parsed apart: the
+    process is ended and its scratch file removed with the import."""
+    import multiprocessing
+
+    monkeypatch.setattr(enrollments.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(enrollments, "PARSE_APART_FROM", 0)
+    files = _varied()
+    files["users"] = [{**files["users"][0], "sourcedId": ""}, *files["users"][1:]]
+    with pytest.raises(enrollments.OneRosterError, match=r"users\.csv"):
+        import_in_batches(
+            f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", write_folder(tmp_path / "f", files), 2
+        )
+    assert multiprocessing.active_children() == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("gateway-enrollments-")] == []

@@ -20,18 +20,34 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import multiprocessing
 import operator
+import os
+import pickle
+import tempfile
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO, Any, cast
 
 import orjson
 import sqlalchemy as sa
 
 from gateway.importers.cells import TO_BE_DELETED, Cells
+from gateway.importers.manifest import Manifest
 from gateway.importers.properties import KEPT
-from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
-from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Run
+from gateway.importers.reading import (
+    CsvFile,
+    DeferredWarnings,
+    Folder,
+    OneRosterError,
+    Progress,
+    Row,
+    Warnings,
+)
+from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Org, Run
 from gateway.importers.schedule import (
     enrollment_of,
     entity_pass,
@@ -103,14 +119,24 @@ forgets them all."""
 _IDS = 50_000
 """How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
 
+PARSE_APART_FROM = 4 * 1024 * 1024
+"""From this size (bytes), on SQLite and with a second core, enrollments.csv is read and checked
+by a process of its own (`parse_apart`), started once orgs.csv is imported: it works on another
+core while this process imports the files before it. In a worker thread here, the 1.3 s of
+Python that 200,000 rows take held the GIL, which the staging's own statements wait for. Below
+this size the process's start (about a second of imports, on the other core) is not worth it."""
+
+_FILE = "enrollments.csv"
+
 _dumps = orjson.dumps
 
 
 _REQUIRED = ("classSourcedId", "schoolSourcedId", "userSourcedId", "role")
 
 
-async def import_enrollments(run: Run) -> None:
-    """enrollments.csv → Enrollments (role, primary, dates; no section)."""
+async def import_enrollments(run: Run, apart: Apart | None = None) -> None:
+    """enrollments.csv → Enrollments (role, primary, dates; no section); with the batches
+    `apart` parsed in a process of its own, when it did."""
     if run.conn.dialect.name != "sqlite":
         await entity_pass(
             run, "enrollments", "enrollment", _REQUIRED, enrollment_of, role_mismatches
@@ -139,7 +165,8 @@ async def import_enrollments(run: Run) -> None:
         (run.source_id,),
     )
     try:
-        starts = await _stage(run, csv_file, cells, mode, late=with_roles.rowcount > ROLES_CACHED)
+        late = with_roles.rowcount > ROLES_CACHED
+        starts = await _stage(run, csv_file, cells, mode, late=late, apart=apart)
         counted = await conn.exec_driver_sql(f"SELECT count(*), sum(live) FROM temp.{STAGED}")
         total, live = (int(n or 0) for n in counted.one())
         # Into a table without the source's rows, every live row is inserted, and the primary
@@ -158,7 +185,9 @@ async def import_enrollments(run: Run) -> None:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{ROLES_OF}")
 
 
-async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str, *, late: bool) -> list[int]:
+async def _stage(
+    run: Run, csv_file: CsvFile, cells: Cells, mode: str, *, late: bool, apart: Apart | None
+) -> list[int]:
     """Read and stage the file batch by batch, warning about its role mismatches; return the
     first line of each batch.
 
@@ -169,26 +198,21 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str, *, late: 
     it is staged; or, when `late`, once for all the batches staged since the last time, just
     before a batch's reading warnings and at the end, which makes the same warnings in the same
     order, in the usual case (reading warnings come from a few first batches) with one look
-    in person id order at the end (`_warn_mismatches`)."""
-    parse = _Parser(run, cells, csv_file.header, mode)
-    batches = csv_file.records(run.batch_size)
+    in person id order at the end (`_warn_mismatches`).
 
-    def parse_next() -> _Batch | None:
-        batch = next(batches, None)
-        if batch is None:
-            return None
-        warnings = DeferredWarnings()
-        parse.cells = Cells(cells.file, warnings)
-        staged = [parse(line, record) for line, record in batch]
-        values, parse.values = parse.values, []
-        return staged, values, warnings
-
+    With `apart`, the batches come from the process that parsed them (once it has ended), or
+    from here when it failed."""
+    loop = asyncio.get_running_loop()
+    parse_next = None
+    if apart is not None and await loop.run_in_executor(None, apart.wait):
+        parse_next = apart.reader(run.progress)
+    if parse_next is None:
+        parse_next = _BatchParser(run, csv_file, cells, mode)
     append = Appender(f"temp.{STAGED}", _COLUMNS)
     append_values = Appender(f"temp.{VALUES}", _VALUES)
     first_rowid = 1
     checked = 0  # the staged rows (by rowid) whose role mismatches have been warned about
     starts: list[int] = []
-    loop = asyncio.get_running_loop()
     upcoming = loop.run_in_executor(None, parse_next)
     try:
         while True:
@@ -216,12 +240,215 @@ async def _stage(run: Run, csv_file: CsvFile, cells: Cells, mode: str, *, late: 
     finally:
         # On an error, let the worker finish before the transaction and the file close.
         await asyncio.wait([upcoming])
-        if not upcoming.cancelled():
+        if not upcoming.cancelled():  # else the worker may still be running it
             upcoming.exception()  # retrieved: an error of a batch after the failing one is moot
+            if isinstance(parse_next, _BatchParser):
+                parse_next.close()  # the file's progress finished now, not when collected
 
 
 _Batch = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], DeferredWarnings]
 """A parsed batch: its staged rows, the VALUES rows they introduce, and its warnings."""
+
+
+class _BatchParser:
+    """Called, parses the file's next batch (raising a OneRosterError for a bad row, none of
+    the batch's rows given), None after the last."""
+
+    def __init__(self, run: Run, csv_file: CsvFile, cells: Cells, mode: str) -> None:
+        self.parse = _Parser(run, cells, csv_file.header, mode)
+        self.cells = cells
+        self.batches = csv_file.records(run.batch_size)
+
+    def __call__(self) -> _Batch | None:
+        batch = next(self.batches, None)
+        if batch is None:
+            return None
+        warnings = DeferredWarnings()
+        parse = self.parse
+        parse.cells = Cells(self.cells.file, warnings)
+        staged = [parse(line, record) for line, record in batch]
+        values, parse.values = parse.values, []
+        return staged, values, warnings
+
+    def close(self) -> None:
+        """Stop reading the file (its progress finished)."""
+        self.batches.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the process of `parse_apart` needs of the run to parse as `_stage` would (the orgs
+    are imported by then, and nothing after them changes these)."""
+
+    path: str
+    manifest: Manifest
+    source_id: str
+    source_name: str
+    today: date
+    batch_size: int
+    district_id: str
+    orgs: dict[str, Org]
+    db_schools: set[str]
+
+    def run(self, folder: Folder, progress: Progress) -> Run:
+        """A Run that parses as the import's does; no connection, no store (not used)."""
+        return Run(
+            conn=cast(Any, None),
+            store=cast(Any, None),
+            folder=folder,
+            manifest=self.manifest,
+            warnings=Warnings(),  # the file's header was checked by the import already
+            source_id=self.source_id,
+            source_name=self.source_name,
+            today=self.today,
+            batch_size=self.batch_size,
+            progress=progress,
+            district_id=self.district_id,
+            orgs=self.orgs,
+            db_schools=self.db_schools,
+        )
+
+
+@dataclass
+class _Heard:
+    """A Progress that records what it hears, to be told again in the import's process."""
+
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def start(self, name: str, total_bytes: int) -> None:
+        self.calls.append(("start", (name, total_bytes)))
+
+    def advance(self, done_bytes: int) -> None:
+        self.calls.append(("advance", (done_bytes,)))
+
+    def finish(self) -> None:
+        self.calls.append(("finish", ()))
+
+    def taken(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The calls heard since the last time, forgotten here."""
+        calls, self.calls = self.calls, []
+        return calls
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A OneRosterError, as the process writes it (the exception itself does not unpickle)."""
+
+    reason: str
+    file: str
+    line: int | None
+    column: str | None
+
+
+def _parse_into(plan: _Plan, scratch: str) -> None:
+    """The process of `parse_apart`: parse enrollments.csv into `scratch`, one pickle per batch
+    and one after the last (None), or the batches before a OneRosterError and then the error
+    (`_Failed`), each with the progress calls made while it was read. Exits with 0 only when
+    all of it is written."""
+    try:
+        folder = Folder(Path(plan.path))
+        try:
+            heard = _Heard()
+            run = plan.run(folder, heard)
+            with open(scratch, "wb") as out:
+                frame: _Batch | _Failed | None
+                csv_file, cells = run.open("enrollments", ("sourcedId", *_REQUIRED))
+                parse_next = _BatchParser(run, csv_file, cells, run.mode("enrollments"))
+                try:
+                    while (frame := parse_next()) is not None:
+                        pickle.dump((heard.taken(), frame), out, pickle.HIGHEST_PROTOCOL)
+                except OneRosterError as error:
+                    frame = _Failed(error.reason, error.file, error.line, error.column)
+                    parse_next.close()  # as the import's, once it has given up the file
+                pickle.dump((heard.taken(), frame), out, pickle.HIGHEST_PROTOCOL)
+        finally:
+            folder.close()
+    except Exception:
+        # not a bad row (those are written): the import parses the file itself instead, and
+        # raises what it meets there
+        raise SystemExit(3) from None
+
+
+@dataclass
+class Apart:
+    """enrollments.csv being parsed by a process of its own into a scratch file
+    (`parse_apart`); `close` ends the process and removes the file."""
+
+    process: BaseProcess
+    scratch: Path
+    _out: list[IO[bytes]] = field(default_factory=list)
+
+    def wait(self) -> bool:
+        """Wait for the process to end (blocking: call it in a worker thread); whether it wrote
+        every batch."""
+        self.process.join()
+        return self.process.exitcode == 0
+
+    def reader(self, progress: Progress | None) -> Callable[[], _Batch | None]:
+        """A function that gives the written batches one by one as `_BatchParser`'s does (the
+        error of a bad row raised in its place, None after the last), `progress` told what the
+        reading of each told the process."""
+        handle = self.scratch.open("rb")
+        self._out.append(handle)
+
+        def read_next() -> _Batch | None:
+            calls, frame = pickle.load(handle)  # noqa: S301 - our own process wrote it, just now
+            if progress is not None:
+                for method, args in calls:
+                    getattr(progress, method)(*args)
+            if isinstance(frame, _Failed):
+                raise OneRosterError(
+                    frame.reason, file=frame.file, line=frame.line, column=frame.column
+                )
+            return cast(_Batch | None, frame)
+
+        return read_next
+
+    def close(self) -> None:
+        """End the process (when the import stopped before it was needed) and remove the file."""
+        for handle in self._out:
+            handle.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.scratch.unlink(missing_ok=True)
+
+
+def parse_apart(run: Run) -> Apart | None:
+    """Start parsing enrollments.csv in a process of its own, when the file is large enough for
+    that to pay (`PARSE_APART_FROM`), the road is SQLite's and a second core is there to run it;
+    else None (`_stage` parses it in a worker thread, as it goes)."""
+    if (
+        run.conn.dialect.name != "sqlite"
+        or run.mode("enrollments") == "absent"
+        or _FILE not in run.folder.names()
+        or run.folder.size(_FILE) < PARSE_APART_FROM
+        or len(os.sched_getaffinity(0)) < 2
+    ):
+        return None
+    plan = _Plan(
+        path=str(run.folder.path),
+        manifest=run.manifest,
+        source_id=run.source_id,
+        source_name=run.source_name,
+        today=run.today,
+        batch_size=run.batch_size,
+        district_id=run.district_id,
+        orgs=run.orgs,
+        db_schools=run.db_schools,
+    )
+    handle, scratch = tempfile.mkstemp(prefix="gateway-enrollments-", suffix=".batches")
+    os.close(handle)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_parse_into, args=(plan, scratch), name="gateway-enrollments", daemon=True
+    )
+    try:
+        process.start()
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+    return Apart(process, Path(scratch))
+
 
 _VALUE_COLUMNS = ("status", "role", "primary", "beginDate", "endDate")
 """The cells whose values decide a row's role, primary, state and dates (few distinct values in

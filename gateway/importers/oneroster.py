@@ -26,7 +26,7 @@ from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
 from gateway.events import feed
 from gateway.importers.agents import import_agents
-from gateway.importers.enrollments import import_enrollments
+from gateway.importers.enrollments import import_enrollments, parse_apart
 from gateway.importers.manifest import read_manifest
 from gateway.importers.orgs import PLACEHOLDER, import_orgs
 from gateway.importers.people import import_users, update_other_people
@@ -150,16 +150,21 @@ async def import_folder(
         progress=progress,
     )
     await import_orgs(run)
-    await import_sessions(run)
-    await import_courses(run)
-    await import_classes(run)
-    await stage_roles(run)
-    await stage_demographics(run)
-    await import_users(run)
-    await check_staged_users(run)
-    await update_other_people(run)
-    await import_agents(run)
-    await import_enrollments(run)
+    apart = parse_apart(run)  # on another core while the files before it are imported
+    try:
+        await import_sessions(run)
+        await import_courses(run)
+        await import_classes(run)
+        await stage_roles(run)
+        await stage_demographics(run)
+        await import_users(run)
+        await check_staged_users(run)
+        await update_other_people(run)
+        await import_agents(run)
+        await import_enrollments(run, apart)
+    finally:
+        if apart is not None:
+            apart.close()
     await _finish(run)
     if store.inserted or store.updated or store.deleted or store.relinked:
         # Every SELECTED integration of the source sees the new rows in the same commit.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn, Protocol
@@ -203,7 +203,7 @@ class CsvFile:
         for batch in self.records(size):
             yield [Row(line, dict(zip(header, record, strict=True))) for line, record in batch]
 
-    def records(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    def records(self, size: int) -> Generator[list[tuple[int, list[str]]], None, None]:
         """The data rows as `(line, cells in header order)`, `size` at a time, read lazily:
         the cheap form, for a pass that reads its cells by position."""
         progress = self._progress
