@@ -14,6 +14,7 @@ import contextlib
 import math
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,18 @@ back, an event-loop wake-up; 300-450 microseconds of CPU per request at ten conc
 requests, against 140 for a flat page's statement and 300 for a nested one's (measured). Each
 statement that runs longer than this wastes at most this much, and those after it skip the
 try for a while (`INLINE_RETRY`)."""
+INLINE_REQUEST_SECONDS = 0.004
+"""How long all the reads of one request may run on the event loop's thread, together (a batch
+of operations reads once per operation): then they go to aiosqlite's thread."""
+INLINE_SQL_MOST = 32 * 1024
+"""The longest SQL (characters, all of a read's statements) run on the event loop's thread.
+SQLite's progress handler cannot stop the preparing of a statement, which takes about 70
+microseconds per KiB of SQL (measured on a 175 KiB one): a read runs there only once its
+statements are prepared on the connection (`DriverCalls.prepared`), and, in case they were
+dropped from its cache since, only when they are this short."""
+PREPARED_MOST = 100
+"""How many statements a connection is taken to keep prepared: fewer than the 128 of
+sqlite3's cache (`cached_statements`), which other statements share."""
 INLINE_CHECK_STEPS = 1000
 """How often (virtual-machine steps, 50-100 microseconds) a statement run on the event loop's
 thread looks at the clock."""
@@ -83,21 +96,44 @@ class DriverCalls:
     wraps the connection's one way into its thread. Each count has one writer (the event loop's
     thread, the driver's), so neither needs a lock."""
 
-    __slots__ = ("finished", "given")
+    __slots__ = ("finished", "given", "prepared")
 
     def __init__(self) -> None:
         self.given = 0
         self.finished = 0
+        self.prepared: OrderedDict[str, None] = OrderedDict()
+        """The SQL of the statements `read` ran on the connection lately (at most
+        PREPARED_MOST, the latest last): sqlite3 keeps them prepared."""
 
     def idle(self) -> bool:
         """Whether the driver's thread has finished every call it was given."""
         return self.given == self.finished
 
+    def ready(self, statements: Sequence[tuple[str, Any]]) -> bool:
+        """Whether `statements` may run on the event loop's thread: prepared on the connection
+        already (as far as is known) and short."""
+        prepared = self.prepared
+        if sum(len(sql) for sql, _ in statements) > INLINE_SQL_MOST:
+            return False
+        for sql, _ in statements:
+            if sql not in prepared:
+                return False
+            prepared.move_to_end(sql)
+        return True
+
+    def ran(self, statements: Sequence[tuple[str, Any]]) -> None:
+        """Note that `statements` ran on the connection (and are prepared there now)."""
+        prepared = self.prepared
+        for sql, _ in statements:
+            prepared[sql] = None
+            prepared.move_to_end(sql)
+        while len(prepared) > PREPARED_MOST:
+            prepared.popitem(last=False)
+
     @classmethod
     def counted(cls, driver: Any) -> DriverCalls:
         """Count the calls of aiosqlite connection `driver` from now on."""
         calls = cls()
-        execute = type(driver)._execute  # aiosqlite queues every call for its thread here
 
         async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             def call() -> Any:
@@ -108,9 +144,10 @@ class DriverCalls:
 
             if driver._running and driver._connection:  # else it raises, queueing nothing
                 calls.given += 1
-            # Runs up to the queueing at once: from there on the thread makes the call, whatever
-            # happens to this coroutine.
-            return await execute(driver, call)
+            # aiosqlite queues every call for its thread here (looked up at each call, so that a
+            # test can watch them), and at once: from there on the thread makes the call,
+            # whatever happens to this coroutine.
+            return await type(driver)._execute(driver, call)
 
         driver._execute = counting
         return calls
@@ -218,16 +255,24 @@ def _run_statements(
     statements: list[tuple[str, tuple[Any, ...]]],
     end: bool,
     out: list[list[tuple[Any, ...]]],
+    stop: Callable[[], int] | None = None,
 ) -> list[list[tuple[Any, ...]]]:
     """Open the read transaction if asked, then run every statement (its rows appended to
-    `out`, returned), then end the transaction if asked."""
+    `out`, returned), then end the transaction if asked; `stop`, when it says so before a
+    statement, raises _Stopped instead."""
     if begin:
         connection.execute("BEGIN")
     for sql, params in statements:
+        if stop is not None and stop():
+            raise _Stopped
         out.append(connection.execute(sql, params).fetchall())
     if end and connection.in_transaction:
         connection.rollback()  # a read transaction: nothing to commit
     return out
+
+
+class _Stopped(Exception):
+    """The time of a read on the event loop's thread ran out between two statements."""
 
 
 def _run_inline(
@@ -236,11 +281,13 @@ def _run_inline(
     statements: list[tuple[str, tuple[Any, ...]]],
     end: bool,
     deadline: Deadline,
+    seconds: float,
 ) -> list[list[tuple[Any, ...]]] | None:
-    """`_run_in_driver` on the event loop's thread, while it takes less than `INLINE_SECONDS`;
-    None when SQLite stopped it then (or could not read without waiting for a lock), its
-    statement noted in `_overran` and no rows kept: the caller runs them all again in the
-    driver's thread. Only while that thread runs nothing of the connection's."""
+    """`_run_in_driver` on the event loop's thread, while it takes less than `seconds`; None
+    when it was stopped then (by SQLite's progress handler, or between statements) or could not
+    read without waiting for a lock, a stopped statement noted in `_overran` and no rows kept:
+    the caller runs them all again in the driver's thread. Only while that thread runs nothing
+    of the connection's."""
     for sql, _ in statements:
         left = _overran.get(sql)
         if left is not None:
@@ -249,7 +296,7 @@ def _run_inline(
             else:
                 _overran[sql] = left - 1
             return None
-    stop_at = time.monotonic() + INLINE_SECONDS
+    stop_at = time.monotonic() + seconds
 
     def stop() -> int:
         return int(time.monotonic() >= stop_at)
@@ -261,11 +308,14 @@ def _run_inline(
     connection.execute("PRAGMA busy_timeout = 0")
     connection.set_progress_handler(stop, INLINE_CHECK_STEPS)
     try:
-        return _run_statements(connection, begin, statements, end, out)
+        return _run_statements(connection, begin, statements, end, out, stop)
+    except _Stopped:
+        return None
     except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+        code = error.sqlite_errorcode & 0xFF  # the primary code of an extended one
+        if code == sqlite3.SQLITE_BUSY:
             return None  # the driver's thread waits for the lock (up to the busy timeout)
-        if error.sqlite_errorcode != sqlite3.SQLITE_INTERRUPT:
+        if code != sqlite3.SQLITE_INTERRUPT:
             raise
         if len(out) < len(statements):
             if len(_overran) >= _OVERRAN_MOST:
@@ -329,6 +379,7 @@ class RequestDB:
         self._conn: AsyncConnection | None = None
         self._pooled: PoolProxiedConnection | None = None  # SQLite, before `_conn` (if ever)
         self._begun = False  # SQLite: the read transaction is open
+        self._inline_left = INLINE_REQUEST_SECONDS  # SQLite: see `read`
         self._lock = asyncio.Lock()
 
     def remaining(self) -> float | None:
@@ -460,8 +511,10 @@ class RequestDB:
         begin: bool = True,
     ) -> list[list[tuple[Any, ...]]]:
         """The rows of each prepared statement (with the values of its slots): on the event
-        loop's thread while they are short (`INLINE_SECONDS`), else in one call into the driver's
-        thread; only while `on_driver`. A database error is raised as the
+        loop's thread while they are short (`INLINE_SECONDS`, `INLINE_REQUEST_SECONDS` for all
+        of the request's, `INLINE_SQL_MOST`) and prepared on the connection already (the first
+        run prepares them there), else in one call into the driver's thread; only while
+        `on_driver`. A database error is raised as the
         driver's (`sqlite3.Error`), or RequestTimeout when the deadline stopped it.
 
         With `end`, the read transaction ends once every statement has run, for a request that
@@ -477,18 +530,27 @@ class RequestDB:
             driver: Any = raw.driver_connection  # the aiosqlite connection
             connection: sqlite3.Connection = driver._conn
             runs = [(p.sql, p.parameters(values)) for p, values in statements]
+            calls: DriverCalls = raw.info[CALLS]
             try:
                 rows = None
-                if raw.info[CALLS].idle():
+                if self._inline_left > 0 and calls.idle() and calls.ready(runs):
+                    started = time.monotonic()
                     rows = _run_inline(
-                        connection, begin and not self._begun, runs, end, raw.info[DEADLINE]
+                        connection,
+                        begin and not self._begun,
+                        runs,
+                        end,
+                        raw.info[DEADLINE],
+                        min(INLINE_SECONDS, self._inline_left),
                     )
+                    self._inline_left -= time.monotonic() - started
                     self._begun = connection.in_transaction
                 if rows is None:
                     self._check_deadline()
                     rows = await driver._execute(
                         _run_in_driver, connection, begin and not self._begun, runs, end
                     )
+                    calls.ran(runs)
             except asyncio.CancelledError:
                 # The driver's thread runs the call to its end (BEGIN, the statements) whatever
                 # happens here: wait for a call queued behind it, so that `_begun` and `close`

@@ -397,10 +397,12 @@ def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drive
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`read` runs a short statement on the sqlite3 connection from the event loop's own thread
-    (no call into aiosqlite's thread); one that runs past INLINE_SECONDS is stopped there and
-    run again, whole, in the driver's thread, with the same answer; it then goes straight there
+    (no call into aiosqlite's thread) once it is prepared on the connection (its first run, in
+    the driver's thread); one that runs past INLINE_SECONDS is stopped there and run again,
+    whole, in the driver's thread, with the same answer; it then goes straight there
     INLINE_RETRY times before it is tried on the event loop's thread again. The connection's
-    busy timeout and deadline handler are as before every time."""
+    busy timeout and deadline handler are as before every time. A statement whose SQL is
+    longer than INLINE_SQL_MOST (preparing it cannot be stopped) never runs there."""
     import gateway.request_db as request_db
 
     monkeypatch.setattr(request_db, "INLINE_RETRY", 2)
@@ -412,6 +414,9 @@ def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drive
         .subquery()
     )
     long = Prepared.of(sa.select(loop.c.n), dialect)  # some 0.3 s: far past INLINE_SECONDS
+    padding = "x" * request_db.INLINE_SQL_MOST
+    wordy_text = sa.text(f"SELECT length('{padding}') AS n").columns(n=sa.Integer).subquery()
+    wordy = Prepared.of(sa.select(wordy_text.c.n), dialect)
 
     async def body() -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -421,6 +426,12 @@ def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drive
             given = calls.given
             seen["short"] = await _read_once(engine, count)
             seen["calls for the short one"] = calls.given - given
+            wordy_calls = []
+            for _ in range(3):
+                given = calls.given
+                assert await _read_once(engine, wordy) == [[(request_db.INLINE_SQL_MOST,)]]
+                wordy_calls.append(calls.given - given)
+            seen["calls for the wordy one"] = wordy_calls
             runs = []
             for _ in range(5):
                 given = calls.given
@@ -443,10 +454,59 @@ def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drive
     done = [(3000000,)]
     assert seen["short"] == [[(0,)]]
     assert seen["calls for the short one"] == 0
-    # stopped on the event loop's thread (then run in the driver's), twice straight in the
-    # driver's thread, tried again and stopped again, ...
-    assert seen["long"] == [(done, 2, 1), (done, 1, 1), (done, None, 1), (done, 2, 1), (done, 1, 1)]
+    assert seen["calls for the wordy one"] == [1, 1, 1]
+    # prepared in the driver's thread; stopped on the event loop's (then run in the driver's),
+    # twice straight in the driver's thread, tried again and stopped again
+    assert seen["long"] == [
+        (done, None, 1),
+        (done, 2, 1),
+        (done, 1, 1),
+        (done, None, 1),
+        (done, 2, 1),
+    ]
     assert seen["busy timeout"] == gateway.db.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_the_reads_of_one_request_share_their_time_on_the_event_loops_thread(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All the reads of one request (a batch reads once per operation) run on the event loop's
+    thread for INLINE_REQUEST_SECONDS together at most, each for what is left: then in the
+    driver's thread, with the same answers."""
+    import gateway.request_db as request_db
+
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), sqlite_dialect())
+    budgets: list[float] = []
+    real = request_db._run_inline
+
+    def watched(*args: Any) -> Any:
+        budgets.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(request_db, "_run_inline", watched)
+
+    async def body() -> tuple[list[Any], int, float]:
+        async with engine_for(db_url) as engine:
+            await _read_once(engine, count)  # prepared on the pool's one connection
+            (calls,) = _pooled_calls(engine)
+            db = RequestDB(engine)
+            try:
+                answers = [await db.read([(count, None)])]
+                left = db._inline_left
+                db._inline_left = 0.0005  # as if the request's earlier reads had taken the rest
+                answers.append(await db.read([(count, None)]))
+                db._inline_left = 0.0  # used up
+                given = calls.given
+                answers.append(await db.read([(count, None)]))
+                return answers, calls.given - given, left
+            finally:
+                await db.close()
+
+    answers, thread_calls, left = asyncio.run(body())
+    assert answers == [[[(0,)]]] * 3
+    assert 0 < left < request_db.INLINE_REQUEST_SECONDS  # the first read's time, counted
+    assert budgets == [request_db.INLINE_SECONDS, 0.0005]  # none for the third read
+    assert thread_calls == 1
 
 
 def test_a_read_that_meets_a_lock_waits_for_it_off_the_event_loop(db_url: str) -> None:
