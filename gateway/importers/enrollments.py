@@ -119,12 +119,14 @@ forgets them all."""
 _IDS = 50_000
 """How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
 
-PARSE_APART_FROM = 4 * 1024 * 1024
+PARSE_APART_FROM = 6 * 1024 * 1024
 """From this size (bytes), on SQLite and with a second core, enrollments.csv is read and checked
 by a process of its own (`parse_apart`), started once orgs.csv is imported: it works on another
 core while this process imports the files before it. In a worker thread here, the 1.3 s of
-Python that 200,000 rows take held the GIL, which the staging's own statements wait for. Below
-this size the process's start (about a second of imports, on the other core) is not worth it."""
+Python that 200,000 rows take held the GIL, which the staging's own statements wait for. The
+process's start costs about a second of CPU (its imports, on the other core): the import
+benchmark was 0-15% faster with it at 100,000 enrollments (8 MB), 4-39% at 200,000, and no
+faster at 60,000 (5 MB)."""
 
 _FILE = "enrollments.csv"
 
