@@ -36,9 +36,10 @@ SQLITE_PROGRESS_STEPS = 100_000
 INLINE_SECONDS = 0.002
 """How long statements may run on the event loop's own thread (`RequestDB.read`) before SQLite
 stops them and they run again in aiosqlite's thread. A call into that thread costs the
-process more than a small answer's statement: two thread switches, the GIL handed over and
-back, an event-loop wake-up; 300-450 microseconds of CPU per request at ten concurrent
-requests, against 140 for a flat page's statement and 300 for a nested one's (measured). Each
+process about as much as a small answer's statement on a machine with more than one core (two
+thread switches across cores, the GIL handed over and back, an event-loop wake-up): measured on
+two cores at ten concurrent requests, a flat page cost 28% less CPU per request this way and a
+nested one 29% less (on one core, where the switches are cheap, about the same). Each
 statement that runs longer than this wastes at most this much, and those after it skip the
 try for a while (`INLINE_RETRY`)."""
 INLINE_REQUEST_SECONDS = 0.004

@@ -419,7 +419,9 @@ class Apart:
 def parse_apart(run: Run) -> Apart | None:
     """Start parsing enrollments.csv in a process of its own, when the file is large enough for
     that to pay (`PARSE_APART_FROM`), the road is SQLite's and a second core is there to run it;
-    else None (`_stage` parses it in a worker thread, as it goes)."""
+    else None (`_stage` parses it in a worker thread, as it goes). The batches wait in a scratch
+    file of the temporary directory (TMPDIR), some 160 bytes per row, removed with the import;
+    memory stays as it was."""
     if (
         run.conn.dialect.name != "sqlite"
         or run.mode("enrollments") == "absent"
