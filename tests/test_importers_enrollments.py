@@ -4,10 +4,12 @@ indexes are dropped and built again."""
 
 from __future__ import annotations
 
+import csv
+import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import models
+from gateway.importers import apart as apart_module
 from gateway.importers import enrollments, oneroster, schedule, staging
 from gateway.importers import run as run_module
 from gateway.importers.cells import Cells
@@ -517,23 +520,41 @@ def _two_databases(tmp_path: Path) -> tuple[str, str]:
 
 
 def _apart_outcome(
-    db_url: str, folders: Sequence[Path], monkeypatch: pytest.MonkeyPatch, *, apart: bool
+    db_url: str,
+    folders: Sequence[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    apart: bool,
+    change: Callable[[Path], None] | None = None,
+    before: bool = False,
 ) -> tuple[list[Any], list[int | None]]:
     """Each folder's outcome (`_outcome`, and what the progress heard of enrollments.csv),
     imported one after the other, with enrollments.csv parsed in a process of its own or not;
-    and the exit code of each such process."""
-    started: list[enrollments.Apart | None] = []
-    real = oneroster.parse_apart
+    and the exit code of each such process (None: not started). `change(folder)` is made
+    just `before` that process starts, or else once it has ended (before users.csv is read)."""
+    started: list[apart_module.Apart | None] = []
+    real_parse_apart = oneroster.parse_apart
+    real_import_users = oneroster.import_users
 
-    def watched(run: Any) -> enrollments.Apart | None:
-        found = real(run)
+    def watched(run: Any) -> apart_module.Apart | None:
+        if change is not None and before:
+            change(run.folder.path)
+        found = real_parse_apart(run)
         started.append(found)
         return found
+
+    async def import_users(run: Any) -> None:
+        if change is not None and not before:
+            if started[-1] is not None:
+                started[-1].process.wait()
+            change(run.folder.path)
+        await real_import_users(run)
 
     outcomes: list[Any] = []
     with monkeypatch.context() as patched:
         patched.setattr(oneroster, "parse_apart", watched)
-        patched.setattr(enrollments, "PARSE_APART_FROM", 0 if apart else 1 << 40)
+        patched.setattr(oneroster, "import_users", import_users)
+        patched.setattr(apart_module, "PARSE_APART_FROM", 0 if apart else 1 << 40)
         for folder in folders:
             progress = _Recorded()
             try:
@@ -555,7 +576,7 @@ def _apart_outcome(
                     progress.calls,
                 )
             )
-    return outcomes, [None if a is None else a.process.exitcode for a in started]
+    return outcomes, [None if a is None else a.process.returncode for a in started]
 
 
 def _apart_cases(tmp_path: Path) -> dict[str, list[Path]]:
@@ -588,15 +609,17 @@ def _apart_cases(tmp_path: Path) -> dict[str, list[Path]]:
     }
 
 
+def _scratch_files(tmp_path: Path) -> list[Path]:
+    return list(tmp_path.rglob("gateway-enrollments-*"))
+
+
 def test_a_file_parsed_in_a_process_of_its_own_imports_as_one_parsed_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """enrollments.csv parsed by a process of its own (`parse_apart`, for large files) gives
     the import the same rows, warnings, errors (a bad cell after two batches, a repeated
     sourcedId, an unknown user) and progress as parsed in this one, bulk and delta, from a
-    folder or a zip; the process wrote all of it (exit code 0) and its scratch file is gone."""
-    monkeypatch.setattr(enrollments.tempfile, "tempdir", str(tmp_path / "scratch"))
-    (tmp_path / "scratch").mkdir()
+    folder or a zip; the process wrote all of it (exit code 0), and no scratch file is left."""
     for name, folders in _apart_cases(tmp_path / "cases").items():
         here_db, apart_db = _two_databases(tmp_path / name)
         here, exits_here = _apart_outcome(here_db, folders, monkeypatch, apart=False)
@@ -604,11 +627,65 @@ def test_a_file_parsed_in_a_process_of_its_own_imports_as_one_parsed_here(
         assert apart == here, name
         assert exits_here == [None] * len(exits_here)
         assert exits == [0] * len(exits), name
-        assert list((tmp_path / "scratch").iterdir()) == []
+    assert _scratch_files(tmp_path) == []
     # the last case's progress: the file's size, read to its end, then finished
     (*_, calls) = here[0]
     assert calls[0][0] == "start"
     assert calls[-2:] == [("advance", calls[0][1]), ("finish", None)]
+
+
+def _rewrite_enrollments(folder: Path) -> None:
+    """Replace the folder's enrollments.csv with one whose sixth row is bad, as an export
+    written again while the import runs."""
+    with (folder / "enrollments.csv").open(newline="", encoding="utf-8") as handle:
+        data = list(csv.DictReader(handle))
+    data[4] = {**data[4], "status": "BOGUS"}
+    write_folder(folder.parent / "again", {"enrollments": data}, manifest=False)
+    os.replace(folder.parent / "again" / "enrollments.csv", folder / "enrollments.csv")
+
+
+def _replace_zip(archive: Path) -> None:
+    """Replace the zip with another whose enrollments.csv differs, as a new export dropped in
+    its place while the import runs (it holds the first one open)."""
+    files = _varied()
+    files["enrollments"] = [{**e, "role": "aide"} for e in files["enrollments"]]
+    other = write_folder(archive.parent / "other", files)
+    made = shutil.make_archive(str(archive.parent / "other-export"), "zip", other)
+    os.replace(made, archive)
+
+
+@pytest.mark.parametrize("change", ["rewritten", "zip replaced"])
+def test_a_file_changed_under_the_parsing_process_is_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """An export that changes while the import runs is read as the import would read it
+    without the parsing process: enrollments.csv written again after the process parsed it is
+    read as it is when the import reaches it; a zip replaced by another before the process
+    opened it is read from the zip the import holds open. The process's batches, of another
+    file, are left unread."""
+    files = _varied()
+    if change == "rewritten":
+        folder, changing = write_folder(tmp_path / "f" / "export", files), _rewrite_enrollments
+    else:
+        zipped = write_folder(tmp_path / "z", files)
+        folder = Path(shutil.make_archive(str(tmp_path / "f" / "export"), "zip", zipped))
+        changing = _replace_zip
+    here_db, apart_db = _two_databases(tmp_path / "db")
+    copy = tmp_path / "copy"
+    shutil.copytree(folder.parent, copy)
+    before = change == "zip replaced"
+    here, _ = _apart_outcome(
+        here_db, [copy / folder.name], monkeypatch, apart=False, change=changing, before=before
+    )
+    apart, exits = _apart_outcome(
+        apart_db, [folder], monkeypatch, apart=True, change=changing, before=before
+    )
+    assert apart == here
+    assert exits == [0]  # it parsed what it read, to the end
+    if change == "rewritten":
+        assert "'BOGUS' is not one of" in here[0][0]
+    else:
+        assert not any("AIDE" in str(row) for row in here[0][4])
 
 
 def test_a_parse_that_fails_apart_is_done_here(
@@ -619,7 +696,7 @@ def test_a_parse_that_fails_apart_is_done_here(
     folders = [write_folder(tmp_path / "f", _varied())]
     real = oneroster.parse_apart
 
-    def killed(run: Any) -> enrollments.Apart | None:
+    def killed(run: Any) -> apart_module.Apart | None:
         found = real(run)
         assert found is not None
         found.process.kill()
@@ -637,16 +714,43 @@ def test_an_import_that_fails_before_enrollments_ends_the_parsing_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bad users.csv stops the import while enrollments.csv is still being parsed apart: the
-    process is ended and its scratch file removed with the import."""
-    import multiprocessing
+    process is ended with the import, and no scratch file is left."""
+    started: list[apart_module.Apart | None] = []
+    real = oneroster.parse_apart
 
-    monkeypatch.setattr(enrollments.tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(enrollments, "PARSE_APART_FROM", 0)
+    def watched(run: Any) -> apart_module.Apart | None:
+        started.append(real(run))
+        return started[-1]
+
+    monkeypatch.setattr(oneroster, "parse_apart", watched)
+    monkeypatch.setattr(apart_module, "PARSE_APART_FROM", 0)
     files = _varied()
     files["users"] = [{**files["users"][0], "sourcedId": ""}, *files["users"][1:]]
     with pytest.raises(enrollments.OneRosterError, match=r"users\.csv"):
         import_in_batches(
             f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", write_folder(tmp_path / "f", files), 2
         )
-    assert multiprocessing.active_children() == []
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("gateway-enrollments-")] == []
+    (found,) = started
+    assert found is not None
+    assert found.process.returncode is not None  # ended (and waited for)
+    assert found.scratch.closed
+    assert _scratch_files(tmp_path) == []
+
+
+def test_the_parsing_process_cannot_be_started_and_the_import_parses_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the process cannot be started (no process left to the user, say), the import parses
+    the file itself."""
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(apart_module.subprocess, "Popen", refused)
+    here_db, apart_db = _two_databases(tmp_path)
+    folders = [write_folder(tmp_path / "f", _varied())]
+    here, _ = _apart_outcome(here_db, folders, monkeypatch, apart=False)
+    apart, exits = _apart_outcome(apart_db, folders, monkeypatch, apart=True)
+    assert apart == here
+    assert exits == [None]
+    assert _scratch_files(tmp_path) == []

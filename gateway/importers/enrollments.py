@@ -20,34 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import multiprocessing
 import operator
-import os
-import pickle
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from multiprocessing.process import BaseProcess
-from pathlib import Path
-from typing import IO, Any, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 
 from gateway.importers.cells import TO_BE_DELETED, Cells
-from gateway.importers.manifest import Manifest
 from gateway.importers.properties import KEPT
-from gateway.importers.reading import (
-    CsvFile,
-    DeferredWarnings,
-    Folder,
-    OneRosterError,
-    Progress,
-    Row,
-    Warnings,
-)
-from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Org, Run
+from gateway.importers.reading import CsvFile, DeferredWarnings, OneRosterError, Row
+from gateway.importers.run import CLASSES, ENROLLMENTS, PEOPLE, Run
 from gateway.importers.schedule import (
     enrollment_of,
     entity_pass,
@@ -56,6 +40,9 @@ from gateway.importers.schedule import (
 )
 from gateway.importers.staging import Appender
 from gateway.importers.store import SEEN
+
+if TYPE_CHECKING:
+    from gateway.importers.apart import Apart
 
 STAGED = "oneroster_import_enrollments"
 VALUES = "oneroster_import_enrollment_values"
@@ -118,17 +105,6 @@ forgets them all."""
 
 _IDS = 50_000
 """How many user and class ids the parser remembers by sourcedId (about 10 MiB at most)."""
-
-PARSE_APART_FROM = 6 * 1024 * 1024
-"""From this size (bytes), on SQLite and with a second core, enrollments.csv is read and checked
-by a process of its own (`parse_apart`), started once orgs.csv is imported: it works on another
-core while this process imports the files before it. In a worker thread here, the 1.3 s of
-Python that 200,000 rows take held the GIL, which the staging's own statements wait for. The
-process's start costs about a second of CPU (its imports, on the other core): the import
-benchmark was 0-15% faster with it at 100,000 enrollments (8 MB), 4-39% at 200,000, and no
-faster at 60,000 (5 MB)."""
-
-_FILE = "enrollments.csv"
 
 _dumps = orjson.dumps
 
@@ -203,7 +179,7 @@ async def _stage(
     in person id order at the end (`_warn_mismatches`).
 
     With `apart`, the batches come from the process that parsed them (once it has ended), or
-    from here when it failed."""
+    from here when it did not parse this very file to its end (`Apart.wait`)."""
     loop = asyncio.get_running_loop()
     parse_next = None
     if apart is not None and await loop.run_in_executor(None, apart.wait):
@@ -275,183 +251,6 @@ class _BatchParser:
     def close(self) -> None:
         """Stop reading the file (its progress finished)."""
         self.batches.close()
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What the process of `parse_apart` needs of the run to parse as `_stage` would (the orgs
-    are imported by then, and nothing after them changes these)."""
-
-    path: str
-    manifest: Manifest
-    source_id: str
-    source_name: str
-    today: date
-    batch_size: int
-    district_id: str
-    orgs: dict[str, Org]
-    db_schools: set[str]
-
-    def run(self, folder: Folder, progress: Progress) -> Run:
-        """A Run that parses as the import's does; no connection, no store (not used)."""
-        return Run(
-            conn=cast(Any, None),
-            store=cast(Any, None),
-            folder=folder,
-            manifest=self.manifest,
-            warnings=Warnings(),  # the file's header was checked by the import already
-            source_id=self.source_id,
-            source_name=self.source_name,
-            today=self.today,
-            batch_size=self.batch_size,
-            progress=progress,
-            district_id=self.district_id,
-            orgs=self.orgs,
-            db_schools=self.db_schools,
-        )
-
-
-@dataclass
-class _Heard:
-    """A Progress that records what it hears, to be told again in the import's process."""
-
-    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-
-    def start(self, name: str, total_bytes: int) -> None:
-        self.calls.append(("start", (name, total_bytes)))
-
-    def advance(self, done_bytes: int) -> None:
-        self.calls.append(("advance", (done_bytes,)))
-
-    def finish(self) -> None:
-        self.calls.append(("finish", ()))
-
-    def taken(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The calls heard since the last time, forgotten here."""
-        calls, self.calls = self.calls, []
-        return calls
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """A OneRosterError, as the process writes it (the exception itself does not unpickle)."""
-
-    reason: str
-    file: str
-    line: int | None
-    column: str | None
-
-
-def _parse_into(plan: _Plan, scratch: str) -> None:
-    """The process of `parse_apart`: parse enrollments.csv into `scratch`, one pickle per batch
-    and one after the last (None), or the batches before a OneRosterError and then the error
-    (`_Failed`), each with the progress calls made while it was read. Exits with 0 only when
-    all of it is written."""
-    try:
-        folder = Folder(Path(plan.path))
-        try:
-            heard = _Heard()
-            run = plan.run(folder, heard)
-            with open(scratch, "wb") as out:
-                frame: _Batch | _Failed | None
-                csv_file, cells = run.open("enrollments", ("sourcedId", *_REQUIRED))
-                parse_next = _BatchParser(run, csv_file, cells, run.mode("enrollments"))
-                try:
-                    while (frame := parse_next()) is not None:
-                        pickle.dump((heard.taken(), frame), out, pickle.HIGHEST_PROTOCOL)
-                except OneRosterError as error:
-                    frame = _Failed(error.reason, error.file, error.line, error.column)
-                    parse_next.close()  # as the import's, once it has given up the file
-                pickle.dump((heard.taken(), frame), out, pickle.HIGHEST_PROTOCOL)
-        finally:
-            folder.close()
-    except Exception:
-        # not a bad row (those are written): the import parses the file itself instead, and
-        # raises what it meets there
-        raise SystemExit(3) from None
-
-
-@dataclass
-class Apart:
-    """enrollments.csv being parsed by a process of its own into a scratch file
-    (`parse_apart`); `close` ends the process and removes the file."""
-
-    process: BaseProcess
-    scratch: Path
-    _out: list[IO[bytes]] = field(default_factory=list)
-
-    def wait(self) -> bool:
-        """Wait for the process to end (blocking: call it in a worker thread); whether it wrote
-        every batch."""
-        self.process.join()
-        return self.process.exitcode == 0
-
-    def reader(self, progress: Progress | None) -> Callable[[], _Batch | None]:
-        """A function that gives the written batches one by one as `_BatchParser`'s does (the
-        error of a bad row raised in its place, None after the last), `progress` told what the
-        reading of each told the process."""
-        handle = self.scratch.open("rb")
-        self._out.append(handle)
-
-        def read_next() -> _Batch | None:
-            calls, frame = pickle.load(handle)  # noqa: S301 - our own process wrote it, just now
-            if progress is not None:
-                for method, args in calls:
-                    getattr(progress, method)(*args)
-            if isinstance(frame, _Failed):
-                raise OneRosterError(
-                    frame.reason, file=frame.file, line=frame.line, column=frame.column
-                )
-            return cast(_Batch | None, frame)
-
-        return read_next
-
-    def close(self) -> None:
-        """End the process (when the import stopped before it was needed) and remove the file."""
-        for handle in self._out:
-            handle.close()
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
-        self.scratch.unlink(missing_ok=True)
-
-
-def parse_apart(run: Run) -> Apart | None:
-    """Start parsing enrollments.csv in a process of its own, when the file is large enough for
-    that to pay (`PARSE_APART_FROM`), the road is SQLite's and a second core is there to run it;
-    else None (`_stage` parses it in a worker thread, as it goes). The batches wait in a scratch
-    file of the temporary directory (TMPDIR), some 160 bytes per row, removed with the import;
-    memory stays as it was."""
-    if (
-        run.conn.dialect.name != "sqlite"
-        or run.mode("enrollments") == "absent"
-        or _FILE not in run.folder.names()
-        or run.folder.size(_FILE) < PARSE_APART_FROM
-        or len(os.sched_getaffinity(0)) < 2
-    ):
-        return None
-    plan = _Plan(
-        path=str(run.folder.path),
-        manifest=run.manifest,
-        source_id=run.source_id,
-        source_name=run.source_name,
-        today=run.today,
-        batch_size=run.batch_size,
-        district_id=run.district_id,
-        orgs=run.orgs,
-        db_schools=run.db_schools,
-    )
-    handle, scratch = tempfile.mkstemp(prefix="gateway-enrollments-", suffix=".batches")
-    os.close(handle)
-    process = multiprocessing.get_context("spawn").Process(
-        target=_parse_into, args=(plan, scratch), name="gateway-enrollments", daemon=True
-    )
-    try:
-        process.start()
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return Apart(process, Path(scratch))
 
 
 _VALUE_COLUMNS = ("status", "role", "primary", "beginDate", "endDate")

@@ -26,7 +26,8 @@ from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
 from gateway.events import feed
 from gateway.importers.agents import import_agents
-from gateway.importers.enrollments import import_enrollments, parse_apart
+from gateway.importers.apart import parse_apart
+from gateway.importers.enrollments import import_enrollments
 from gateway.importers.manifest import read_manifest
 from gateway.importers.orgs import PLACEHOLDER, import_orgs
 from gateway.importers.people import import_users, update_other_people
@@ -113,7 +114,7 @@ async def import_oneroster(
                         today=today,
                     )
                 finally:
-                    if sqlite:
+                    if sqlite and not conn.invalidated:  # (as when interrupted by Ctrl-C)
                         await conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
     finally:
         folder.close()

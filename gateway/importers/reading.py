@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,16 @@ class Folder:
         if self._zip is not None:
             return self._zip_names[name].file_size
         return (self.path / name).stat().st_size
+
+    def identity(self, name: str) -> tuple[int, int, int, int]:
+        """What reading file `name` reads now, to tell whether another reading read the same
+        bytes: the zip file this folder holds open, or the file itself (its device, inode, size
+        and time of change)."""
+        if self._zip is not None and self._zip.fp is not None:
+            found = os.fstat(self._zip.fp.fileno())
+        else:
+            found = (self.path / name).stat()
+        return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
     def open(self, name: str) -> IO[bytes]:
         """File `name`, opened for binary reading."""
