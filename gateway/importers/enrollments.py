@@ -181,10 +181,10 @@ async def _stage(
     With `apart`, the batches come from the process that parsed them (once it has ended), or
     from here when it did not parse this very file to its end (`Apart.wait`)."""
     loop = asyncio.get_running_loop()
-    parse_next = None
+    parse_next: Callable[[], _Batch | None]
     if apart is not None and await loop.run_in_executor(None, apart.wait):
         parse_next = apart.reader(run.progress)
-    if parse_next is None:
+    else:
         parse_next = _BatchParser(run, csv_file, cells, mode)
     append = Appender(f"temp.{STAGED}", _COLUMNS)
     append_values = Appender(f"temp.{VALUES}", _VALUES)
