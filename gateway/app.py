@@ -17,7 +17,7 @@ from gateway import graphiql
 from gateway.admin.app import create_admin_app
 from gateway.db import create_engine, create_schema, ping
 from gateway.graph.schema import build_schema
-from gateway.graph.view import GraphView
+from gateway.graph.view import GraphEndpoint, GraphView
 from gateway.limits import Limits
 from gateway.logs import AccessLogMiddleware, configure_logging
 from gateway.meta.app import create_meta_app
@@ -28,7 +28,6 @@ from gateway.middleware import (
     SecurityHeadersMiddleware,
 )
 from gateway.ratelimit import RateLimitMiddleware, TokenBuckets
-from gateway.request_db import RequestDB
 from gateway.runtime import pace_garbage_collector
 from gateway.settings import Settings, load_settings
 from gateway.vault import Vault
@@ -42,16 +41,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     schema = build_schema(
         introspection=settings.introspection, limits=Limits.from_settings(settings)
     )
-    view = GraphView(schema, settings)
+    graph = GraphEndpoint(
+        GraphView(schema, settings), engine, timeout=settings.request_timeout_seconds
+    )
     vault = Vault.from_settings(settings)
-
-    async def graphql(request: Request) -> Response:
-        db = RequestDB(engine, timeout=settings.request_timeout_seconds)
-        request.state.db = db
-        try:
-            return await view.handle(request)
-        finally:
-            await db.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -75,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             # Every method reaches the view, which answers 405 itself (as a GraphQL error body).
-            Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/graphql", graph, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route(
                 "/admin/graphql",
                 create_admin_app(

@@ -132,10 +132,13 @@ class AccessLogMiddleware:
             if logged:
                 return
             logged = True
+            level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
+            if not access_log.isEnabledFor(level):
+                return  # no record to build
             state = scope.get("state") or {}
             client = scope.get("client")
             access_log.log(
-                logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO,
+                level,
                 "%s %s %s",
                 scope["method"],
                 scope["path"],

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -186,6 +186,21 @@ class Prepared:
     fixed: Mapping[str, Any]
     binds: Mapping[str, Callable[[Any], Any]]
     results: tuple[Callable[[Any], Any] | None, ...]
+    _template: tuple[Any, ...] = field(init=False, repr=False, compare=False)
+    """The parameters with the fixed values in place (None in the slots)."""
+    _slots: tuple[tuple[int, str, Callable[[Any], Any] | None], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    """Where each slot's value goes: its position, name and converter."""
+
+    def __post_init__(self) -> None:
+        fixed, binds = self.fixed, self.binds
+        template = [fixed.get(name) for name in self.names]
+        slots = tuple(
+            (i, name, binds.get(name)) for i, name in enumerate(self.names) if name not in fixed
+        )
+        object.__setattr__(self, "_template", tuple(template))
+        object.__setattr__(self, "_slots", slots)
 
     @classmethod
     def of(
@@ -216,14 +231,10 @@ class Prepared:
 
     def parameters(self, values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
         """The positional parameters of one run, with `values` in the slots."""
-        fixed, binds = self.fixed, self.binds
-        out = []
-        for name in self.names:
-            if name in fixed:
-                out.append(fixed[name])
-            else:
-                value = values[name] if values is not None else None
-                out.append(binds[name](value) if name in binds else value)
+        out = list(self._template)
+        for i, name, bind in self._slots:
+            value = values[name] if values is not None else None
+            out[i] = bind(value) if bind is not None else value
         return tuple(out)
 
     def convert(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

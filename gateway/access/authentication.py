@@ -97,8 +97,12 @@ def gated_statement(dialect: sa.Dialect, grant: Grant, then: Sequence[Prepared])
         columns.append(f"CASE WHEN {holds} THEN ({statement.sql}) END")
         bind_holds()
         bind(statement.parameters())
-    # compiled statements and fixed column names; every value is bound
-    sql = f"SELECT g.*, {', '.join(columns)} FROM ({base.sql}) AS g"  # noqa: S608
+    # Compiled statements and fixed column names; every value is bound. SQLite flattens a
+    # plain subquery into the outer query, and then computes the grant row's permissions and
+    # targets once for each reference to them (three times); with an OFFSET it reads the row
+    # once (the flattener's rule 14), about 9 µs less a request.
+    grant_row = f"{base.sql} LIMIT -1 OFFSET 0"
+    sql = f"SELECT g.*, {', '.join(columns)} FROM ({grant_row}) AS g"  # noqa: S608
     names.extend(base.names)  # the grant row's own (the digest), last in the text
     binds = dict(base.binds)
     stored_time = _integrations.c.start_date.type.dialect_impl(dialect).bind_processor(dialect)

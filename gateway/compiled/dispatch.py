@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -439,7 +439,11 @@ def answer_prefetched(context: Context, prefetched: Prefetched) -> dict[str, Any
 
 def _served_compiled(context: Context, operation_name: str | None) -> None:
     """Note for the access log that a clean answer served the request."""
-    state = context.request.state
-    state.execution = COMPILED
-    state.operation_name = operation_name
-    state.operation_type = "query"
+    note_served_compiled(context.request.scope["state"], operation_name)
+
+
+def note_served_compiled(state: MutableMapping[str, Any], operation_name: str | None) -> None:
+    """Note in a request's ASGI state, for the access log, that a clean answer served it."""
+    state["execution"] = COMPILED
+    state["operation_name"] = operation_name
+    state["operation_type"] = "query"

@@ -4,6 +4,7 @@ speaking GraphQL over HTTP (`gateway.graph.http`)."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -11,8 +12,10 @@ import orjson
 import sqlalchemy as sa
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -29,6 +32,7 @@ from gateway.compiled.dispatch import (
     answer_prefetched,
     grant_and_clean,
     note_clean,
+    note_served_compiled,
 )
 from gateway.errors import ErrorCode, RequestTimeout
 from gateway.graph import batch, http
@@ -50,6 +54,14 @@ def _timed_out(db: RequestDB) -> http.HTTPError:
     refusal = RequestTimeout(db.timeout or 0.0)
     extensions = {k: v for k, v in refusal.extensions.items() if k != "code"}
     return http.HTTPError(400, refusal.message, refusal.code, extensions=extensions)
+
+
+def _data_response(data: dict[str, Any], media_type: str) -> Response:
+    """The response to an operation answered without an error, in `media_type`: what
+    `create_response` makes of `process_result`'s body for it."""
+    return Response(
+        orjson.dumps({"data": data}), status_code=200, media_type=http.content_type(media_type)
+    )
 
 
 class _Adapter(StarletteRequestAdapter):
@@ -87,24 +99,74 @@ class GraphView(GraphQL[Context, None]):
         request.state.media_type = media_type
         try:
             return await self._run(request)
-        except http.HTTPError as exc:
+        except Exception as exc:
+            return self._failure(exc, request.state.db, request.state.request_id, media_type)
+
+    async def answer_known(self, scope: Scope, body: bytes) -> Response | None:
+        """The response to a POST whose one operation's answer was proven clean for its token
+        (`grant_and_clean` reads it with the grant, in one statement), made from the ASGI scope
+        alone: what `handle` answers it with, without Starlette's request and Strawberry's
+        view around it, which cost a small page's answer about as much as its SQL. None for
+        every other request (no bearer token, a body `handle` refuses, a batch, an answer not
+        known), which `handle` then answers, with the grant read here (`get_context`)."""
+        state = scope["state"]
+        authorization = content_type = accept = None
+        for name, value in scope["headers"]:  # the first of each, as Starlette's `get` reads
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+            elif name == b"accept" and accept is None:
+                accept = value.decode("latin-1")
+        token = parse_bearer(authorization)
+        if token is None:
+            return None
+        try:
+            parsed = self._parse("POST", content_type, body, {})
+            if isinstance(parsed, list):
+                return None
+            resolved = self.persisted_queries.resolve(parsed)
+        except Exception:
+            return None  # `handle` says what is wrong with it
+        media_type = http.negotiate(accept)
+        db: RequestDB = state["db"]
+        try:
+            grant, prefetched = await grant_and_clean(
+                db,
+                self.settings,
+                token,
+                digest_once(scope, token),
+                (resolved.query, resolved.operation_name, resolved.variables),
+            )
+        except Exception as exc:
+            return self._failure(exc, db, state["request_id"], media_type)
+        if prefetched is None:
+            state["parsed"] = parsed
+            state["grant_read"] = (token, grant)
+            return None
+        if grant is not None:
+            state["integration_id"] = grant.integration_id
+        note_served_compiled(state, prefetched.operation_name)
+        return _data_response(prefetched.data, media_type)
+
+    def _failure(self, exc: Exception, db: RequestDB, request_id: str, media_type: str) -> Response:
+        """The response to a request whose handling raised `exc`."""
+        if isinstance(exc, http.HTTPError):
             return http.error_response(exc, media_type)
-        except HTTPException as exc:
+        if isinstance(exc, HTTPException):
             return http.error_response(
                 http.status_code_error(exc.status_code, exc.reason), media_type
             )
-        except RequestTimeout:
+        if isinstance(exc, RequestTimeout):
             # The token lookup itself ran past the deadline (SQLite's, on the driver).
-            return http.error_response(_timed_out(request.state.db), media_type)
-        except sa.exc.DBAPIError as exc:
-            db: RequestDB = request.state.db
-            remaining = db.remaining()
-            if remaining is None or remaining > 0:
-                return self._unexpected(request, media_type, exc)
-            # The database stopped the token lookup itself (PostgreSQL's statement_timeout).
             return http.error_response(_timed_out(db), media_type)
-        except Exception as exc:
-            return self._unexpected(request, media_type, exc)
+        if isinstance(exc, sa.exc.DBAPIError):
+            remaining = db.remaining()
+            if remaining is not None and remaining <= 0:
+                # The database stopped the token lookup itself (PostgreSQL's
+                # statement_timeout).
+                return http.error_response(_timed_out(db), media_type)
+        return self._unexpected(request_id, media_type, exc)
 
     async def _run(self, request: Request) -> Response:
         """Strawberry's `run`, but a clean answer read with the token's grant (`get_context`)
@@ -128,9 +190,8 @@ class GraphView(GraphQL[Context, None]):
             return cast("Response", stashed)
         return await super().get_sub_response(request)
 
-    def _unexpected(self, request: Request, media_type: str, exc: Exception) -> Response:
+    def _unexpected(self, request_id: str, media_type: str, exc: Exception) -> Response:
         """A masked 500 for an error nothing expected, logged with the request id."""
-        request_id = request.state.request_id
         log.error(
             "unexpected error serving the request (request id %s)",
             request_id,
@@ -156,7 +217,10 @@ class GraphView(GraphQL[Context, None]):
         token = parse_bearer(header)
         grant = None
         request.state.prefetched = None
-        if token is not None:
+        read = request.scope["state"].pop("grant_read", None)  # by `answer_known`
+        if token is not None and read is not None and read[0] == token:
+            grant = read[1]
+        elif token is not None:
             grant, request.state.prefetched = await grant_and_clean(
                 db,
                 self.settings,
@@ -342,3 +406,53 @@ class GraphView(GraphQL[Context, None]):
         if sub_response.background:
             response.background = sub_response.background
         return response
+
+
+class GraphEndpoint:
+    """The ASGI endpoint of /graphql. Each request gets its RequestDB, closed before the
+    response is sent. A POST whose answer is known clean for its token is answered from the
+    ASGI scope (`GraphView.answer_known`); every other request, and every request that one
+    leaves (its body given again), by `GraphView.handle`."""
+
+    def __init__(self, view: GraphView, engine: AsyncEngine, timeout: float | None) -> None:
+        self.view = view
+        self.engine = engine
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        db = RequestDB(self.engine, timeout=self.timeout)
+        scope.setdefault("state", {})["db"] = db
+        try:
+            response = None
+            if scope["method"] == "POST":
+                messages = await _body_messages(receive)
+                receive = _replaying(messages, receive)
+                last = messages[-1]
+                if last["type"] == "http.request" and not last.get("more_body", False):
+                    body = b"".join(message.get("body", b"") for message in messages)
+                    response = await self.view.answer_known(scope, body)
+            if response is None:
+                response = await self.view.handle(Request(scope, receive, send))
+        finally:
+            await db.close()
+        await response(scope, receive, send)
+
+
+async def _body_messages(receive: Receive) -> list[Message]:
+    """The messages of a request's body, up to its last one or to the client's going away."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` giving `messages` first."""
+    pending = deque(messages)
+
+    async def replay() -> Message:
+        return pending.popleft() if pending else await receive()
+
+    return replay
