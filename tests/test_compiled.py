@@ -869,6 +869,120 @@ def test_the_driver_path_answers_as_sqlalchemy_does(pair: Pair) -> None:
     check()
 
 
+# Headers that differ between any two responses, whichever path sends them.
+_PER_RESPONSE = frozenset({"date", "x-request-id"})
+
+
+def _sent(response: Any) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """A response as the client receives it: status, body bytes and headers (in order)."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in _PER_RESPONSE]
+    return response.status_code, response.content, headers
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "application/json",
+        "application/graphql-response+json",
+        "text/html;q=0.9, application/graphql-response+json;q=0.5, */*;q=0.1",
+    ],
+)
+def test_a_known_answer_from_the_scope_is_the_response_the_view_sends(
+    pair: Pair, accept: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST whose answer is known clean for its token is answered from the ASGI scope
+    (`GraphView.answer_known`), past Starlette's request and Strawberry's view: what the client
+    gets must be what the resolver path sends, byte for byte and header for header, in the
+    media type it asked for; as must a GET of it (the view's own way to a known answer)."""
+    from gateway.graph.view import GraphView
+
+    answered: list[bool] = []
+    real = GraphView.answer_known
+
+    async def spied(self: GraphView, scope: Any, body: bytes) -> Any:
+        response = await real(self, scope, body)
+        answered.append(response is not None)
+        return response
+
+    monkeypatch.setattr(GraphView, "answer_known", spied)
+    name = f"Known{uuid.uuid4().hex}"  # not known yet, whatever ran before
+    query = (
+        f"query {name}($n: Int) {{ people(first: $n) {{ totalCount nodes {{ id "
+        "given: firstName schools(first: 1) { nodes { name } } } "
+        "pageInfo { hasNextPage endCursor } } }"
+    )
+    request = {"query": query, "variables": {"n": 3}, "operationName": name}
+    headers = {"accept": accept} if accept else {}
+    for kind in ("all", "selected-schools"):
+        token = pair.tokens[kind]
+        with pair.resolvers.client(token) as http:
+            reference = _sent(http.post("/graphql", json=request, headers=headers))
+        with pair.auto.client(token) as http:
+            first = http.post("/graphql", json=request, headers=headers)
+            known = http.post("/graphql", json=request, headers=headers)
+            params = {**request, "variables": json.dumps({"n": 3})}
+            got = http.get("/graphql", params=params, headers=headers)
+        assert reference[0] == 200, reference
+        assert _sent(first) == reference
+        assert _sent(known) == reference
+        if "text/html" not in (accept or ""):  # else a GET is a browser's: the GraphiQL page
+            assert _sent(got) == reference
+        assert answered[-2:] == [False, True], answered  # the first was not known yet
+        assert pair.log.by_request[known.headers["x-request-id"]] == "compiled"
+
+
+def test_a_known_answer_is_read_from_a_body_sent_in_chunks(pair: Pair) -> None:
+    """The body of a POST comes in as many messages as the client sends (chunked transfer
+    encoding here): `GraphEndpoint` reads it whole for a known answer and gives the same
+    messages again to the view for any other request."""
+    query = "query Chunked { people(first: 2) { nodes { id lastName } } }"
+    body = json.dumps({"query": query}).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    token = pair.tokens["all"]
+    with pair.resolvers.client(token) as http:
+        reference = _sent(http.post("/graphql", json={"query": query}))
+    typed = {"content-type": "application/json"}
+    with pair.auto.client(token) as http:
+        answers = [_sent(http.post("/graphql", content=chunks(), headers=typed)) for _ in range(3)]
+    assert reference[0] == 200, reference
+    assert answers == [reference] * 3
+
+
+def test_a_request_past_the_known_answers_reads_its_grant_once(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`answer_known` reads the grant of every POST with a token; a request it leaves to the
+    view (an answer not known yet, a denied field, a bad document) is answered with that grant,
+    not a second lookup."""
+    if pair.engine != "sqlite":
+        pytest.skip("the reads counted are SQLite's driver path")
+    from gateway import request_db
+
+    reads: list[str] = []
+    real_run = request_db._run_statements
+
+    def read(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
+        reads.append(_kind_of_call(statements))
+        return real_run(connection, begin, statements, *rest)
+
+    monkeypatch.setattr(request_db, "_run_statements", read)
+    documents = [
+        f"query Fresh{uuid.uuid4().hex} {{ people(first: 2) {{ nodes {{ id }} }} }}",
+        "{ people(first: 2) { nodes { id demographics { birthday } } } }",
+        "{ people(first: 2) { nodes { nope } } }",
+    ]
+    for document in documents:
+        status, body = pair.auto.graphql(document, pair.tokens["partial-permissions"])
+        assert status in (200, 400), body
+        assert reads.count("grant") == 1, (document, reads)
+        reads.clear()
+
+
 def test_a_clean_answer_is_one_statement_on_postgresql(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
