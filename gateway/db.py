@@ -51,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     deadline = Deadline()
     record.info[DEADLINE] = deadline
     driver = dbapi_connection.driver_connection  # the aiosqlite connection
-    record.info[CALLS] = DriverCalls.counted(driver)
+    record.info[CALLS] = DriverCalls.counted(driver, SQLITE_BUSY_TIMEOUT_MS)
     await_(driver.set_progress_handler(deadline.passed, SQLITE_PROGRESS_STEPS))
 
 

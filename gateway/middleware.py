@@ -40,10 +40,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length", b"").strip()
+        declared = _last_header(scope, b"content-length").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, headers)
+            await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -56,7 +55,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send, headers)
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -77,9 +76,7 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
-    ) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = http.HTTPError(
             413,
             f"The request body is larger than {self.max_bytes:,} bytes, the limit "
@@ -88,7 +85,7 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
             extensions={"limit": "bodyBytes", "maximum": self.max_bytes},
         )
-        media_type = http.negotiate(headers.get(b"accept", b"").decode("latin-1"))
+        media_type = http.negotiate(_last_header(scope, b"accept").decode("latin-1"))
         await http.error_response(error, media_type)(scope, receive, send)
 
 
@@ -146,8 +143,8 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+        incoming = _last_header(scope, b"x-request-id").decode("latin-1")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -178,6 +175,7 @@ class GraphCompressionMiddleware(GZipMiddleware):
         super().__init__(app, minimum_size=1024, compresslevel=6)
         self.plain = app
         self.excluded = frozenset(self.exclude_content_types)
+        self._excluded_types: dict[bytes, bool] = {}  # `_is_excluded`'s answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(("/admin", "/graphiql/")):
@@ -222,6 +220,15 @@ class GraphCompressionMiddleware(GZipMiddleware):
         return send_identity
 
     def _is_excluded(self, content_type: bytes) -> bool:
+        known = self._excluded_types.get(content_type)
+        if known is None:
+            known = self._judge(content_type)
+            if len(self._excluded_types) >= 64:  # the app's own few types, kept
+                self._excluded_types.clear()
+            self._excluded_types[content_type] = known
+        return known
+
+    def _judge(self, content_type: bytes) -> bool:
         media_type = content_type.decode("latin-1").partition(";")[0].strip().lower()
         kinds = {media_type, media_type.partition("/")[0] + "/*"}
         if media_type.startswith("application/grpc+"):
@@ -235,3 +242,13 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value)
     return b""
+
+
+def _last_header(scope: Scope, name: bytes) -> bytes:
+    """The last value of the request header `name` (lower case), or b"" (as a dict of the
+    headers would hold it, without building one)."""
+    found = b""
+    for key, value in scope["headers"]:
+        if key == name:
+            found = value
+    return bytes(found)

@@ -97,9 +97,11 @@ class DriverCalls:
     wraps the connection's one way into its thread. Each count has one writer (the event loop's
     thread, the driver's), so neither needs a lock."""
 
-    __slots__ = ("finished", "given", "prepared")
+    __slots__ = ("busy_ms", "finished", "given", "prepared")
 
-    def __init__(self) -> None:
+    def __init__(self, busy_ms: int) -> None:
+        self.busy_ms = busy_ms
+        """The connection's busy timeout (ms), as it was opened with (`_run_inline`)."""
         self.given = 0
         self.finished = 0
         self.prepared: OrderedDict[str, None] = OrderedDict()
@@ -132,9 +134,10 @@ class DriverCalls:
             prepared.popitem(last=False)
 
     @classmethod
-    def counted(cls, driver: Any) -> DriverCalls:
-        """Count the calls of aiosqlite connection `driver` from now on."""
-        calls = cls()
+    def counted(cls, driver: Any, busy_ms: int) -> DriverCalls:
+        """Count the calls of aiosqlite connection `driver` (opened with a busy timeout of
+        `busy_ms`) from now on."""
+        calls = cls(busy_ms)
 
         async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             def call() -> Any:
@@ -294,6 +297,7 @@ def _run_inline(
     end: bool,
     deadline: Deadline,
     seconds: float,
+    busy_ms: int,
 ) -> list[list[tuple[Any, ...]]] | None:
     """`_run_in_driver` on the event loop's thread, while it takes less than `seconds`; None
     when it was stopped then (by SQLite's progress handler, or between statements) or could not
@@ -315,8 +319,8 @@ def _run_inline(
 
     out: list[list[tuple[Any, ...]]] = []
     # A reader waits for a lock only in rare moments (a crashed writer's recovery, the last
-    # connection closing): not here, where waiting would stop the whole event loop.
-    (busy_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    # connection closing): not here, where waiting would stop the whole event loop. Then the
+    # connection's own timeout (`busy_ms`) again.
     connection.execute("PRAGMA busy_timeout = 0")
     connection.set_progress_handler(stop, INLINE_CHECK_STEPS)
     try:
@@ -554,6 +558,7 @@ class RequestDB:
                         end,
                         raw.info[DEADLINE],
                         min(INLINE_SECONDS, self._inline_left),
+                        calls.busy_ms,
                     )
                     self._inline_left -= time.monotonic() - started
                     self._begun = connection.in_transaction
