@@ -191,17 +191,20 @@ class Prepared:
     results: tuple[Callable[[Any], Any] | None, ...]
     _template: tuple[Any, ...] = field(init=False, repr=False, compare=False)
     """The parameters with the fixed values in place (None in the slots)."""
-    _slots: tuple[tuple[int, str, Callable[[Any], Any] | None], ...] = field(
+    _slots: tuple[tuple[str, Callable[[Any], Any] | None, tuple[int, ...]], ...] = field(
         init=False, repr=False, compare=False
     )
-    """Where each slot's value goes: its position, name and converter."""
+    """Each slot's name, converter and positions (a slot may recur: its value is converted
+    once)."""
 
     def __post_init__(self) -> None:
         fixed, binds = self.fixed, self.binds
         template = [fixed.get(name) for name in self.names]
-        slots = tuple(
-            (i, name, binds.get(name)) for i, name in enumerate(self.names) if name not in fixed
-        )
+        positions: dict[str, list[int]] = {}
+        for i, name in enumerate(self.names):
+            if name not in fixed:
+                positions.setdefault(name, []).append(i)
+        slots = tuple((name, binds.get(name), tuple(at)) for name, at in positions.items())
         object.__setattr__(self, "_template", tuple(template))
         object.__setattr__(self, "_slots", slots)
 
@@ -235,9 +238,12 @@ class Prepared:
     def parameters(self, values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
         """The positional parameters of one run, with `values` in the slots."""
         out = list(self._template)
-        for i, name, bind in self._slots:
+        for name, bind, at in self._slots:
             value = values[name] if values is not None else None
-            out[i] = bind(value) if bind is not None else value
+            if bind is not None:
+                value = bind(value)
+            for i in at:
+                out[i] = value
         return tuple(out)
 
     def convert(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -1008,3 +1008,34 @@ def test_a_read_cancelled_in_flight_leaves_no_open_transaction_in_the_pool(
         return seen
 
     assert asyncio.run(body()) == {"open in the pool": [False], "next": [[(0,)]]}
+
+
+@pytest.mark.parametrize("dialect", [sqlite_dialect(), asyncpg_dialect()], ids=["sqlite", "pg"])
+def test_a_prepared_statements_parameters_are_the_ones_sqlalchemy_binds(dialect: Any) -> None:
+    """`Prepared.parameters` (the fixed values in a template, each slot's value converted once
+    and put wherever it recurs) gives the positional parameters of SQLAlchemy's own
+    compilation, for values in the slots and for none."""
+    integrations = models.table_of(models.Integration)
+    now = sa.bindparam("now", type_=integrations.c.start_date.type)
+    statement = sa.select(integrations.c.id).where(
+        integrations.c.start_date <= now,
+        integrations.c.scope == Scope.SELECTED.value,
+        sa.or_(integrations.c.start_date > now, integrations.c.token_digest == sa.bindparam("d")),
+        integrations.c.start_date != datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    prepared = Prepared.of(statement, dialect, ("now", "d"))
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    processors = compiled._bind_processors
+
+    def expected(values: dict[str, Any]) -> tuple[Any, ...]:
+        params = compiled.construct_params(params=values)
+        return tuple(
+            processors[name](params[name]) if callable(processors.get(name)) else params[name]
+            for name in compiled.positiontup or ()
+        )
+
+    when = datetime(2026, 12, 7, 5, 6, 7, 890123, tzinfo=UTC)
+    values = {"now": when, "d": "abc"}
+    assert prepared.names.count("now") == (2 if dialect.paramstyle == "qmark" else 1)  # $1 twice
+    assert prepared.parameters(values) == expected(values)
+    assert prepared.parameters(None) == expected({"now": None, "d": None})
