@@ -40,6 +40,9 @@ FIELDS = (
     "client",
 )
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+# The key of a request's state set when its client went away before the app could answer
+# (logged with status 499, nginx's "client closed request", not as the server's 500).
+CLIENT_GONE = "client_gone"
 # A caller controls much of what is logged (operation name, path, messages that quote its
 # input), so every part of a line has a bound: 900 KB of operationName must not be 900 KB of log.
 MAX_FIELD_CHARS = 256
@@ -124,11 +127,11 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None  # until the response starts
         logged = False
 
         def log_once() -> None:
-            nonlocal logged
+            nonlocal logged, status
             if logged:
                 return
             logged = True
@@ -136,6 +139,8 @@ class AccessLogMiddleware:
             if not access_log.isEnabledFor(level):
                 return  # no record to build
             state = scope.get("state") or {}
+            if status is None:
+                status = 499 if state.get(CLIENT_GONE) else 500
             client = scope.get("client")
             access_log.log(
                 level,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -113,6 +115,32 @@ def test_a_refused_request_is_logged_too(api: Api, caplog: pytest.LogCaptureFixt
     (access,) = [line for line in lines(caplog) if line["logger"] == "gateway.access"]
     assert access["status"] == 400
     assert "integration_id" not in access
+
+
+def test_a_client_gone_before_its_body_is_logged_499_not_as_an_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that promises more body than it sends and hangs up is no server error: no
+    ERROR record, no stack, and its access line says 499 (found by a review: it was a 500
+    with a ClientDisconnect traceback, which anyone could cause)."""
+    body = b'{"query": "{ schools { totalCount } }"}'
+    head = (
+        "POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {api.token}\r\nContent-Length: {len(body) + 10}\r\n\r\n"
+    )
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        with socket.create_connection(("127.0.0.1", api.server.port)) as client:
+            client.sendall(head.encode() + body)
+            time.sleep(0.2)  # the server waits for the rest
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            access = [line for line in lines(caplog) if line["logger"] == "gateway.access"]
+            if access:
+                break
+            time.sleep(0.02)
+    assert [line["status"] for line in access] == [499]
+    assert not [line for line in lines(caplog) if line["level"] in ("ERROR", "CRITICAL")]
+    assert api.token not in json.dumps(lines(caplog))
 
 
 def test_an_unexpected_resolver_error_is_masked_and_logged_with_its_stack(

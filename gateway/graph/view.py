@@ -39,6 +39,7 @@ from gateway.graph import batch, http
 from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.graph.persisted import PersistedQueries
+from gateway.logs import CLIENT_GONE
 from gateway.request_db import RequestDB
 from gateway.settings import Settings
 
@@ -144,10 +145,13 @@ class GraphView(GraphQL[Context, None]):
             state["parsed"] = parsed
             state["grant_read"] = (token, grant)
             return None
-        if grant is not None:
-            state["integration_id"] = grant.integration_id
-        note_served_compiled(state, prefetched.operation_name)
-        return _data_response(prefetched.data, media_type)
+        try:
+            if grant is not None:
+                state["integration_id"] = grant.integration_id
+            note_served_compiled(state, prefetched.operation_name)
+            return _data_response(prefetched.data, media_type)
+        except Exception as exc:  # as `handle` would answer it
+            return self._failure(exc, db, state["request_id"], media_type)
 
     def _failure(self, exc: Exception, db: RequestDB, request_id: str, media_type: str) -> Response:
         """The response to a request whose handling raised `exc`."""
@@ -426,11 +430,13 @@ class GraphEndpoint:
             response = None
             if scope["method"] == "POST":
                 messages = await _body_messages(receive)
+                if messages[-1]["type"] == "http.disconnect":
+                    # gone before its body was sent: nothing to answer (the access log says 499)
+                    scope["state"][CLIENT_GONE] = True
+                    return
                 receive = _replaying(messages, receive)
-                last = messages[-1]
-                if last["type"] == "http.request" and not last.get("more_body", False):
-                    body = b"".join(message.get("body", b"") for message in messages)
-                    response = await self.view.answer_known(scope, body)
+                body = b"".join(message.get("body", b"") for message in messages)
+                response = await self.view.answer_known(scope, body)
             if response is None:
                 response = await self.view.handle(Request(scope, receive, send))
         finally:
@@ -439,7 +445,8 @@ class GraphEndpoint:
 
 
 async def _body_messages(receive: Receive) -> list[Message]:
-    """The messages of a request's body, up to its last one or to the client's going away."""
+    """The messages of a request's body, up to its last one or to the client's going away
+    (`http.disconnect`, the last then)."""
     messages = []
     while True:
         message = await receive()
