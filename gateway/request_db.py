@@ -15,7 +15,7 @@ import math
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,6 +349,17 @@ def _run_inline(
         connection.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
 
+async def _outlast(call: Awaitable[Any]) -> None:
+    """Wait until `call` has ended, however it ends, even when this task is cancelled again
+    meanwhile (the caller raises its own cancellation afterwards)."""
+    waiter = asyncio.ensure_future(call)
+    while not waiter.done():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(waiter)
+    if not waiter.cancelled():
+        waiter.exception()  # retrieved: an error of a call made only to wait is no news
+
+
 def _nothing() -> None:
     """A call into the driver's thread that does nothing: it returns once every call queued
     before it has ended."""
@@ -578,9 +589,9 @@ class RequestDB:
                 # The driver's thread runs the call to its end (BEGIN, the statements) whatever
                 # happens here: wait for a call queued behind it, so that `_begun` and `close`
                 # see the transaction it leaves, not one it opens once the connection is back in
-                # the pool (the next request's BEGIN would fail). Found by a review.
-                with contextlib.suppress(Exception):
-                    await driver._execute(_nothing)
+                # the pool (the next request's BEGIN would fail, a read without one would see
+                # that old snapshot). Found by reviews, the second cancellation too.
+                await _outlast(driver._execute(_nothing))
                 raise
             except sqlite3.Error:
                 self._check_deadline()
