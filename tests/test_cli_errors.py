@@ -10,6 +10,8 @@ import os
 import queue
 import re
 import shlex
+import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -263,3 +265,69 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
         assert "Traceback" not in done.stderr
         assert done.stderr.startswith("error: bad setting: GATEWAY_MAX_DEPTH='deep': ")
         assert "valid integer" in done.stderr
+
+
+def _children(pid: int) -> list[str]:
+    """The command lines of the processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def test_an_import_interrupted_says_nothing_was_written_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (SIGINT) in the middle of `gateway import oneroster` exits 130 with a message
+    that says the import did not commit and how to go on, and the database holds none of it
+    (it was a silent exit 130 before). The moment is found, not guessed: the process that
+    parses a large enrollments.csv runs only while the import does (between orgs.csv and the
+    enrollments)."""
+    if not Path("/proc/self/stat").exists() or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("the moment is found from the parsing process, started on 2+ cores (Linux)")
+    from benchmarks.import_oneroster import generate
+
+    export = tmp_path / "export"
+    export.mkdir()
+    generate(export, 20_000, 200_000, "1.2")
+    database = tmp_path / "gateway.db"
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "gateway", "import", "oneroster", str(export)]
+    importing = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+        [*command, "--source-name", "Interrupted"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any("gateway.importers.apart" in c for c in _children(importing.pid)):
+            assert importing.poll() is None, importing.communicate()
+            assert time.monotonic() < deadline, "the import never started its parsing process"
+            time.sleep(0.01)
+        importing.send_signal(signal.SIGINT)
+        out, err = importing.communicate(timeout=60)
+    finally:
+        importing.kill()
+    assert importing.returncode == 130, (out, err)
+    assert out == ""
+    assert err.strip() == (
+        f"error: interrupted: the import of {export} stopped before it committed, so none of "
+        "it was written. Run the command again to import it."
+    )
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM sources").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM people").fetchone() == (0,)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli import emit_json, run, with_engine
+from gateway.cli import emit_json, fail, run, with_engine
 from gateway.importers.oneroster import ImportResult, import_oneroster
 
 
@@ -44,18 +44,33 @@ def oneroster(
 ) -> None:
     """Import a OneRoster CSV folder (bulk or delta) into a source, all or nothing."""
     bar = _TerminalProgress() if sys.stderr.isatty() else None
+    committed = False
 
     async def body(engine: Any) -> ImportResult:
-        return await import_oneroster(
+        nonlocal committed
+        imported = await import_oneroster(
             engine,
             directory,
             source_name=source_name,
             provider_name=provider_name,
             progress=bar,
         )
+        committed = True
+        return imported
 
     try:
         result = run(with_engine(body))
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        if committed:
+            fail(f"interrupted, after the import of {directory} had committed: it is in.", 130)
+        fail(
+            f"interrupted: the import of {directory} stopped before it committed, so none of "
+            "it was written. Run the command again to import it.",
+            130,
+        )
     finally:
         if bar is not None:
             bar.close()
