@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,24 @@ def gateway(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def started(database: Path, cwd: Path, *args: str, stdout: int = subprocess.PIPE) -> Any:
+    """The console script started with `args` on the SQLite file `database`, in `cwd` (its
+    standard error piped, as text)."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "PYTHONPATH": str(REPO),
+    }
+    return subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-m", "gateway", *args],
+        cwd=cwd,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -130,19 +149,7 @@ def test_a_database_that_cannot_be_opened_is_one_message_and_exit_code_1(
 
 def test_serve_says_where_it_listens(tmp_path: Path) -> None:
     port = _free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-        "PYTHONPATH": str(REPO),
-    }
-    server = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = started(tmp_path / "g.db", tmp_path, "serve", "--port", str(port))
     try:
         # Read on a thread: a server that never writes the line must fail the test, not hang it.
         first_line: queue.Queue[str] = queue.Queue()
@@ -170,18 +177,11 @@ def test_serve_demo_prints_the_address_it_serves_and_a_curl_line_that_works(
     """`--host` and `--port` are in the printed URL and the demo's curl line, and the line,
     run as it is printed, answers from the server just started."""
     host, port = "127.0.0.2", _free_port()  # loopback, but not the default address
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-        "PYTHONPATH": str(REPO),
-    }
-    server = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
-        [sys.executable, "-m", "gateway", "serve", "--demo", "--host", host, "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
+    server = started(
+        tmp_path / "g.db",
+        tmp_path,
+        *("serve", "--demo", "--host", host, "--port", str(port)),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         lines: queue.Queue[str] = queue.Queue()
@@ -298,20 +298,8 @@ def test_an_import_interrupted_says_nothing_was_written_and_writes_nothing(
     export.mkdir()
     generate(export, 20_000, 200_000, "1.2")
     database = tmp_path / "gateway.db"
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "PYTHONPATH": str(REPO),
-    }
-    command = [sys.executable, "-m", "gateway", "import", "oneroster", str(export)]
-    importing = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
-        [*command, "--source-name", "Interrupted"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = ("import", "oneroster", str(export), "--source-name", "Interrupted")
+    importing = started(database, tmp_path, *command)
     try:
         deadline = time.monotonic() + 60
         while not any("gateway.importers.apart" in c for c in _children(importing.pid)):

@@ -669,21 +669,13 @@ def test_a_new_token_of_the_integration_gets_the_clean_answer_in_one_call(
 ) -> None:
     """After a token is replaced, the new one is answered from the clean plans (through the
     grant it has) and then, like the old one, in one call with its grant; the old one is 401."""
-    from gateway import request_db
     from gateway.access.tokens import digest
 
     old, new = pair.tokens["all"], "a-new-token-of-the-all-integration-0123"
     query = "query Rotated { schools(first: 3) { nodes { id name } } }"
     for _ in range(2):
         compare(pair, query, old)
-    calls: list[str] = []
-    real = request_db._run_statements
-
-    def counted(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
-        calls.append(_kind_of_call(statements))
-        return real(connection, begin, statements, *rest)
-
-    monkeypatch.setattr(request_db, "_run_statements", counted)
+    calls = _watched_reads(monkeypatch)
     rotate = f"UPDATE integrations SET token_digest = '{digest(new)}' WHERE id = :id"
     back = f"UPDATE integrations SET token_digest = '{digest(old)}' WHERE id = :id"
     with _changed(pair, old, rotate, back):
@@ -805,6 +797,21 @@ def _kind_of_call(statements: list[tuple[str, Any]]) -> str:
     if sql == authentication._PREPARED["sqlite"].sql:
         return "grant"
     return "gated" if sql.startswith("SELECT g.*,") else "plans"
+
+
+def _watched_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each call into SQLite's driver reads from now on (`_kind_of_call`), in order."""
+    from gateway import request_db
+
+    reads: list[str] = []
+    real = request_db._run_statements
+
+    def read(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
+        reads.append(_kind_of_call(statements))
+        return real(connection, begin, statements, *rest)
+
+    monkeypatch.setattr(request_db, "_run_statements", read)
+    return reads
 
 
 def _gate_and_values(row: tuple[Any, ...]) -> tuple[Any, list[Any]]:
@@ -961,16 +968,7 @@ def test_a_request_past_the_known_answers_reads_its_grant_once(
     not a second lookup."""
     if pair.engine != "sqlite":
         pytest.skip("the reads counted are SQLite's driver path")
-    from gateway import request_db
-
-    reads: list[str] = []
-    real_run = request_db._run_statements
-
-    def read(connection: Any, begin: bool, statements: Any, *rest: Any) -> Any:
-        reads.append(_kind_of_call(statements))
-        return real_run(connection, begin, statements, *rest)
-
-    monkeypatch.setattr(request_db, "_run_statements", read)
+    reads = _watched_reads(monkeypatch)
     documents = [
         f"query Fresh{uuid.uuid4().hex} {{ people(first: 2) {{ nodes {{ id }} }} }}",
         "{ people(first: 2) { nodes { id demographics { birthday } } } }",
