@@ -65,7 +65,7 @@ def oneroster(
             bar.close()
             bar = None
         if committed:
-            fail(f"interrupted, after the import of {directory} had committed: it is in.", 130)
+            fail(f"interrupted after the import of {directory} had committed: it is all in.", 130)
         fail(
             f"interrupted: the import of {directory} stopped before it committed, so none of "
             "it was written. Run the command again to import it.",
