@@ -104,12 +104,13 @@ class GraphView(GraphQL[Context, None]):
             return self._failure(exc, request.state.db, request.state.request_id, media_type)
 
     async def answer_known(self, scope: Scope, body: bytes) -> Response | None:
-        """The response to a POST whose one operation's answer was proven clean for its token
-        (`grant_and_clean` reads it with the grant, in one statement), made from the ASGI scope
-        alone: what `handle` answers it with, without Starlette's request and Strawberry's
-        view around it, which cost a small page's answer about as much as its SQL. None for
-        every other request (no bearer token, a body `handle` refuses, a batch, an answer not
-        known), which `handle` then answers, with the grant read here (`get_context`)."""
+        """The response to a POST (its `body`) or a GET whose one operation's answer was proven
+        clean for its token (`grant_and_clean` reads it with the grant, in one statement), made
+        from the ASGI scope alone: what `handle` answers it with, without Starlette's request
+        and Strawberry's view around it, which cost a small page's answer about as much as its
+        SQL. None for every other request (no bearer token, a body or URL `handle` refuses, a
+        batch, a browser's GET of the GraphiQL page, an answer not known), which `handle` then
+        answers, with the grant read here (`get_context`)."""
         state = scope["state"]
         authorization = content_type = accept = None
         for name, value in scope["headers"]:  # the first of each, as Starlette's `get` reads
@@ -123,7 +124,13 @@ class GraphView(GraphQL[Context, None]):
         if token is None:
             return None
         try:
-            parsed = self._parse("POST", content_type, body, {})
+            if scope["method"] == "GET":
+                request = Request(scope)
+                if self.should_render_graphql_ide(self.request_adapter_class(request)):
+                    return None
+                parsed = self._parse("GET", None, b"", request.query_params)
+            else:
+                parsed = self._parse("POST", content_type, body, {})
             if isinstance(parsed, list):
                 return None
             resolved = self.persisted_queries.resolve(parsed)
@@ -414,8 +421,8 @@ class GraphView(GraphQL[Context, None]):
 
 class GraphEndpoint:
     """The ASGI endpoint of /graphql. Each request gets its RequestDB, closed before the
-    response is sent. A POST whose answer is known clean for its token is answered from the
-    ASGI scope (`GraphView.answer_known`); every other request, and every request that one
+    response is sent. A POST or GET whose answer is known clean for its token is answered from
+    the ASGI scope (`GraphView.answer_known`); every other request, and every request that one
     leaves (its body given again), by `GraphView.handle`."""
 
     def __init__(self, view: GraphView, engine: AsyncEngine, timeout: float | None) -> None:
@@ -437,6 +444,8 @@ class GraphEndpoint:
                 receive = _replaying(messages, receive)
                 body = b"".join(message.get("body", b"") for message in messages)
                 response = await self.view.answer_known(scope, body)
+            elif scope["method"] == "GET":
+                response = await self.view.answer_known(scope, b"")
             if response is None:
                 response = await self.view.handle(Request(scope, receive, send))
         finally:
