@@ -942,6 +942,54 @@ def test_a_known_answer_from_the_scope_is_the_response_the_view_sends(
         assert pair.log.by_request[known.headers["x-request-id"]] == "compiled"
 
 
+def test_stored_json_in_a_form_orjson_does_not_write_is_answered_as_the_resolvers_write_it(
+    pair: Pair,
+) -> None:
+    """`properties` stored by a writer other than the gateway in a form orjson does not write
+    (`1.50`, `1e2`, `\\u00e9`, `\\/`) reaches the client as the resolvers write it, from the
+    full execution and from a known answer alike: the known answer sent SQLite's text as
+    stored (found by a review), not the same bytes."""
+    import sqlalchemy as sa
+
+    url = pair.auto.app.state.settings.database_url
+    stored = '{"f":1.50,"e":1e2,"s":"Jos\\u00e9\\/","n":[1.0e0, 2]}'
+
+    async def swap(engine: AsyncEngine, new: Any, person: str | None) -> tuple[str, Any]:
+        if new is not None and not isinstance(new, str):
+            new = json.dumps(new)  # as PostgreSQL's driver read it back: parsed
+        async with engine.begin() as conn:
+            if person is None:
+                found = await conn.execute(
+                    sa.text("SELECT id, properties FROM people ORDER BY id LIMIT 1")
+                )
+                person, old = found.one()
+            else:
+                old = None
+            cast = "CAST(:p AS JSON)" if engine.dialect.name == "postgresql" else ":p"
+            await conn.execute(
+                sa.text(f"UPDATE people SET properties = {cast} WHERE id = :id"),
+                {"p": new, "id": person},
+            )
+            return str(person), old
+
+    person, old = run_db(url, lambda engine: swap(engine, stored, None))
+    try:
+        request = {
+            "query": "query Stored($id: ID!) { person(id: $id) { id properties } }",
+            "variables": {"id": person},
+        }
+        token = pair.tokens["all"]
+        with pair.resolvers.client(token) as http:
+            reference = _sent(http.post("/graphql", json=request))
+        with pair.auto.client(token) as http:
+            answers = [_sent(http.post("/graphql", json=request)) for _ in range(3)]
+        assert reference[0] == 200, reference
+        assert b'"f":1.5,' in reference[1], reference  # written again, as orjson does
+        assert answers == [reference] * 3
+    finally:
+        run_db(url, lambda engine: swap(engine, old, person))
+
+
 def test_a_known_answer_is_read_from_a_body_sent_in_chunks(pair: Pair) -> None:
     """The body of a POST comes in as many messages as the client sends (chunked transfer
     encoding here): `GraphEndpoint` reads it whole for a known answer and gives the same

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +91,11 @@ class RootPlan:
     constant: Any = None
     # On SQLite, the statement compiled once to run on the driver (`RequestDB.read`).
     prepared: Prepared | None = None
+    # Whether its JSON may go into a response as SQLite wrote it (`dispatch._data`): not when
+    # it passes a stored JSON column through (`properties`), which a writer other than the
+    # gateway may have stored in a form orjson does not write (`1.50`, `1e2`, `"\u00e9"`,
+    # `"\/"`): such JSON is parsed and written again, as the resolvers write it.
+    verbatim: bool = True
 
 
 class Compiler:
@@ -123,6 +128,7 @@ class Compiler:
         self.page = page
         self._aliases = 0
         self._edges_above = 0  # edges between the root list (or lookup) and the current row
+        self._stored_json = False  # the root field being compiled passes a JSON column through
 
     def compile(self) -> list[RootPlan]:
         """One plan per response key of the operation's root, in response order."""
@@ -172,6 +178,11 @@ class Compiler:
     # ------------------------------------------------------------------ root
 
     def _root(self, key: str, details: FieldDetailsList, query: GraphQLObjectType) -> RootPlan:
+        self._stored_json = False
+        plan = self._root_plan(key, details, query)
+        return replace(plan, verbatim=False) if self._stored_json else plan
+
+    def _root_plan(self, key: str, details: FieldDetailsList, query: GraphQLObjectType) -> RootPlan:
         name = details[0].node.name.value
         if name == "__typename":
             return RootPlan(key, None, query.name)
@@ -455,6 +466,7 @@ class Compiler:
             return d.tags(value)
         if isinstance(column_type, sa.JSON):
             if named.name == "JSON" or (named.name == "String" and _is_list(field.type)):
+                self._stored_json = True
                 return d.json_column(value)
             raise Unsupported("structured JSON column")
         if isinstance(column_type, UTCDateTime):

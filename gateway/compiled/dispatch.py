@@ -273,7 +273,8 @@ def _data(plans: list[RootPlan], values: Iterator[Any], verbatim: bool = False) 
     `verbatim` keeps SQLite's JSON text as it is, to be written into the response unparsed
     (`orjson.Fragment`): only for an answer nothing changes afterwards (no denied field to
     null). SQLite writes JSON as orjson does (no spaces, the same escapes: a test holds them to
-    it), and the compiled fields are strings, integers, booleans and nulls, never floats.
+    it), and the compiled fields are strings, integers, booleans and nulls, never floats; a
+    plan that passes stored JSON through (`RootPlan.verbatim` false) is parsed all the same.
     """
     data: dict[str, Any] = {}
     for plan in plans:
@@ -282,7 +283,8 @@ def _data(plans: list[RootPlan], values: Iterator[Any], verbatim: bool = False) 
         else:
             value = next(values)
             if isinstance(value, str):
-                value = orjson.Fragment(value) if verbatim else orjson.loads(value)
+                kept = verbatim and plan.verbatim
+                value = orjson.Fragment(value) if kept else orjson.loads(value)
             data[plan.key] = value
     return data
 
