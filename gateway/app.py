@@ -67,8 +67,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            # Every method reaches the view, which answers 405 itself (as a GraphQL error body).
-            Route("/graphql", graph, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            # Every method reaches the view, which answers 405 itself (as a GraphQL error body,
+            # `Allow: GET, POST`): OPTIONS and TRACE too (a CORS preflight is answered before).
+            Route("/graphql", graph, methods=None),
             Route(
                 "/admin/graphql",
                 create_admin_app(

@@ -126,6 +126,21 @@ def test_a_registered_query_is_served_by_hash_over_post_and_get(
     assert "schools" not in str(by_get.request.url)
 
 
+def test_a_hash_in_upper_case_names_the_same_document(
+    server: LiveServer, tokens: dict[str, str], school_names: list[dict[str, str]]
+) -> None:
+    """Hex digits in either case are one hash: a query registered under its upper-case hash is
+    found by it, and by the lower-case one (it was accepted, then never found: a review)."""
+    expected = {"data": {"schools": {"nodes": school_names}}}
+    query = SCHOOLS.replace("first: 2", "first: 2 ")  # a document no other test registers
+    upper = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(query).upper()}}
+    registered = post(server, tokens["full"], {"query": query, "extensions": upper})
+    assert (registered.status_code, registered.json()) == (200, expected)
+    for extensions in (upper, persisted(query)):
+        found = post(server, tokens["full"], {"extensions": extensions})
+        assert (found.status_code, found.json()) == (200, expected)
+
+
 @pytest.mark.parametrize("accept", ["*/*", None])
 def test_a_hash_asked_for_by_get_is_graphql_whatever_the_client_accepts(
     server: LiveServer,

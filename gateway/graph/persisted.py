@@ -151,4 +151,4 @@ def _checked_hash(extension: Any) -> str:
             f"`extensions.persistedQuery.sha256Hash` {shown} is not a SHA-256 hash: send the "
             "64 hex digits of the SHA-256 of the query's UTF-8 text.",
         )
-    return sha256_hash
+    return sha256_hash.lower()  # hex digits in either case name one hash (stored lower-case)
