@@ -164,7 +164,6 @@ class Apart:
     folder: Folder
     start: int
     """Where the process's part of the scratch file starts (after the plan)."""
-    _closed: list[bool] = field(default_factory=list)
 
     def wait(self) -> bool:
         """Wait for the process to end (blocking: call it in a worker thread); whether it parsed
