@@ -124,18 +124,11 @@ class GraphView(GraphQL[Context, None]):
         if token is None:
             return None
         try:
-            if scope["method"] == "GET":
-                request = Request(scope)
-                if self.should_render_graphql_ide(self.request_adapter_class(request)):
-                    return None
-                parsed = self._parse("GET", None, b"", request.query_params)
-            else:
-                parsed = self._parse("POST", content_type, body, {})
-            if isinstance(parsed, list):
-                return None
-            resolved = self.persisted_queries.resolve(parsed)
+            parsed, resolved = self._sent_operation(Request(scope), content_type, body)
         except Exception:
             return None  # `handle` says what is wrong with it
+        if resolved is None:
+            return None
         media_type = http.negotiate(accept)
         db: RequestDB = state["db"]
         try:
@@ -263,21 +256,36 @@ class GraphView(GraphQL[Context, None]):
         request they will refuse)."""
         try:
             if request.method == "POST":
-                content_type = request.headers.get("content-type")
-                parsed = self._parse("POST", content_type, await request.body(), {})
-            elif request.method == "GET" and not self.should_render_graphql_ide(
-                self.request_adapter_class(request)
-            ):
-                parsed = self._parse("GET", None, b"", request.query_params)
+                content_type, body = request.headers.get("content-type"), await request.body()
             else:
-                return None
-            request.state.parsed = parsed
-            if isinstance(parsed, list):
-                return None
-            resolved = self.persisted_queries.resolve(parsed)
+                content_type, body = None, b""
+            parsed, resolved = self._sent_operation(request, content_type, body)
         except Exception:
             return None  # the full path says what is wrong with it
+        if parsed is not None:
+            request.state.parsed = parsed
+        if resolved is None:
+            return None
         return resolved.query, resolved.operation_name, resolved.variables
+
+    def _sent_operation(
+        self, request: Request, content_type: str | None, body: bytes
+    ) -> tuple[GraphQLRequestData | list[GraphQLRequestData] | None, GraphQLRequestData | None]:
+        """What `request` sends (`_parse`; a POST's `body`, of `content_type`) and, when that is
+        one operation, the operation with its persisted query resolved: (None, None) for a
+        request that sends none to answer (another method, a browser's GET of the GraphiQL
+        page), (the batch, None) for a batch. Raises for what `handle` refuses (HTTPError)."""
+        if request.method == "POST":
+            parsed = self._parse("POST", content_type, body, {})
+        elif request.method == "GET" and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            parsed = self._parse("GET", None, b"", request.query_params)
+        else:
+            return None, None
+        if isinstance(parsed, list):
+            return parsed, None
+        return parsed, self.persisted_queries.resolve(parsed)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
