@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import deque
 
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
@@ -46,11 +47,11 @@ class BodyLimitMiddleware:
             return
         chunks: list[bytes] = []
         size = 0
-        first: Message | None = None
+        handed: Message | None = None  # what the app reads first
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                first = message  # a disconnect: let the app see it
+                handed = message  # a disconnect: let the app see it
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -60,21 +61,9 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed, first
-            if not replayed:
-                replayed = True
-                if first is None:
-                    return {"type": "http.request", "body": body, "more_body": False}
-            if first is not None:
-                message, first = first, None
-                return message
-            return await receive()
-
-        await self.app(scope, replay, send)
+        if handed is None:
+            handed = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, replaying([handed], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = http.HTTPError(
@@ -87,6 +76,16 @@ class BodyLimitMiddleware:
         )
         media_type = http.negotiate(_last_header(scope, b"accept").decode("latin-1"))
         await http.error_response(error, media_type)(scope, receive, send)
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` giving `messages` first (ones read already, handed on)."""
+    pending = deque(messages)
+
+    async def replay() -> Message:
+        return pending.popleft() if pending else await receive()
+
+    return replay
 
 
 class SecurityHeadersMiddleware:

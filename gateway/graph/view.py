@@ -4,7 +4,6 @@ speaking GraphQL over HTTP (`gateway.graph.http`)."""
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -40,6 +39,7 @@ from gateway.graph.context import Context
 from gateway.graph.errors import shape_error
 from gateway.graph.persisted import PersistedQueries
 from gateway.logs import CLIENT_GONE
+from gateway.middleware import replaying
 from gateway.request_db import RequestDB
 from gateway.settings import Settings
 
@@ -449,7 +449,7 @@ class GraphEndpoint:
                     # gone before its body was sent: nothing to answer (the access log says 499)
                     scope["state"][CLIENT_GONE] = True
                     return
-                receive = _replaying(messages, receive)
+                receive = replaying(messages, receive)
                 body = b"".join(message.get("body", b"") for message in messages)
                 response = await self.view.answer_known(scope, body)
             elif scope["method"] == "GET":
@@ -470,13 +470,3 @@ async def _body_messages(receive: Receive) -> list[Message]:
         messages.append(message)
         if message["type"] != "http.request" or not message.get("more_body", False):
             return messages
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    """`receive` giving `messages` first."""
-    pending = deque(messages)
-
-    async def replay() -> Message:
-        return pending.popleft() if pending else await receive()
-
-    return replay
