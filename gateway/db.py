@@ -180,6 +180,7 @@ def _add_missing_columns_and_indexes(conn: sa.Connection) -> bool:
 RETIRED_INDEXES = (
     "ix_person_schools_school_id",  # (school_id, person_id): ix_person_schools_school
     "ix_class_sessions_session_id",  # (session_id, class_id): ix_class_sessions_session
+    "ix_enrollments_section_id_id",  # every row, most without a section: ..._id_set
 )
 
 

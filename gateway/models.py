@@ -528,7 +528,14 @@ class Enrollment(SQLModel, table=True):
         sa.Index("ix_enrollments_source_id_id", "source_id", "id"),
         sa.Index("ix_enrollments_class_id_id", "class_id", "id"),
         sa.Index("ix_enrollments_person_id_id", "person_id", "id"),
-        sa.Index("ix_enrollments_section_id_id", "section_id", "id"),
+        # Only the enrollments in a section (OneRoster has no sections: none of its rows).
+        sa.Index(
+            "ix_enrollments_section_id_id_set",
+            "section_id",
+            "id",
+            sqlite_where=sa.text("section_id IS NOT NULL"),
+            postgresql_where=sa.text("section_id IS NOT NULL"),
+        ),
     )
     id: str = _pk()
     source_id: str = _fk("sources.id", index=False)

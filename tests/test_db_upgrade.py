@@ -31,6 +31,9 @@ _DOWNGRADE = [
     "DROP INDEX ix_class_sessions_class",
     "DROP INDEX ix_class_sessions_session",
     "CREATE INDEX ix_class_sessions_session_id ON class_sessions (session_id, class_id)",
+    # the section index of every enrollment, most of them in no section
+    "DROP INDEX ix_enrollments_section_id_id_set",
+    "CREATE INDEX ix_enrollments_section_id_id ON enrollments (section_id, id)",
 ]
 
 
@@ -93,6 +96,9 @@ def test_an_earlier_database_is_upgraded_when_opened(any_db_url: str) -> None:
                 "ix_class_sessions_session",
             } <= links
             assert not links & {"ix_person_schools_school_id", "ix_class_sessions_session_id"}
+            enrollments = await conn.run_sync(_index_names, "enrollments")
+            assert "ix_enrollments_section_id_id_set" in enrollments
+            assert "ix_enrollments_section_id_id" not in enrollments
             indexes = await conn.run_sync(lambda sync: sa.inspect(sync).get_indexes("applications"))
             assert {"name": "ix_applications_key_digest", "unique": True} in [
                 {"name": ix["name"], "unique": bool(ix["unique"])} for ix in indexes

@@ -140,6 +140,31 @@ def test_an_empty_table_gets_its_indexes_back_as_they_were(
     assert again.inserted == again.updated == again.deleted == {}
 
 
+def test_a_sections_enrollments_are_found_by_an_index_of_only_the_rows_in_a_section(
+    db_url: str, tmp_path: Path
+) -> None:
+    # OneRoster writes no section: the index holds none of its rows, so an import keeps it up
+    # to date for nothing, and it still serves the lookups by section (`x = ?` and `x IN (…)`
+    # imply `x IS NOT NULL`).
+    import_folder(db_url, write_folder(tmp_path / "f", _varied()))
+
+    async def plans(engine: AsyncEngine) -> list[str]:
+        async with engine.connect() as conn:
+            found = []
+            for query in (
+                "SELECT id FROM enrollments WHERE section_id = ? ORDER BY id LIMIT 10",
+                "SELECT id FROM enrollments WHERE section_id IN (SELECT value FROM json_each(?))",
+            ):
+                plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}", ("x",))
+                found.append(" ".join(str(row[-1]) for row in plan))
+            return found
+
+    for plan in run_db(db_url, plans):
+        assert "ix_enrollments_section_id_id_set" in plan
+    index = dict(_indexes(db_url))["ix_enrollments_section_id_id_set"]
+    assert index.endswith("WHERE section_id IS NOT NULL")
+
+
 def test_a_changed_value_is_checked_even_after_others_of_its_column(
     db_url: str, tmp_path: Path
 ) -> None:
