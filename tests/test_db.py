@@ -39,6 +39,7 @@ from gateway.coltypes import utcnow
 from gateway.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_MMAP_BYTES,
+    SQLITE_PAGE_SIZE,
     create_engine,
     create_schema,
     engine_for,
@@ -47,7 +48,7 @@ from gateway.db import (
 from gateway.db_problems import DatabaseUnavailable
 from gateway.errors import RequestTimeout
 from gateway.request_db import CALLS, DEADLINE, Prepared, RequestDB
-from tests.conftest import ENGINES, fresh_database
+from tests.conftest import ENGINES, fresh_database, run_db
 from tests.factories import make_integration, make_source
 
 TEAMS = models.table_of(models.Team)
@@ -1044,3 +1045,25 @@ def test_a_prepared_statements_parameters_are_the_ones_sqlalchemy_binds(dialect:
     assert prepared.names.count("now") == (2 if dialect.paramstyle == "qmark" else 1)  # $1 twice
     assert prepared.parameters(values) == expected(values)
     assert prepared.parameters(None) == expected({"now": None, "d": None})
+
+
+def test_a_new_sqlite_file_gets_the_larger_pages_and_an_older_file_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old)) as conn:  # as a release before made it
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE earlier (x)")
+
+    async def page_size(engine: Any) -> int:
+        async with engine.connect() as conn:
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(models.table_of(models.Source))
+            )
+            return int((await conn.exec_driver_sql("PRAGMA page_size")).scalar_one())
+
+    assert run_db(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", page_size) == SQLITE_PAGE_SIZE
+    assert run_db(f"sqlite+aiosqlite:///{old}", page_size) == 4096
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
