@@ -4,6 +4,7 @@ indexes are dropped and built again."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -353,7 +354,7 @@ def _outcome(db_url: str, folder: Path, batch_size: int) -> Any:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking takes minutes
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@example(first=[], second=[], mode="bulk", batch_size=1, people=False, gone=None, late=False)
+@example(first=[], second=[], mode="bulk", batch_size=1, people=False, gone=None, roles="memory")
 @given(
     first=_enrollment_rows,
     second=_enrollment_rows,
@@ -361,7 +362,7 @@ def _outcome(db_url: str, folder: Path, batch_size: int) -> Any:
     batch_size=st.sampled_from([1, 3, 2000]),
     people=st.booleans(),
     gone=st.sampled_from([None, "U2", "TE"]),
-    late=st.booleans(),
+    roles=st.sampled_from(["memory", "then-sql", "late"]),
 )
 def test_the_staged_road_gives_what_the_batch_pass_gives(
     tmp_path_factory: pytest.TempPathFactory,
@@ -371,7 +372,7 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
     batch_size: int,
     people: bool,
     gone: str | None,
-    late: bool,
+    roles: str,
 ) -> None:
     # Into a source without enrollments (with or without people and classes), then a bulk or
     # delta import that changes, adds and removes rows; each road from the same database (one
@@ -402,10 +403,7 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
         ),
     ]
     for n, folder in enumerate(folders):
-        # `late`: as with many people, role mismatches looked for in person id order at the end
-        with mock.patch.object(
-            enrollments, "ROLES_CACHED", 0 if late else enrollments.ROLES_CACHED
-        ):
+        with _role_check(roles):
             staged = _outcome(f"sqlite+aiosqlite:///{staged_db}", folder, batch_size)
         by_batch = _batch_road(f"sqlite+aiosqlite:///{batch_db}", folder, batch_size)
         assert staged == by_batch, f"import {n + 1}"
@@ -413,15 +411,26 @@ def test_the_staged_road_gives_what_the_batch_pass_gives(
             break
 
 
+def _role_check(how: str) -> contextlib.AbstractContextManager[Any]:
+    """Role mismatches looked for batch by batch in memory ("memory"), so until the second
+    batch's values and then by query ("then-sql"), or as with many people, in person id order
+    at the end ("late")."""
+    if how == "late":
+        return mock.patch.object(enrollments, "ROLES_CACHED", 0)
+    if how == "then-sql":
+        return mock.patch.object(enrollments, "ROLES_OF_VALUES", 1)
+    return contextlib.nullcontext()
+
+
 async def _delete_enrollments(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(ENROLLMENTS.delete())
 
 
-@pytest.mark.parametrize("late", [False, True], ids=["each-batch", "late"])
+@pytest.mark.parametrize("roles", ["memory", "then-sql", "late"])
 @pytest.mark.parametrize("batch_size", [1, 2, 2000])
 def test_role_warnings_keep_their_place_among_a_later_batchs_reading_warnings(
-    tmp_path: Path, batch_size: int, late: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, batch_size: int, roles: str
 ) -> None:
     # Role mismatches (lines 2 and 4) before and after a row whose cell warns when read (line 3,
     # an extension role) and after another (line 5): the staged road looks for mismatches once
@@ -436,10 +445,9 @@ def test_role_warnings_keep_their_place_among_a_later_batchs_reading_warnings(
         {**first, "sourcedId": "M5", "userSourcedId": "TE", "role": "student"},
     ]
     folder = write_folder(tmp_path / "f", files)
-    if late:  # as with many people: looked for in person id order, once for many batches
-        monkeypatch.setattr(enrollments, "ROLES_CACHED", 0)
 
-    staged = _outcome(f"sqlite+aiosqlite:///{tmp_path / 'staged.db'}", folder, batch_size)
+    with _role_check(roles):
+        staged = _outcome(f"sqlite+aiosqlite:///{tmp_path / 'staged.db'}", folder, batch_size)
     by_batch = _batch_road(f"sqlite+aiosqlite:///{tmp_path / 'batch.db'}", folder, batch_size)
 
     assert staged[1] == by_batch[1]
