@@ -255,6 +255,8 @@ async def _finish(run: Run) -> None:
         used = sa.select(CLASSES.c.id).where(CLASSES.c.school_id == placeholder).exists()
         await conn.execute(SCHOOLS.delete().where(SCHOOLS.c.id == placeholder, ~used))
     for table in (SCHOOLS, SESSIONS, COURSES, PEOPLE):
+        if table.name in run.store.empty:
+            continue  # only this import's rows, each written with the district
         await conn.execute(
             table.update()
             .where(table.c.source_id == source_id, table.c.district_id != district_id)
