@@ -31,6 +31,7 @@ SEEN = sa.Table(
     sa.Column("line", sa.Integer, nullable=False),
     sa.Column("live", sa.Boolean, nullable=False),
     prefixes=["TEMPORARY"],
+    sqlite_with_rowid=False,  # one tree, by (kind, id), instead of a table and its key's index
 )
 """Every row of a file this import has read: `live` when it was written, not when deleted."""
 
