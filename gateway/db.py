@@ -27,6 +27,7 @@ from gateway.request_db import (
     SQLITE_PROGRESS_STEPS,
     Deadline,
     DriverCalls,
+    waits_for_locks_when_taken,
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -74,6 +75,12 @@ def _reset_sqlite(dbapi_connection: Any, record: Any, state: sa.PoolResetState) 
         dbapi_connection.rollback()
 
 
+def _sqlite_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A connection taken from the pool waits for locks again, whatever a read on the event
+    loop's thread left (`waits_for_locks_when_taken`)."""
+    waits_for_locks_when_taken(record)
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
@@ -112,6 +119,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "reset", _reset_sqlite)
+        event.listen(engine.sync_engine, "checkout", _sqlite_checkout)
     return engine
 
 

@@ -468,6 +468,72 @@ def test_a_short_read_runs_on_the_event_loops_thread_and_a_long_one_in_the_drive
     assert seen["busy timeout"] == gateway.db.SQLITE_BUSY_TIMEOUT_MS
 
 
+def test_a_read_on_the_event_loops_thread_waits_for_no_lock_and_every_other_use_does(
+    db_url: str,
+) -> None:
+    """A read on the event loop's thread runs with no busy timeout (waiting for a lock there
+    would stop the whole event loop) and leaves the connection so, for the next such read; any
+    other use gives it its own timeout back first: a read in the driver's thread, the same
+    request going on through SQLAlchemy, and whoever takes the connection from the pool next,
+    a change that must wait for another writer among them."""
+    import gateway.request_db as request_db
+
+    dialect = sqlite_dialect()
+    timeout = sa.text("SELECT timeout AS ms FROM pragma_busy_timeout").columns(ms=sa.Integer)
+    busy = Prepared.of(sa.select(timeout.subquery().c.ms), dialect)
+    padding = "x" * request_db.INLINE_SQL_MOST  # too long for the event loop's thread
+    wordy_text = sa.text(f"SELECT timeout + length('{padding}') AS ms FROM pragma_busy_timeout")
+    wordy = Prepared.of(sa.select(wordy_text.columns(ms=sa.Integer).subquery().c.ms), dialect)
+    full = gateway.db.SQLITE_BUSY_TIMEOUT_MS
+    path = db_url.removeprefix("sqlite+aiosqlite:///")
+
+    async def body() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with engine_for(db_url) as engine:
+            await _read_once(engine, busy)  # prepared on the pool's one connection
+            (calls,) = _pooled_calls(engine)
+            given = calls.given
+            seen["inline"] = [await _read_once(engine, busy) for _ in range(3)]
+            seen["calls"] = calls.given - given
+            seen["driver"] = await _read_once(engine, wordy)
+            seen["inline again"] = await _read_once(engine, busy)
+            db = RequestDB(engine)
+            try:
+                seen["read"] = await db.read([(busy, None)])
+                result = await db.execute(sa.text("PRAGMA busy_timeout"))
+                seen["then through SQLAlchemy"] = result.scalar_one()
+            finally:
+                await db.close()
+            await _read_once(engine, busy)  # none again
+            async with engine.connect() as conn:
+                seen["taken"] = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+            await _read_once(engine, busy)
+            writer = sqlite3.connect(path, isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")  # another writer, done in 0.3 s
+            try:
+                asyncio.get_running_loop().call_later(0.3, writer.commit)
+                started = time.monotonic()
+                async with write_transaction(engine) as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+                seen["change waited"] = time.monotonic() - started >= 0.25
+            finally:
+                writer.close()
+            seen["connections"] = len(_pooled_calls(engine))
+        return seen
+
+    assert asyncio.run(body()) == {
+        "inline": [[[(0,)]]] * 3,
+        "calls": 0,
+        "driver": [[(full + request_db.INLINE_SQL_MOST,)]],
+        "inline again": [[(0,)]],
+        "read": [[(0,)]],
+        "then through SQLAlchemy": full,
+        "taken": full,
+        "change waited": True,
+        "connections": 1,
+    }
+
+
 def test_the_reads_of_one_request_share_their_time_on_the_event_loops_thread(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
