@@ -76,6 +76,50 @@ def test_a_record_is_one_json_object_with_its_extras_and_stack() -> None:
     assert line["time"].endswith("+00:00")
 
 
+def test_a_record_is_written_compactly_and_a_value_orjson_refuses_the_standard_way() -> None:
+    """The line is orjson's compact JSON, with text as it is (no escapes of non-ASCII) and any
+    other object as its text; an integer past 64 bits, which orjson refuses, is written by the
+    standard library's encoder instead of losing the line."""
+    record = logging.LogRecord("gateway.test", logging.INFO, __file__, 1, "für %s", ("ü",), None)
+    record.operation_name = "Émile"
+    record.client = uuid.UUID(int=1)  # not a str: written as its text
+    text = JsonFormatter().format(record)
+    assert text.startswith('{"time":"')
+    assert '"message":"für ü"' in text
+    assert json.loads(text)["client"] == "00000000-0000-0000-0000-000000000001"
+    assert json.loads(text)["operation_name"] == "Émile"
+    record.status = 2**70
+    assert json.loads(JsonFormatter().format(record))["status"] == 2**70
+
+
+def test_the_access_line_goes_through_the_access_loggers_filters_and_handlers(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access record is made by the middleware and handed to the logger (`Logger.handle`):
+    a filter on `gateway.access` still sees and can drop it, and a kept one names its maker."""
+    access = logging.getLogger("gateway.access")
+    dropped: list[str] = []
+
+    def drop_health(record: logging.LogRecord) -> bool:
+        if record.__dict__.get("path") == "/healthz":
+            dropped.append(record.getMessage())
+            return False
+        return True
+
+    access.addFilter(drop_health)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="gateway.access"), api.server.client() as http:
+            http.get("/healthz")
+            http.post("/graphql", content=b"{", headers={"Content-Type": "application/json"})
+    finally:
+        access.removeFilter(drop_health)
+    kept = [r for r in caplog.records if r.name == "gateway.access"]
+    assert dropped == ["GET /healthz 200"]
+    assert [r.getMessage() for r in kept] == ["POST /graphql 400"]
+    assert kept[0].funcName == "access"
+    assert kept[0].filename == "logs.py"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
