@@ -26,6 +26,7 @@ are not pinned, and their CPU is not in the servers' figures.
 
     .venv/bin/python benchmarks/compiled.py [--people 10000] [--rounds 3] [--seconds 5]
         [--postgres postgresql+asyncpg://gateway:gateway@127.0.0.1:55432/postgres]
+        [--log-level INFO]
 """
 
 from __future__ import annotations
@@ -157,7 +158,10 @@ def _pin(unpinned: bool) -> str:
     return f"each server on core {cores - 1}, wrk on cores 0-{cores - 2}"
 
 
-def _start(app: str, env: dict[str, str], factory: bool) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    app: str, env: dict[str, str], factory: bool, log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `app` under uvicorn (its standard error appended to `log`, when given)."""
     port = _port()
     command = [
         *SERVER_CPU,
@@ -172,9 +176,17 @@ def _start(app: str, env: dict[str, str], factory: bool) -> tuple[subprocess.Pop
     ]
     if factory:
         command.append("--factory")
-    process = subprocess.Popen(
-        command, env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent
-    )
+    stderr = log.open("ab") if log is not None else None
+    try:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            cwd=Path(__file__).resolve().parent.parent,
+            stderr=stderr,
+        )
+    finally:
+        if stderr is not None:
+            stderr.close()  # the server has its own copy
     url = f"http://127.0.0.1:{port}/graphql"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -244,6 +256,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument(
         "--unpinned", action="store_true", help="let the servers and wrk run on any core"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the gateways' GATEWAY_LOG_LEVEL (INFO, the default of a deployment, writes an "
+        "access line per request, into a file); WARNING (here the default) writes none, as the "
+        "floor",
     )
     parser.add_argument(
         "--postgres",
@@ -328,15 +347,21 @@ def _run(args: argparse.Namespace, url: str, db: Path, placement: str) -> None:
         "GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
         "GATEWAY_RATE_LIMIT_BURST": "1000000",
         "GATEWAY_MAX_COST": "100000000",
-        "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_LOG_LEVEL": args.log_level,
     }
+    # At INFO every request writes its access line, to a file here as a server would (the
+    # floor writes none).
+    log = db.parent / "gateway.log" if args.log_level.upper() in ("INFO", "DEBUG") else None
     servers = {
         "floor": _start("benchmarks.compiled:floor_app", floor_env, factory=True),
         "resolvers": _start(
-            "gateway.app:create_app", {**common, "GATEWAY_EXECUTION": "resolvers"}, factory=True
+            "gateway.app:create_app",
+            {**common, "GATEWAY_EXECUTION": "resolvers"},
+            factory=True,
+            log=log,
         ),
         "compiled": _start(
-            "gateway.app:create_app", {**common, "GATEWAY_EXECUTION": "auto"}, factory=True
+            "gateway.app:create_app", {**common, "GATEWAY_EXECUTION": "auto"}, factory=True, log=log
         ),
     }
     try:
@@ -356,7 +381,7 @@ def _run(args: argparse.Namespace, url: str, db: Path, placement: str) -> None:
         engine = "PostgreSQL" if args.postgres else "SQLite"
         print(
             f"{engine}, demo people={args.people}, wrk -t1 -c{args.connections} "
-            f"-d{args.seconds}s, {placement}"
+            f"-d{args.seconds}s, {placement}, gateway log level {args.log_level}"
         )
         print(
             f"median of {args.rounds} interleaved rounds (req/s); each ratio is the median of "
