@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import math
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -400,10 +401,16 @@ async def _wait_for_locks(pooled: PoolProxiedConnection) -> None:
         await driver._execute(calls.wait_for_locks, driver._conn)
 
 
-_reading_checkout = False
-"""True while `_checkout_pooled` takes a connection from the pool without a greenlet: for a
-read, which may run on the event loop's thread, where the connection has no busy timeout
-(`DriverCalls.no_waiting`), and needs none given back (`waits_for_locks_when_taken`)."""
+class _Checkout(threading.local):
+    reading = False
+    """True while `_checkout_pooled` takes a connection from the pool without a greenlet, in
+    this thread: for a read, which may run on the event loop's thread, where the connection has
+    no busy timeout (`DriverCalls.no_waiting`), and needs none given back
+    (`waits_for_locks_when_taken`). Per thread: a checkout in another thread (another event
+    loop's, another engine's) at that moment is not one."""
+
+
+_checkout = _Checkout()
 
 
 def waits_for_locks_when_taken(connection_record: Any) -> None:
@@ -412,7 +419,7 @@ def waits_for_locks_when_taken(connection_record: Any) -> None:
     (`_checkout_pooled`); from the event loop's thread when nothing runs in the driver's, else
     (a connection taken through a greenlet) in the driver's thread."""
     calls: DriverCalls | None = connection_record.info.get(CALLS)
-    if calls is None or calls.busy_now == calls.busy_ms or _reading_checkout:
+    if calls is None or calls.busy_now == calls.busy_ms or _checkout.reading:
         return
     driver: Any = connection_record.dbapi_connection.driver_connection
     if calls.idle():
@@ -428,15 +435,15 @@ async def _checkout_pooled(pool: sa.Pool) -> PoolProxiedConnection:
     puts the entry back). A pool that pings each connection it hands out (PostgreSQL's) calls
     into the driver every time, and a ping that fails for want of a greenlet invalidates the
     connection: there always through a greenlet."""
-    global _reading_checkout
     if isinstance(pool, sa.pool.QueuePool) and pool.checkedin() > 0 and not pool._pre_ping:
-        _reading_checkout = True  # no await until it is False again: no other checkout meanwhile
+        # no await until it is False again: no other checkout of this thread meanwhile
+        _checkout.reading = True
         try:
             return pool.connect()
         except sa.exc.MissingGreenlet:
             pass
         finally:
-            _reading_checkout = False
+            _checkout.reading = False
     return await greenlet_spawn(pool.connect)
 
 
@@ -629,15 +636,20 @@ class RequestDB:
                 rows = None
                 if self._inline_left > 0 and calls.idle() and calls.ready(runs):
                     started = time.monotonic()
-                    rows = _run_inline(
-                        connection,
-                        begin and not self._begun,
-                        runs,
-                        end,
-                        raw.info[DEADLINE],
-                        min(INLINE_SECONDS, self._inline_left),
-                        calls,
-                    )
+                    try:
+                        rows = _run_inline(
+                            connection,
+                            begin and not self._begun,
+                            runs,
+                            end,
+                            raw.info[DEADLINE],
+                            min(INLINE_SECONDS, self._inline_left),
+                            calls,
+                        )
+                    finally:
+                        if self._conn is not None:
+                            # the request goes on through SQLAlchemy on this connection
+                            calls.wait_for_locks(connection)
                     self._inline_left -= time.monotonic() - started
                     self._begun = connection.in_transaction
                 if rows is None:

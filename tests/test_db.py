@@ -518,6 +518,14 @@ def test_a_read_on_the_event_loops_thread_waits_for_no_lock_and_every_other_use_
                 seen["change waited"] = time.monotonic() - started >= 0.25
             finally:
                 writer.close()
+            db = RequestDB(engine)
+            try:  # SQLAlchemy first, then a read on the event loop's thread, then SQLAlchemy
+                await db.execute(sa.text("SELECT 1"))
+                seen["mixed read"] = await db.read([(busy, None)])
+                result = await db.execute(sa.text("PRAGMA busy_timeout"))
+                seen["mixed then"] = result.scalar_one()
+            finally:
+                await db.close()
             seen["connections"] = len(_pooled_calls(engine))
         return seen
 
@@ -530,8 +538,45 @@ def test_a_read_on_the_event_loops_thread_waits_for_no_lock_and_every_other_use_
         "then through SQLAlchemy": full,
         "taken": full,
         "change waited": True,
+        "mixed read": [[(0,)]],
+        "mixed then": full,
         "connections": 1,
     }
+
+
+def test_a_read_checkout_in_one_thread_does_not_spare_another_threads_checkout(
+    db_url: str,
+) -> None:
+    """A connection taken from the pool for a read on the event loop's thread keeps no busy
+    timeout (the pool's listener is told so for that checkout alone); a checkout in another
+    thread at that very moment, of another event loop and engine, still gets its timeout back."""
+    import gateway.request_db as request_db
+
+    dialect = sqlite_dialect()
+    count = Prepared.of(sa.select(sa.func.count()).select_from(TEAMS), dialect)
+
+    read, taking = threading.Event(), threading.Event()
+
+    async def other_thread() -> int:
+        async with engine_for(db_url) as engine:
+            await _read_once(engine, count)
+            await _read_once(engine, count)  # on the event loop's thread: no busy timeout now
+            read.set()
+            taking.wait(10)
+            async with engine.connect() as conn:
+                return int((await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one())
+
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(asyncio.run(other_thread())))
+    worker.start()
+    assert read.wait(10)
+    request_db._checkout.reading = True  # as while this thread takes a connection for a read
+    try:
+        taking.set()
+        worker.join(30)
+    finally:
+        request_db._checkout.reading = False
+    assert seen == [gateway.db.SQLITE_BUSY_TIMEOUT_MS]
 
 
 def test_the_reads_of_one_request_share_their_time_on_the_event_loops_thread(
