@@ -96,7 +96,8 @@ class DriverCalls:
     connection from the event loop's thread instead (`RequestDB.read`). Counts every call,
     whoever makes it (SQLAlchemy, a cancelled request's call still running), since `counted`
     wraps the connection's one way into its thread. Each count has one writer (the event loop's
-    thread, the driver's), so neither needs a lock."""
+    thread, the driver's), so neither needs a lock; `busy_now` is written by the thread that may
+    use the connection at that moment (the event loop's only while `idle`)."""
 
     __slots__ = ("busy_ms", "busy_now", "finished", "given", "prepared")
 
@@ -567,8 +568,8 @@ class RequestDB:
         if self._conn is None:
             if self._pooled is not None:
                 # the connection `read` took: the same transaction goes on through SQLAlchemy
+                await _wait_for_locks(self._pooled)  # still the request's, should this be cancelled
                 pooled, self._pooled = self._pooled, None
-                await _wait_for_locks(pooled)
                 sync = await greenlet_spawn(sa.Connection, self.engine.sync_engine, pooled)
                 self._conn = AsyncConnection(self.engine, sync)
                 return self._conn  # bound by the deadline already (`_take_pooled`)
