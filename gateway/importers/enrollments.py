@@ -508,6 +508,13 @@ class _RoleCheck:
         self.role_of: dict[int, str] | None = {}
         """The role of each VALUES row so far; None once there were too many."""
 
+    # Where a staged row (`_COLUMNS`; a deleted one has only those before the person) and a
+    # VALUES row (`_VALUES`) hold what the check reads.
+    _LINE, _PERSON, _USER_SID, _VKEY = (
+        _COLUMNS.index(c) for c in ("line", "person_id", "user_sid", "vkey")
+    )
+    _KEY, _ROLE = _VALUES.index("k"), _VALUES.index("role")
+
     def __call__(
         self, run: Run, staged: Sequence[tuple[Any, ...]], values: Sequence[tuple[Any, ...]]
     ) -> bool:
@@ -519,14 +526,16 @@ class _RoleCheck:
             role_of = self.role_of = None
         if role_of is None:
             return False
+        key, role_at = self._KEY, self._ROLE
         for value in values:
-            role_of[value[0]] = value[1]
+            role_of[value[key]] = value[role_at]
         roles = self.roles
+        line, person, user_sid, vkey = self._LINE, self._PERSON, self._USER_SID, self._VKEY
         for row in staged:
-            if len(row) > 3 and (have := roles.get(row[3])) is not None:
-                role = role_of[row[7]]
+            if len(row) > person and (have := roles.get(row[person])) is not None:
+                role = role_of[row[vkey]]
                 if role not in have:
-                    warn_role_mismatch(run, row[0], row[4], have, role)
+                    warn_role_mismatch(run, row[line], row[user_sid], have, role)
         return True
 
 
