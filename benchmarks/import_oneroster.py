@@ -352,14 +352,14 @@ def generate(folder: Path, users: int, enrollments: int, version: str, seed: int
     return total
 
 
-async def _import(url: str, folder: Path) -> tuple[ImportResult, float, float]:
+async def _import(url: str, folder: Path) -> tuple[ImportResult, float, float, str]:
     """Import `folder`; return the result, the wall-clock seconds and the CPU seconds (the
     process's, SQLite's thread included, and the process that parses a large enrollments.csv:
-    on a busy machine the fairer measure)."""
+    on a busy machine the fairer measure), and `_mapped` before the connections close."""
     async with engine_for(url) as engine:
         started, cpu = time.perf_counter(), _cpu()
         result = await import_oneroster(engine, folder, source_name="Benchmark")
-        return result, time.perf_counter() - started, _cpu() - cpu
+        return result, time.perf_counter() - started, _cpu() - cpu, _mapped()
 
 
 def _cpu() -> float:
@@ -372,6 +372,25 @@ def _rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     """Peak RSS of this process (or the largest of its ended child processes)."""
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _mapped() -> str:
+    """How much of the resident memory is the database file's pages, which SQLite reads through
+    a memory map (up to `SQLITE_MMAP_BYTES`): counted in RSS, but the kernel's page cache, not
+    the import's own memory; empty where /proc does not say."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return ""
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    try:
+        anonymous, mapped = (int(fields[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile"))
+    except (KeyError, ValueError):
+        return ""
+    return (
+        f", at its end {anonymous:.0f} MiB of its own and {mapped:.0f} MiB of mapped files (the "
+        "database's pages that it read, through SQLite's memory map)"
+    )
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -473,7 +492,7 @@ def main() -> None:
         for n in range(args.repeat):
             for leftover in Path(scratch).glob("bench.db*"):  # the last run's file, WAL and all
                 leftover.unlink()
-            result, seconds, cpu = asyncio.run(_import(url, folder))
+            result, seconds, cpu, _ = asyncio.run(_import(url, folder))
             runs.append((seconds, cpu))
             print(
                 f"import{f' {n + 1}/{args.repeat}' if args.repeat > 1 else ''}: {rows:,} rows in "
@@ -515,12 +534,13 @@ def main() -> None:
         if result.warnings:
             print("warnings: " + "; ".join(result.warnings))
         if args.reimport:
-            again, seconds, cpu = asyncio.run(_import(url, folder))
+            again, seconds, cpu, mapped = asyncio.run(_import(url, folder))
             changed = sum(again.inserted.values()) + sum(again.updated.values())
             changed += sum(again.deleted.values())
             print(
                 f"re-import: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s "
                 f"({cpu:.1f} CPU s), {changed} rows changed; peak RSS {_rss_mib():.0f} MiB"
+                f"{mapped}"
             )
         print(f"database: {database.stat().st_size / 2**20:,.0f} MiB")
 
