@@ -1434,6 +1434,25 @@ def test_warnings_are_capped_per_kind(db_url: str, tmp_path: Path) -> None:
     ]
 
 
+def test_a_warning_repeated_on_many_rows_is_shown_once_and_its_repeats_counted(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The same bad grade on sixteen rows: one message (its first row), and the fifteen others
+    # counted, as for sixteen different values past the first ten (found by a review: the
+    # repeats went unmentioned).
+    files = district_files()
+    files["users"] += [
+        {**files["users"][1], "sourcedId": f"V{n:02d}", "username": f"v{n:02d}", "grades": "ZZ"}
+        for n in range(16)
+    ]
+    result = import_folder(db_url, write_folder(tmp_path / "f", files))
+
+    assert result.warnings == [
+        "users.csv, line 6, column 'grades': 'ZZ' is not a CEDS grade level and was left out",
+        "15 more warnings like the above (grades users.csv)",
+    ]
+
+
 class RecordingProgress:
     """A Progress that records what it is told."""
 

@@ -188,6 +188,7 @@ class Cells:
                     f"{self.file}, line {row.line}, column '{column}': '{item}' is not a CEDS "
                     "grade level and was left out",
                     key=item,
+                    repeats=True,  # a grade left out of each row: how many rows lost one
                 )
             elif grade not in grades:
                 grades.append(grade)

@@ -43,26 +43,33 @@ class Warnings:
         self.limit = limit
         self._messages: list[str] = []
         self._counts: dict[str, int] = {}
+        self._shown: dict[str, int] = {}
         self._keys: set[tuple[str, object]] = set()
 
-    def add(self, category: str, message: str, *, key: object = None) -> None:
-        """Record `message`; a repeated `key` within a category is recorded once."""
+    def add(
+        self, category: str, message: str, *, key: object = None, repeats: bool = False
+    ) -> None:
+        """Record `message`; a repeated `key` within a category is recorded once, and with
+        `repeats` (the same bad value on many rows) counted with the rest (`as_list`)."""
         if key is not None:
             if (category, key) in self._keys:
+                if repeats:
+                    self._counts[category] += 1
                 return
             if len(self._keys) < 100_000:
                 self._keys.add((category, key))
-        count = self._counts.get(category, 0) + 1
-        self._counts[category] = count
-        if count <= self.limit:
+        self._counts[category] = self._counts.get(category, 0) + 1
+        shown = self._shown.get(category, 0)
+        if shown < self.limit:
+            self._shown[category] = shown + 1
             self._messages.append(message)
 
     def as_list(self) -> list[str]:
-        """The recorded messages, then one line per category that went past the limit."""
+        """The recorded messages, then one line per category with more than it shows."""
         overflow = [
-            f"{count - self.limit} more warnings like the above ({category})"
+            f"{count - self._shown.get(category, 0)} more warnings like the above ({category})"
             for category, count in self._counts.items()
-            if count > self.limit
+            if count > self._shown.get(category, 0)
         ]
         return [*self._messages, *overflow]
 
@@ -73,11 +80,13 @@ class DeferredWarnings(Warnings):
 
     def __init__(self) -> None:
         super().__init__()
-        self._calls: list[tuple[str, str, object]] = []
+        self._calls: list[tuple[str, str, object, bool]] = []
 
-    def add(self, category: str, message: str, *, key: object = None) -> None:
+    def add(
+        self, category: str, message: str, *, key: object = None, repeats: bool = False
+    ) -> None:
         """Record the call."""
-        self._calls.append((category, message, key))
+        self._calls.append((category, message, key, repeats))
 
     def recorded(self) -> bool:
         """Whether any call was recorded."""
@@ -85,8 +94,8 @@ class DeferredWarnings(Warnings):
 
     def replay(self, into: Warnings) -> None:
         """Make the recorded calls on `into`."""
-        for category, message, key in self._calls:
-            into.add(category, message, key=key)
+        for category, message, key, repeats in self._calls:
+            into.add(category, message, key=key, repeats=repeats)
 
 
 class Progress(Protocol):
