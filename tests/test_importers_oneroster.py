@@ -870,7 +870,8 @@ WITH_PROPERTIES = (
 )
 
 
-def _folder_1_1(path: Path) -> Path:
+def _folder_1_1(path: Path, **user_2: str) -> Path:
+    """A 1.1 folder (roles and orgs on users.csv), with `user_2`'s cells on the second user."""
     files = district_files()
     del files["roles"]
     roles_and_orgs = [("student", "S1"), ("student", "S1"), ("teacher", "S1,S2"), ("parent", "D1")]
@@ -878,6 +879,7 @@ def _folder_1_1(path: Path) -> Path:
         row.update(role=role, orgSourcedIds=orgs)
         del row["primaryOrgSourcedId"]
     files["users"][3]["agentSourcedIds"] = "U1"
+    files["users"][1].update(user_2)
     return write_folder(path, files, version="1.1")
 
 
@@ -1270,6 +1272,22 @@ ERRORS = [
         "classes.csv, line 2, column 'title': the value is required but the cell is empty",
         id="empty-title",
     ),
+    # Found by a review: these columns were required to be there, not to be filled.
+    pytest.param(
+        lambda f: edited(f, "classes", 1, termSourcedIds=" "),
+        "classes.csv, line 3, column 'termSourcedIds': the value is required but the cell is empty",
+        id="empty-terms",
+    ),
+    pytest.param(
+        lambda f: edited(f, "users", 1, givenName=""),
+        "users.csv, line 3, column 'givenName': the value is required but the cell is empty",
+        id="empty-given-name",
+    ),
+    pytest.param(
+        lambda f: edited(f, "users", 2, familyName="  "),
+        "users.csv, line 4, column 'familyName': the value is required but the cell is empty",
+        id="empty-family-name",
+    ),
 ]
 """Each case spoils the good folder and names the message that must start the error."""
 
@@ -1290,6 +1308,23 @@ def test_a_bad_folder_names_file_line_column_and_changes_nothing(
         where += f", column '{error.column}'"
     assert expected.startswith(where + ": ")
     assert str(error).startswith(expected)
+    assert dump(any_db_url) == before
+
+
+@pytest.mark.parametrize("column", ["role", "orgSourcedIds"])
+def test_a_1_1_user_without_its_role_or_orgs_is_an_error_and_changes_nothing(
+    any_db_url: str, tmp_path: Path, column: str
+) -> None:
+    # OneRoster 1.1 requires both on every users.csv row (1.2 moved them to roles.csv); an
+    # empty one made a person without roles or schools (found by a review).
+    import_folder(any_db_url, _folder_1_1(tmp_path / "good"))
+    before = dump(any_db_url)
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, _folder_1_1(tmp_path / "bad", **{column: ""}))
+
+    assert str(raised.value) == (
+        f"users.csv, line 3, column '{column}': the value is required but the cell is empty"
+    )
     assert dump(any_db_url) == before
 
 

@@ -110,7 +110,10 @@ def _user_identifiers(cells: Cells, row: Row, sourced_id: str) -> list[dict[str,
 
 
 def _user_orgs(run: Run, cells: Cells, row: Row) -> list[str]:
-    """The orgs of a users.csv row (1.2 primaryOrgSourcedId, 1.1 orgSourcedIds), checked."""
+    """The orgs of a users.csv row (1.2 primaryOrgSourcedId, 1.1 orgSourcedIds, which 1.1
+    requires), checked."""
+    if run.manifest.version != "1.2" and not cells.items(row, "orgSourcedIds"):
+        raise cells.error(row, "orgSourcedIds", "the value is required but the cell is empty")
     columns = (
         ("primaryOrgSourcedId", [cells.text(row, "primaryOrgSourcedId")]),
         ("orgSourcedIds", cells.items(row, "orgSourcedIds")),
@@ -146,14 +149,15 @@ def _person(
 ) -> tuple[dict[str, Any], list[str], Remembered]:
     person_id = run.id("person", sourced_id)
     user_role = cells.text(row, "role")
-    cells.enum(row, "role", USER_ROLES, extension="MEMBER")
+    # 1.1 requires the role (1.2 gives roles in roles.csv)
+    cells.enum(row, "role", USER_ROLES, extension="MEMBER", required=run.manifest.version != "1.2")
     cells.boolean(row, "enabledUser")
     entries = _role_entries(run, known, staged_roles)
     user_orgs = _user_orgs(run, cells, row)
     orgs = user_orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
     properties = _properties(kept("users", row.cells), entries)
-    given = cells.text(row, "givenName")
-    family = cells.text(row, "familyName")
+    given = cells.required(row, "givenName")
+    family = cells.required(row, "familyName")
     display = " ".join(
         n
         for n in (
