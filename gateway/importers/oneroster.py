@@ -228,8 +228,9 @@ async def find_or_create_source(
     ).all()
     if len(rows) > 1:
         raise ValidationFailed(
-            f"{len(rows)} sources are named {name.strip()!r}; an import needs a unique name "
-            "(`gateway sources list` shows them)"
+            f"{len(rows)} sources are named {name.strip()!r} "
+            f"({', '.join(str(row.id) for row in rows)}); an import goes into the one source of "
+            "its name: import under another --source-name (`gateway sources list` shows them)"
         )
     if rows:
         if rows[0].application != "oneroster":
