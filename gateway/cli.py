@@ -133,6 +133,7 @@ def serve(
             "pass both: gateway serve --demo --new-demo-tokens"
         )
     url = graphql_url(host, port)
+    _check_can_listen(host, port)
 
     async def prepare(engine: Any) -> None:
         if demo:
@@ -163,6 +164,27 @@ def serve(
         log_level="warning",
         **proxy_options(load_settings()),
     )
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail with one message when `host`:`port` cannot be listened on (another server has the
+    port, a port below 1024 without the right, an address this machine does not have), before
+    the database is opened or the demo loaded: uvicorn would say so only after `serve` said it
+    serves, in its own words and with exit status 3. Bound as uvicorn binds (SO_REUSEADDR)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, protocol, _, address = infos[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        fail(
+            f"cannot listen on {host}:{port}: {reason}; stop what uses it or pass another "
+            "--port (and --host an address of this machine)"
+        )
 
 
 _EVERY_INTERFACE = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  # not a bind

@@ -11,6 +11,7 @@ import queue
 import re
 import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -145,6 +146,29 @@ def test_a_database_that_cannot_be_opened_is_one_message_and_exit_code_1(
         assert fragment in done.stderr
     assert PASSWORD not in done.stderr
     assert "Serving" not in done.stderr
+
+
+def test_serve_on_a_port_in_use_is_one_message_and_exit_code_2_before_anything(
+    tmp_path: Path,
+) -> None:
+    # Found by a review: it said "Serving http://…" and then uvicorn's own error, exit 3.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = gateway(
+            f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+            tmp_path,
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Serving" not in done.stderr
+    assert not (tmp_path / "g.db").exists()  # checked before the database is opened
 
 
 def test_serve_says_where_it_listens(tmp_path: Path) -> None:
