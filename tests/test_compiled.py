@@ -1238,6 +1238,43 @@ def test_an_object_wider_than_one_sql_function_call_is_answered_without_a_failed
     assert not [r for r in caplog.records if r.name == "gateway.compiled"]
 
 
+def _enrollments(inner: str) -> str:
+    return f"id enrollments(first: 2) {{ nodes {{ id {inner} }} }}"
+
+
+def _person(inner: str) -> str:
+    return f"person {{ id {inner} }}"
+
+
+DEEPER_THAN_SQLITE_PARSES = {
+    # enrollments → person three times: its statement alone is too deep for SQLite's parser
+    # (100 deep before 3.46), within the gateway's depth limit (15)
+    "statement": _enrollments(_person(_enrollments(_person(_enrollments(_person("")))))),
+    # one level less: its statement runs, not once wrapped with the grant (`grant_and_clean`)
+    "with-its-grant": _enrollments(_person(_enrollments(_person(_enrollments(""))))),
+}
+
+
+@pytest.mark.parametrize("case", list(DEEPER_THAN_SQLITE_PARSES))
+def test_an_operation_nested_deeper_than_sqlite_parses_is_one_warning_then_the_resolvers(
+    pair: Pair, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    """Found by a review: each such request logged an ERROR with a stack trace (a compiled
+    statement that failed, then the resolvers), on every request. Now: one warning, and the
+    resolvers answer it from then on, as they answer what the compiler does not support."""
+    query = f"{{ people(first: 2) {{ nodes {{ {DEEPER_THAN_SQLITE_PARSES[case]} }} }} }}"
+    with caplog.at_level(logging.WARNING, logger="gateway.compiled"):
+        paths = [compare(pair, query, pair.tokens["all"]) for _ in range(4)]
+    records = [r for r in caplog.records if r.name == "gateway.compiled"]
+    if pair.engine == "sqlite":
+        assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None)], records
+        assert "deeper than the database parses" in records[0].getMessage()
+        assert paths[-2:] == ["resolvers", "resolvers"]
+    else:  # PostgreSQL parses it
+        assert records == []
+        assert paths[-1] == "compiled"
+
+
 @pytest.mark.parametrize(
     "query",
     [

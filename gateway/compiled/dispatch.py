@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, MutableMapping
 from dataclasses import dataclass, replace
@@ -70,6 +71,9 @@ class PlanCache(Generic[T]):
         self._plans.move_to_end(key)
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
+
+    def discard(self, key: Hashable) -> None:
+        self._plans.pop(key, None)
 
 
 PLANS: PlanCache[list[RootPlan]] = PlanCache(PLAN_CACHE_SIZE)
@@ -142,7 +146,10 @@ class CompiledExecution(SchemaExtension):
             PLANS.put(key, plans)
         if plans is UNSUPPORTED:
             return None
-        return await run_plans(context, plans)
+        data = await run_plans(context, plans)
+        if data is None and getattr(state, "beyond_engine", False):
+            PLANS.put(key, UNSUPPORTED)  # the same statement would fail the same way
+        return data
 
 
 def prepare(plans: list[RootPlan], dialect: sa.Dialect) -> list[RootPlan]:
@@ -216,7 +223,7 @@ async def run_plans(
     db = context.db
     if db.on_driver and _all_prepared(plans):
         end = not getattr(context.request.state, "batch", False)
-        return await _run_on_driver(db, plans, end, verbatim)
+        return await _run_on_driver(context, plans, end, verbatim)
     dialect = db.engine.dialect.name
     values: list[Any] = []
     conn = await db.connection()
@@ -228,10 +235,10 @@ async def run_plans(
         data = _data(plans, iter(values))
     except RequestTimeout:
         raise
-    except Exception:
+    except Exception as error:
         if savepoint is not None:
             await savepoint.rollback()
-        log.exception("compiled statement failed; the resolvers answer instead")
+        _failed(context, error)
         return None
     if savepoint is not None:
         await savepoint.commit()
@@ -248,17 +255,44 @@ def _driver_statements(plans: list[RootPlan]) -> list[Prepared]:
 
 
 async def _run_on_driver(
-    db: RequestDB, plans: list[RootPlan], end: bool, verbatim: bool
+    context: Context, plans: list[RootPlan], end: bool, verbatim: bool
 ) -> dict[str, Any] | None:
     """`run_plans` on SQLite's driver: every statement in one call into its thread."""
     try:
-        results = await db.read([(p, None) for p in _driver_statements(plans)], end=end)
+        results = await context.db.read([(p, None) for p in _driver_statements(plans)], end=end)
     except RequestTimeout:
         raise
-    except Exception:
-        log.exception("compiled statement failed; the resolvers answer instead")
+    except Exception as error:
+        _failed(context, error)
         return None
     return _data(plans, _scalars(results), verbatim)
+
+
+_ENGINE_LIMITS = ("parser stack overflow", "Expression tree is too large")
+"""What SQLite says of a statement nested deeper than it parses (its parser's stack, 100 deep
+in builds before 3.46; its expression depth, 1000): an operation within the gateway's own
+limits can reach them (a chain enrollments → person → enrollments, three times)."""
+
+
+def _failed(context: Context, error: Exception) -> None:
+    """Log why a compiled statement failed (the resolvers answer instead). An operation nested
+    deeper than the database parses is not a fault: a warning, and `_answer` keeps it from
+    the compiled path from now on (`BEYOND_ENGINE`); anything else is logged with its
+    traceback."""
+    if _beyond_engine(error):
+        log.warning(
+            "compiled statement nested deeper than the database parses; the resolvers answer "
+            "this operation"
+        )
+        context.request.state.beyond_engine = True
+        return
+    log.exception("compiled statement failed; the resolvers answer instead", exc_info=error)
+
+
+def _beyond_engine(error: Exception) -> bool:
+    """Whether `error` is SQLite refusing a statement nested deeper than it parses."""
+    cause = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's error
+    return isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(_ENGINE_LIMITS)
 
 
 def _scalars(results: list[list[tuple[Any, ...]]]) -> Iterator[Any]:
@@ -396,8 +430,19 @@ async def grant_and_clean(
         grant, values = await request_grant_gated(db, wanted, known.gated)
     except RequestTimeout:
         raise
-    except Exception:
-        log.exception("compiled statement failed; the resolvers answer instead")
+    except Exception as error:
+        if _beyond_engine(error):
+            # the grant's part nests the clean statements one level deeper: this operation
+            # goes to the resolvers from now on, not to this failure on every request
+            log.warning(
+                "compiled statement with its grant nested deeper than the database parses; "
+                "the resolvers answer this operation"
+            )
+            PLANS.put(known.key, UNSUPPORTED)
+            CLEAN.discard(known.key)
+            BY_TOKEN.discard((wanted, dialect, *asked))
+        else:
+            log.exception("compiled statement failed; the resolvers answer instead")
         return await request_grant(db, token, wanted), None
     if grant is None:
         return None, None  # an unknown token: nothing more is read
