@@ -1284,6 +1284,17 @@ ERRORS = [
         id="empty-given-name",
     ),
     pytest.param(
+        lambda f: {
+            **f,
+            "orgs": [
+                *f["orgs"],
+                {**f["orgs"][1], "sourcedId": "M9", "type": "department", "parentSourcedId": "S9"},
+            ],
+        },
+        "orgs.csv, line 5, column 'parentSourcedId': unknown org 'S9' (not in orgs.csv)",
+        id="department-of-an-unknown-org",
+    ),
+    pytest.param(
         lambda f: edited(f, "users", 2, familyName="  "),
         "users.csv, line 4, column 'familyName': the value is required but the cell is empty",
         id="empty-family-name",

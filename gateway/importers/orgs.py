@@ -60,15 +60,34 @@ async def import_orgs(run: Run) -> None:
                 elif org_type == "school":
                     schools.append((row.line, _school(run, cells, row, sourced_id, name)))
 
+    errors: list[OneRosterError] = []
+    if mode == "bulk":
+        # A department stands for its parent school where users and roles name it: one whose
+        # parent the file does not have would silently give its people no school (found by a
+        # review). A bulk file holds every org, so the parent must be in it.
+        errors += [
+            OneRosterError(
+                f"unknown org '{org.parent}' (not in orgs.csv)",
+                file="orgs.csv",
+                line=lines[sourced_id],
+                column="parentSourcedId",
+            )
+            for sourced_id, org in run.orgs.items()
+            if org.type == "department" and org.parent and org.parent not in run.orgs
+        ][:1]
     if len(districts) > 1:
         row, sourced_id = districts[1]
-        raise OneRosterError(
-            f"a second district org '{sourced_id}' (the first is '{districts[0][1]}' at line "
-            f"{districts[0][0].line}); a source holds exactly one district",
-            file="orgs.csv",
-            line=row.line,
-            column="type",
+        errors.append(
+            OneRosterError(
+                f"a second district org '{sourced_id}' (the first is '{districts[0][1]}' at line "
+                f"{districts[0][0].line}); a source holds exactly one district",
+                file="orgs.csv",
+                line=row.line,
+                column="type",
+            )
         )
+    if errors:
+        raise min(errors, key=lambda error: error.line or 0)  # the first in the file
     await _write_district(run, cells, districts[0] if districts else None)
     for row_, sourced_id in deleted:
         if run.id("district", sourced_id) == run.district_id:
