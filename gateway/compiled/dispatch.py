@@ -277,8 +277,8 @@ limits can reach them (a chain enrollments → person → enrollments, three tim
 def _failed(context: Context, error: Exception) -> None:
     """Log why a compiled statement failed (the resolvers answer instead). An operation nested
     deeper than the database parses is not a fault: a warning, and `_answer` keeps it from
-    the compiled path from now on (`BEYOND_ENGINE`); anything else is logged with its
-    traceback."""
+    the compiled path from now on (the request's `state.beyond_engine`); anything else is
+    logged with its traceback."""
     if _beyond_engine(error):
         log.warning(
             "compiled statement nested deeper than the database parses; the resolvers answer "
