@@ -61,8 +61,8 @@ _COLUMNS = (
     "class_sid",
     "vkey",
 )
-"""The staged columns, as the parser gives them; a deleted (tobedeleted) row has only the
-first three. `vkey` is the number of the row's values in VALUES."""
+"""The staged columns, as the parser gives them; a deleted (tobedeleted) row holds only the
+first three (None from the person on). `vkey` is the number of the row's values in VALUES."""
 _VALUES = ("k", "role", '"primary"', "state", "start_date", "end_date", "properties")
 """The columns of VALUES, as the parser gives them."""
 _DERIVED = (
@@ -508,7 +508,7 @@ class _RoleCheck:
         self.role_of: dict[int, str] | None = {}
         """The role of each VALUES row so far; None once there were too many."""
 
-    # Where a staged row (`_COLUMNS`; a deleted one has only those before the person) and a
+    # Where a staged row (`_COLUMNS`; a deleted one has no person, so no role to check) and a
     # VALUES row (`_VALUES`) hold what the check reads.
     _LINE, _PERSON, _USER_SID, _VKEY = (
         _COLUMNS.index(c) for c in ("line", "person_id", "user_sid", "vkey")
@@ -532,7 +532,7 @@ class _RoleCheck:
         roles = self.roles
         line, person, user_sid, vkey = self._LINE, self._PERSON, self._USER_SID, self._VKEY
         for row in staged:
-            if len(row) > person and (have := roles.get(row[person])) is not None:
+            if (have := roles.get(row[person])) is not None:
                 role = role_of[row[vkey]]
                 if role not in have:
                     warn_role_mismatch(run, row[line], row[user_sid], have, role)
