@@ -78,6 +78,9 @@ _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
 
+_EMPTY = "the value is required but the cell is empty"
+
+
 class Cells:
     """Typed access to the cells of one file's rows."""
 
@@ -97,7 +100,7 @@ class Cells:
         """The stripped cell, which must not be empty."""
         value = row.cells.get(column, "").strip()
         if not value:
-            raise self.error(row, column, "the value is required but the cell is empty")
+            raise self.error(row, column, _EMPTY)
         return value
 
     def date(self, row: Row, column: str, *, required: bool = False) -> date | None:
@@ -173,6 +176,13 @@ class Cells:
         if not value:
             return []
         return [item for item in (part.strip() for part in value.split(",")) if item]
+
+    def required_items(self, row: Row, column: str) -> list[str]:
+        """`items`, of which there must be at least one."""
+        found = self.items(row, column)
+        if not found:
+            raise self.error(row, column, _EMPTY)
+        return found
 
     def grades(self, row: Row, column: str) -> list[str]:
         """CEDS grade levels; `1` reads as `01`; anything else is left out with a warning."""

@@ -112,11 +112,14 @@ def _user_identifiers(cells: Cells, row: Row, sourced_id: str) -> list[dict[str,
 def _user_orgs(run: Run, cells: Cells, row: Row) -> list[str]:
     """The orgs of a users.csv row (1.2 primaryOrgSourcedId, 1.1 orgSourcedIds, which 1.1
     requires), checked."""
-    if run.manifest.version != "1.2" and not cells.items(row, "orgSourcedIds"):
-        raise cells.error(row, "orgSourcedIds", "the value is required but the cell is empty")
+    org_ids = (
+        cells.items(row, "orgSourcedIds")
+        if run.manifest.version == "1.2"
+        else cells.required_items(row, "orgSourcedIds")
+    )
     columns = (
         ("primaryOrgSourcedId", [cells.text(row, "primaryOrgSourcedId")]),
-        ("orgSourcedIds", cells.items(row, "orgSourcedIds")),
+        ("orgSourcedIds", org_ids),
     )
     orgs: list[str] = []
     for column, values in columns:

@@ -203,10 +203,7 @@ def _class(run: Run, cells: Cells, row: Row, sourced_id: str, status: str) -> Ma
         course_id = run.id("course", course)
         refs.append(Ref("course", course_id, row.line, "courseSourcedId", course))
     sessions: list[str] = []
-    terms = cells.items(row, "termSourcedIds")
-    if not terms:
-        raise cells.error(row, "termSourcedIds", "the value is required but the cell is empty")
-    for term in terms:
+    for term in cells.required_items(row, "termSourcedIds"):
         session_id = run.id("session", term)
         refs.append(Ref("session", session_id, row.line, "termSourcedIds", term))
         if session_id not in sessions:
