@@ -1339,6 +1339,51 @@ def test_a_1_1_user_without_its_role_or_orgs_is_an_error_and_changes_nothing(
     assert dump(any_db_url) == before
 
 
+def _department(sourced_id: str, parent: str) -> dict[str, str]:
+    """An orgs.csv row of a department under `parent`, for a delta file (with its status)."""
+    return {
+        **district_files()["orgs"][1],
+        "sourcedId": sourced_id,
+        "name": "Mathematics",
+        "type": "department",
+        "parentSourcedId": parent,
+        "status": "active",
+    }
+
+
+def test_a_delta_department_of_an_org_known_nowhere_is_an_error_and_changes_nothing(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # As in a bulk file (the `department-of-an-unknown-org` case above): a department stands
+    # for its parent school, and one whose parent neither the file nor the source has would
+    # give its people no school, silently (found by a review).
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(any_db_url)
+    delta = {"orgs": [_department("M1", "S1"), _department("M9", "S9")]}
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, write_folder(tmp_path / "bad", delta, mode="delta"))
+
+    assert str(raised.value).startswith(
+        "orgs.csv, line 3, column 'parentSourcedId': unknown org 'S9' (not in orgs.csv "
+    )
+    assert dump(any_db_url) == before
+
+
+def test_a_delta_department_of_a_school_the_source_has_stands_for_that_school(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    first = import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    bart = dict(district_files()["users"][1], status="active")
+    role = {**district_files()["roles"][1], "orgSourcedId": "M2", "status": "active"}
+    assert (bart["sourcedId"], role["userSourcedId"], role["orgSourcedId"]) == ("U2", "U2", "M2")
+    delta = {"orgs": [_department("M2", "S2")], "users": [bart], "roles": [role]}
+    import_folder(any_db_url, write_folder(tmp_path / "delta", delta, mode="delta"))
+
+    person = stable_id(first.source_id, "person", "U2")
+    schools = {r["school_id"] for r in rows(any_db_url, models.PersonSchool, person_id=person)}
+    assert schools == {stable_id(first.source_id, "school", "S2")}
+
+
 def test_a_row_with_too_many_fields_is_an_error(db_url: str, tmp_path: Path) -> None:
     folder = write_folder(tmp_path / "f", district_files())
     with (folder / "courses.csv").open("a", newline="") as handle:

@@ -62,19 +62,7 @@ async def import_orgs(run: Run) -> None:
 
     errors: list[OneRosterError] = []
     if mode == "bulk":
-        # A department stands for its parent school where users and roles name it: one whose
-        # parent the file does not have would silently give its people no school (found by a
-        # review). A bulk file holds every org, so the parent must be in it.
-        errors += [
-            OneRosterError(
-                f"unknown org '{org.parent}' (not in orgs.csv)",
-                file="orgs.csv",
-                line=lines[sourced_id],
-                column="parentSourcedId",
-            )
-            for sourced_id, org in run.orgs.items()
-            if org.type == "department" and org.parent and org.parent not in run.orgs
-        ][:1]
+        errors += _orphan_departments(run, lines)[:1]  # a bulk file holds every org
     if len(districts) > 1:
         row, sourced_id = districts[1]
         errors.append(
@@ -109,6 +97,30 @@ async def import_orgs(run: Run) -> None:
             sa.select(SCHOOLS.c.id).where(SCHOOLS.c.source_id == run.source_id)
         )
         run.db_schools = set(rows.scalars())
+    if mode == "delta":
+        # the parent may also be one of the source's schools, or its district (known by now)
+        orphans = _orphan_departments(run, lines)
+        if orphans:
+            raise orphans[0]
+
+
+def _orphan_departments(run: Run, lines: dict[str, int]) -> list[OneRosterError]:
+    """An error for each department of orgs.csv (its lines in `lines`) whose parent is an org
+    known nowhere: in the file, nor (a delta file) among the source's schools or its district.
+
+    A department stands for its parent school where users and roles name it: one whose parent
+    is not known would silently give its people no school (found by a review)."""
+    where = "orgs.csv" if run.mode("orgs") == "bulk" else "orgs.csv nor in the source"
+    return [
+        OneRosterError(
+            f"unknown org '{org.parent}' (not in {where})",
+            file="orgs.csv",
+            line=lines[sourced_id],
+            column="parentSourcedId",
+        )
+        for sourced_id, org in sorted(run.orgs.items(), key=lambda item: lines[item[0]])
+        if org.type == "department" and org.parent and run.resolve_org(org.parent) is None
+    ]
 
 
 def _school(run: Run, cells: Cells, row: Row, sourced_id: str, name: str) -> dict[str, Any]:
