@@ -507,6 +507,11 @@ def _error_cases(
             "unknown permission 'grades:read'",
         ),
         "name with a NUL": (create, creating(name="a\x00b"), "control character"),
+        "source name taken": (
+            "mutation($input: CreateSourceInput!) { createSource(input: $input) { id } }",
+            {"input": {"name": " Springfield "}},
+            "a source named 'Springfield' exists already",
+        ),
         "overlong name": (create, creating(name="n" * 201), "at most 200 are allowed"),
         "application id not a UUID": (
             create,

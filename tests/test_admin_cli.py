@@ -263,6 +263,10 @@ def _failures(o: Orgs, other: Orgs) -> dict[str, tuple[list[str], str]]:
             f"integration {MISSING} does not exist; `gateway integrations list` shows them",
         ),
         "bad audit cursor": (["audit", "--after", "xyz"], "cursor 'xyz' is not an audit log"),
+        "source name taken": (
+            ["sources", "create", "Shelbyville"],
+            f"a source named 'Shelbyville' exists already (id {other.source})",
+        ),
         "empty admin key name": (["admin-key", "create", "--name", " "], "name is empty"),
         "revoke a non-UUID": (["admin-key", "revoke", "ops"], "admin key 'ops' is not a UUID"),
         "start date past year 9999 in UTC": (

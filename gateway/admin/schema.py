@@ -627,7 +627,10 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @mutation("Create a source with its provider, team and entity.")
+    @mutation(
+        "Create a source with its provider, team and entity. Its name must be one no source "
+        "has: an import finds its source by name."
+    )
     async def create_source(self, info: Info, input: CreateSourceInput) -> Source:
         async with _changing(info) as conn:
             created = await service.create_source(

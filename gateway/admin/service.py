@@ -71,6 +71,17 @@ async def create_source(
     if cleaned is None:
         raise ValidationFailed("the source name is empty; pass a name such as 'Springfield SIS'")
     name = cleaned
+    sources = models.table_of(models.Source)
+    taken = (
+        await conn.execute(sa.select(sources.c.id).where(sources.c.name == name).limit(1))
+    ).scalar()
+    if taken is not None:
+        # An import finds its source by name: a second one of the name would leave both
+        # beyond `gateway import oneroster --source-name` (found by a review).
+        raise ValidationFailed(
+            f"a source named {name!r} exists already (id {taken}); source names are unique, "
+            "since an import finds its source by name: choose another name"
+        )
     team_name = clean_text(team_name, "team name")
     entity_name = clean_text(entity_name, "entity name")
     if entity_type not in ("DISTRICT", "SCHOOL"):

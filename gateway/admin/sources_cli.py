@@ -38,7 +38,7 @@ def create_source(
     ] = "DISTRICT",
     as_json: JsonOption = False,
 ) -> None:
-    """Create a source with its provider, team and entity."""
+    """Create a source with its provider, team and entity; its name must be one no source has."""
 
     async def body(conn: AsyncConnection) -> records.Source:
         created = await service.create_source(
