@@ -701,6 +701,48 @@ def test_a_zip_file_imports_like_its_folder(db_url: str, tmp_path: Path) -> None
     assert import_folder(db_url, archive).counts["enrollments"] == 4
 
 
+def _zipped(archive: Path, members: dict[str, Path]) -> Path:
+    """A zip file at `archive` holding each folder of `members` (its files) under its prefix."""
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for prefix, folder in members.items():
+            for path in sorted(folder.iterdir()):
+                zipped.write(path, f"{prefix}{path.name}")
+    return archive
+
+
+def test_a_zip_of_a_folder_without_a_manifest_imports_that_folder(
+    db_url: str, tmp_path: Path
+) -> None:
+    # As `zip -r x.zip x` makes it; the message said the zip was empty (found by a review).
+    folder = write_folder(tmp_path / "f", district_files(), manifest=False)
+    result = import_folder(db_url, _zipped(tmp_path / "x.zip", {"x/": folder}))
+
+    assert result.counts["enrollments"] == 4
+    assert any("manifest.csv is missing" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize("prefixes", [("", "archive/old/"), ("a/", "b/")])
+def test_a_zip_of_two_exports_is_an_error_and_changes_nothing(
+    db_url: str, tmp_path: Path, prefixes: tuple[str, str]
+) -> None:
+    # It imported whichever export the zip listed first, silently (found by a review).
+    import_folder(db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(db_url)
+    old = write_folder(tmp_path / "old", edited(district_files(), "users", 1, email="old@x.org"))
+    new = write_folder(tmp_path / "new", district_files())
+    archive = _zipped(tmp_path / "both.zip", {prefixes[1]: old, prefixes[0]: new})
+
+    with pytest.raises(ValidationFailed) as raised:
+        import_folder(db_url, archive)
+
+    shown = " and ".join(p or "its top" for p in sorted(prefixes))
+    assert str(raised.value) == (
+        f"{archive} holds more than one OneRoster export (a manifest.csv in {shown}); zip one "
+        "export alone, or unzip it and import the folder of the one you mean"
+    )
+    assert dump(db_url) == before
+
+
 # ---------------------------------------------------------------- bulk, delta, idempotence
 
 

@@ -7,9 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from gateway.errors import ValidationFailed
-from gateway.importers.reading import CsvFile, Folder, OneRosterError, Warnings
-
-MANIFEST = "manifest.csv"
+from gateway.importers.reading import MANIFEST, CsvFile, Folder, OneRosterError, Warnings
 
 GRAPH_FILES = (
     "orgs",

@@ -17,6 +17,8 @@ from gateway.errors import ValidationFailed
 # A OneRoster cell may hold a long list of sourcedIds; the csv module's default limit is 128 KiB.
 csv.field_size_limit(16 * 1024 * 1024)
 
+MANIFEST = "manifest.csv"
+
 
 class OneRosterError(ValidationFailed):
     """A folder that cannot be imported; the message names the file, line and column."""
@@ -115,25 +117,28 @@ class Folder:
         self.path = path
         self._zip: zipfile.ZipFile | None = None
         self._zip_names: dict[str, zipfile.ZipInfo] = {}
+        self._zip_entries: list[str] = []
         if path.is_dir():
             return
         if path.is_file() and zipfile.is_zipfile(path):
             self._zip = zipfile.ZipFile(path)
-            infos = [i for i in self._zip.infolist() if not i.is_dir()]
-            # Exports are zipped either flat or inside one folder; take the manifest's folder.
-            prefix = next(
-                (
-                    i.filename[: -len("manifest.csv")]
-                    for i in infos
-                    if i.filename.rsplit("/", 1)[-1] == "manifest.csv"
-                ),
-                "",
+            infos = [
+                i
+                for i in self._zip.infolist()
+                if not i.is_dir() and not i.filename.startswith("__MACOSX/")  # macOS's forks
+            ]
+            try:
+                prefix = _export_in_zip(path, [i.filename for i in infos])
+            except ValidationFailed:
+                self._zip.close()
+                raise
+            inside = [
+                (i.filename[len(prefix) :], i) for i in infos if i.filename.startswith(prefix)
+            ]
+            self._zip_names = {name: i for name, i in inside if "/" not in name}
+            self._zip_entries = sorted(
+                {name if "/" not in name else name.split("/", 1)[0] + "/" for name, _ in inside}
             )
-            self._zip_names = {
-                i.filename[len(prefix) :]: i
-                for i in infos
-                if i.filename.startswith(prefix) and "/" not in i.filename[len(prefix) :]
-            }
             return
         if not path.exists():
             raise ValidationFailed(f"{path} does not exist; pass a folder of OneRoster CSV files")
@@ -148,7 +153,7 @@ class Folder:
     def entries(self) -> list[str]:
         """Everything at the top of the folder, sorted; sub-folders end with a slash."""
         if self._zip is not None:
-            return sorted(self._zip_names)
+            return list(self._zip_entries)
         return sorted(p.name + "/" if p.is_dir() else p.name for p in self.path.iterdir())
 
     def size(self, name: str) -> int:
@@ -177,6 +182,26 @@ class Folder:
         """Release the zip file, if any."""
         if self._zip is not None:
             self._zip.close()
+
+
+def _export_in_zip(path: Path, names: list[str]) -> str:
+    """Where in the zip file at `path` (its files' `names`) the export is, as a prefix ("" for
+    its top). Exports are zipped flat or inside one folder: the folder of the manifest; without
+    one, the top when files are there, else the one folder everything is in (`zip -r x.zip x`).
+    Two manifests are two exports, and which one was meant is not for the import to guess."""
+    manifests = sorted(n.removesuffix(MANIFEST) for n in names if n.rsplit("/", 1)[-1] == MANIFEST)
+    if len(manifests) > 1:
+        shown = " and ".join(prefix or "its top" for prefix in manifests[:3])
+        if len(manifests) > 3:
+            shown += f" and {len(manifests) - 3} more"
+        raise ValidationFailed(
+            f"{path} holds more than one OneRoster export (a {MANIFEST} in {shown}); zip one "
+            "export alone, or unzip it and import the folder of the one you mean"
+        )
+    if manifests:
+        return manifests[0]
+    folders = {name.split("/", 1)[0] + "/" if "/" in name else "" for name in names}
+    return folders.pop() if len(folders) == 1 else ""
 
 
 @dataclass(slots=True)
