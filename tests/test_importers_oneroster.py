@@ -1411,6 +1411,28 @@ def test_a_delta_department_of_an_org_known_nowhere_is_an_error_and_changes_noth
     assert dump(any_db_url) == before
 
 
+def test_a_delta_district_other_than_the_sources_is_an_error_and_changes_nothing(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # It replaced the source's district (a new id for every application) and reported only an
+    # insert (found by a review); a delta may update the district, never add another.
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(any_db_url)
+    other = {**district_files()["orgs"][0], "sourcedId": "D2", "name": "Other", "status": "active"}
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, write_folder(tmp_path / "bad", {"orgs": [other]}, mode="delta"))
+
+    assert str(raised.value) == (
+        "orgs.csv, line 2, column 'sourcedId': a district org 'D2', but the source's district is "
+        "'D1'; a source holds exactly one district: a delta file may update it, not add another"
+    )
+    assert dump(any_db_url) == before
+
+    renamed = {**district_files()["orgs"][0], "name": "Springfield USD", "status": "active"}
+    import_folder(any_db_url, write_folder(tmp_path / "ok", {"orgs": [renamed]}, mode="delta"))
+    assert [d["name"] for d in rows(any_db_url, models.District)] == ["Springfield USD"]
+
+
 def test_a_delta_department_of_a_school_the_source_has_stands_for_that_school(
     any_db_url: str, tmp_path: Path
 ) -> None:

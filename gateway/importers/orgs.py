@@ -143,6 +143,8 @@ async def _write_district(run: Run, cells: Cells | None, found: tuple[Row, str] 
     if found is not None and cells is not None:
         row, sourced_id = found
         line = row.line
+        if run.mode("orgs") == "delta":
+            await _check_same_district(run, cells, row, sourced_id)
         values: dict[str, Any] = {
             "id": run.id("district", sourced_id),
             "source_id": run.source_id,
@@ -176,6 +178,32 @@ async def _write_district(run: Run, cells: Cells | None, found: tuple[Row, str] 
     run.district_id = values["id"]
     await run.store.write(DISTRICTS, [values], await run.store.fetch(DISTRICTS, [values["id"]]))
     await run.store.mark_seen("district", [(values["id"], line, True)])
+
+
+async def _check_same_district(run: Run, cells: Cells, row: Row, sourced_id: str) -> None:
+    """Refuse a delta file's district row for a district other than the source's (unless the
+    source has only its placeholder district): writing it would replace the source's district,
+    giving its schools and people a new district id (found by a review)."""
+    found = (
+        await run.conn.execute(
+            sa.select(DISTRICTS.c.id, DISTRICTS.c.identifiers)
+            .where(DISTRICTS.c.source_id == run.source_id)
+            .order_by(DISTRICTS.c.created_date, DISTRICTS.c.id)
+            .limit(1)
+        )
+    ).first()
+    allowed = (run.id("district", sourced_id), run.id("district", PLACEHOLDER))
+    if found is None or found.id in allowed:
+        return
+    theirs = next(
+        (i["value"] for i in found.identifiers or () if i.get("type") == "sourcedId"), found.id
+    )
+    raise cells.error(
+        row,
+        "sourcedId",
+        f"a district org '{sourced_id}', but the source's district is '{theirs}'; a source holds "
+        "exactly one district: a delta file may update it, not add another",
+    )
 
 
 async def _placeholder_school(run: Run, *, real_schools: int) -> None:
