@@ -1411,6 +1411,24 @@ def test_a_delta_department_of_an_org_known_nowhere_is_an_error_and_changes_noth
     assert dump(any_db_url) == before
 
 
+def test_a_row_that_a_deletion_changes_gets_its_updated_date_and_is_counted(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # The database sets a deleted course's classes' course to null: they kept their
+    # updatedDate, and an application syncing with `updatedAfter` never saw the change, nor
+    # did the import's summary (found by a review).
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = {c["id"]: c for c in rows(any_db_url, models.Class)}
+    course = dict(district_files()["courses"][0], status="tobedeleted")
+    delta = write_folder(tmp_path / "delta", {"courses": [course]}, mode="delta")
+    result = import_folder(any_db_url, delta)
+
+    after = rows(any_db_url, models.Class)
+    assert [c["course_id"] for c in after] == [None, None]
+    assert all(c["updated_date"] > before[c["id"]]["updated_date"] for c in after)
+    assert (result.deleted, result.updated) == ({"courses": 1}, {"classes": 2})
+
+
 def test_a_delta_district_other_than_the_sources_is_an_error_and_changes_nothing(
     any_db_url: str, tmp_path: Path
 ) -> None:

@@ -233,17 +233,40 @@ class Store:
         """Delete this source's rows with `ids` (foreign keys cascade); return how many."""
         if not ids:
             return 0
-        result = await self.conn.execute(
-            table.delete().where(table.c.source_id == self.source_id, self.among(table.c.id, ids))
-        )
-        return self._count_deleted(table, result.rowcount)
+        return await self.delete_where(table, self.among(table.c.id, ids))
 
     async def delete_where(self, table: sa.Table, *conditions: ColumnElement[bool]) -> int:
         """Delete this source's rows that meet `conditions`; return how many."""
-        result = await self.conn.execute(
-            table.delete().where(table.c.source_id == self.source_id, *conditions)
-        )
+        where = [table.c.source_id == self.source_id, *conditions]
+        await self._touch_nulled(table, where)
+        result = await self.conn.execute(table.delete().where(*where))
         return self._count_deleted(table, result.rowcount)
+
+    async def _touch_nulled(self, table: sa.Table, where: Sequence[ColumnElement[bool]]) -> None:
+        """Before rows of `table` that meet `where` are deleted: give the rows whose reference to
+        one of them the database will set to null (`ON DELETE SET NULL`: a class's course, a
+        course's school year, an enrollment's section) this import's `updated_date`, and count
+        them as updated. They change, and an application that syncs by `updatedAfter` must see
+        it (found by a review); those this import wrote already are not counted twice."""
+        for dependent in table.metadata.sorted_tables:
+            for key in dependent.foreign_keys:
+                if key.ondelete != "SET NULL" or key.column.table is not table:
+                    continue
+                if "updated_date" not in dependent.c or "source_id" not in dependent.c:
+                    continue  # not a graph row (an integration's application)
+                doomed = sa.select(table.c.id).where(*where)
+                result = await self.conn.execute(
+                    dependent.update()
+                    .where(
+                        dependent.c.source_id == self.source_id,
+                        key.parent.in_(doomed),
+                        dependent.c.updated_date != self.now,
+                    )
+                    .values(updated_date=self.now)
+                )
+                if result.rowcount:
+                    name = dependent.name
+                    self.updated[name] = self.updated.get(name, 0) + result.rowcount
 
     async def delete_unseen(self, table: sa.Table, kind: str) -> int:
         """Delete this source's rows that this import did not write (bulk mode)."""
@@ -256,10 +279,7 @@ class Store:
         ).scalar_one():
             return 0  # every row was written by this import (the usual case): nothing to scan
         seen = sa.select(SEEN.c.id).where(*live, SEEN.c.id == table.c.id)
-        result = await self.conn.execute(
-            table.delete().where(table.c.source_id == self.source_id, ~seen.exists())
-        )
-        return self._count_deleted(table, result.rowcount)
+        return await self.delete_where(table, ~seen.exists())
 
     def _count_deleted(self, table: sa.Table, count: int) -> int:
         if count:
