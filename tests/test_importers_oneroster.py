@@ -1429,6 +1429,26 @@ def test_a_row_that_a_deletion_changes_gets_its_updated_date_and_is_counted(
     assert (result.deleted, result.updated) == ({"courses": 1}, {"classes": 2})
 
 
+def test_a_delta_that_makes_a_school_another_kind_of_org_is_an_error_and_changes_nothing(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # It was ignored: the school stayed, with its classes (found by a review). A bulk orgs.csv
+    # does it (the school goes, its classes with it unless classes.csv moves them).
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(any_db_url)
+    department = {**_department("S2", "S1"), "name": "Shelbyville Middle"}
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(
+            any_db_url, write_folder(tmp_path / "bad", {"orgs": [department]}, mode="delta")
+        )
+
+    assert str(raised.value) == (
+        "orgs.csv, line 2, column 'type': org 'S2' is a school of the source, and a delta file "
+        "cannot make it a department: mark it tobedeleted, or import a bulk orgs.csv"
+    )
+    assert dump(any_db_url) == before
+
+
 def test_a_delta_district_other_than_the_sources_is_an_error_and_changes_nothing(
     any_db_url: str, tmp_path: Path
 ) -> None:

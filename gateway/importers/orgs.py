@@ -98,6 +98,16 @@ async def import_orgs(run: Run) -> None:
         )
         run.db_schools = set(rows.scalars())
     if mode == "delta":
+        for sourced_id, org in sorted(run.orgs.items(), key=lambda item: lines[item[0]]):
+            if org.type != "school" and run.id("school", sourced_id) in run.db_schools:
+                # nothing here would remove the school or move its classes (a bulk file does)
+                raise OneRosterError(
+                    f"org '{sourced_id}' is a school of the source, and a delta file cannot make "
+                    f"it a {org.type}: mark it tobedeleted, or import a bulk orgs.csv",
+                    file="orgs.csv",
+                    line=lines[sourced_id],
+                    column="type",
+                )
         # the parent may also be one of the source's schools, or its district (known by now)
         orphans = _orphan_departments(run, lines)
         if orphans:
