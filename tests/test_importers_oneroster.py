@@ -1337,6 +1337,12 @@ ERRORS = [
         id="department-of-an-unknown-org",
     ),
     pytest.param(
+        lambda f: edited(f, "users", 1, status="tobedeleted"),
+        "roles.csv, line 3, column 'userSourcedId': unknown user 'U2' (users.csv marks it "
+        "tobedeleted)",
+        id="role-of-a-deleted-user",
+    ),
+    pytest.param(
         lambda f: edited(f, "users", 2, familyName="  "),
         "users.csv, line 4, column 'familyName': the value is required but the cell is empty",
         id="empty-family-name",

@@ -486,9 +486,7 @@ async def _raise_first(
     if unknown is not None:
         line, kind, sourced_id = unknown
         column = "userSourcedId" if kind == "person" else "classSourcedId"
-        noun, file = ("user", "users") if kind == "person" else ("class", "classes")
-        where = f"{file}.csv" if run.bulk(kind) else f"{file}.csv or the source"
-        message = f"unknown {noun} '{sourced_id}' (not in {where})"
+        message = await run.unknown(kind, sourced_id)
         found_error = OneRosterError(message, file="enrollments.csv", line=line, column=column)
         candidates.append((bisect.bisect_right(starts, line), 1, line, found_error))
     if candidates:

@@ -209,14 +209,22 @@ class Run:
             missing.extend(ref for ref in refs if ref.kind == kind and ref.id in absent)
         if missing:
             ref = min(missing, key=lambda r: r.line)
-            info = KINDS[ref.kind]
-            where = f"{info.file}.csv" if self.bulk(ref.kind) else f"{info.file}.csv or the source"
             raise OneRosterError(
-                f"unknown {info.noun} '{ref.sourced_id}' (not in {where})",
+                await self.unknown(ref.kind, ref.sourced_id),
                 file=file,
                 line=ref.line,
                 column=ref.column,
             )
+
+    async def unknown(self, kind: str, sourced_id: str) -> str:
+        """What is wrong with a reference to the `kind` row `sourced_id` that does not exist
+        after this import: not in its file (nor, for a delta file, in the source), or marked
+        `tobedeleted` there (a review found "not in users.csv" said of a row that was)."""
+        info = KINDS[kind]
+        if await self.store.deleted_here(kind, self.id(kind, sourced_id)):
+            return f"unknown {info.noun} '{sourced_id}' ({info.file}.csv marks it tobedeleted)"
+        where = f"{info.file}.csv" if self.bulk(kind) else f"{info.file}.csv or the source"
+        return f"unknown {info.noun} '{sourced_id}' (not in {where})"
 
     async def check_duplicates(
         self, file: str, kind: str, rows: Sequence[tuple[str, int, str]]

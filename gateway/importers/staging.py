@@ -183,9 +183,8 @@ async def check_staged_users(run: Run) -> None:
             )
         ).first()
         if found is not None:
-            where = "users.csv" if run.bulk("person") else "users.csv or the source"
             raise OneRosterError(
-                f"unknown user '{found.user_sid}' (not in {where})",
+                await run.unknown("person", found.user_sid),
                 file=f"{stem}.csv",
                 line=found.line,
                 column=column,

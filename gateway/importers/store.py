@@ -179,6 +179,13 @@ class Store:
         found = set((await self.conn.execute(sa.select(column).where(*where))).scalars())
         return set(ids) - found
 
+    async def deleted_here(self, kind: str, id_: str) -> bool:
+        """Whether this import's file of `kind` lists the row `id_` as `tobedeleted`."""
+        query = sa.select(SEEN.c.id).where(
+            SEEN.c.kind == kind, SEEN.c.id == id_, SEEN.c.live.is_(False)
+        )
+        return (await self.conn.execute(query.limit(1))).first() is not None
+
     # ------------------------------------------------------------------ graph rows
 
     async def fetch(self, table: sa.Table, ids: Collection[str]) -> dict[str, dict[str, Any]]:
