@@ -343,3 +343,25 @@ def test_an_import_interrupted_says_nothing_was_written_and_writes_nothing(
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM sources").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM people").fetchone() == (0,)
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line_and_exit_code_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the first second of any command, while its modules load, printed a stack trace
+    through the imports and exited with -2 (found by a review)."""
+    from gateway import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_register", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+
+    assert exited.value.code == 130
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "error: interrupted before the command started; nothing was done.\n",
+    )
