@@ -925,6 +925,29 @@ def _folder_1_1(path: Path, **user_2: str) -> Path:
     return write_folder(path, files, version="1.1")
 
 
+def test_a_1_2_delta_keeps_the_roles_and_schools_a_1_1_import_gave(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # A district whose SIS moves from 1.1 to 1.2: its first 1.2 delta users.csv (no role or
+    # orgSourcedIds columns, no roles.csv) left the people it lists without roles or their
+    # other schools (found by a review). A delta that says nothing of roles changes none.
+    first = import_folder(any_db_url, _folder_1_1(tmp_path / "old"))
+    teacher = stable_id(first.source_id, "person", "TE")
+
+    def schools() -> set[str]:
+        return {r["school_id"] for r in rows(any_db_url, models.PersonSchool, person_id=teacher)}
+
+    before = (rows(any_db_url, models.Person, id=teacher)[0]["roles"], schools())
+    assert before == (["TEACHER"], {stable_id(first.source_id, "school", s) for s in ("S1", "S2")})
+    edna = dict(district_files()["users"][2], status="active", email="edna@example.org")
+    delta = write_folder(tmp_path / "new", {"users": [edna]}, mode="delta")
+    result = import_folder(any_db_url, delta)
+
+    person = rows(any_db_url, models.Person, id=teacher)[0]
+    assert (person["email"], person["roles"], schools()) == ("edna@example.org", *before)
+    assert result.updated == {"people": 1}
+
+
 FOLDERS: dict[str, Callable[[Path], Path]] = {
     "lepo-1.1": lambda path: LEPO,
     "catalyst-1.2": lambda path: CATALYST,

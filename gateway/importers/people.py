@@ -157,6 +157,11 @@ def _person(
     cells.boolean(row, "enabledUser")
     entries = _role_entries(run, known, staged_roles)
     user_orgs = _user_orgs(run, cells, row)
+    kept_roles = None
+    from_1_1 = _given_by_1_1(run, row, existing, known, entries)
+    if from_1_1 is not None:
+        kept_roles, earlier_orgs = from_1_1
+        user_orgs = list(dict.fromkeys([*earlier_orgs, *user_orgs]))
     orgs = user_orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
     properties = _properties(kept("users", row.cells), entries)
     given = cells.required(row, "givenName")
@@ -180,7 +185,7 @@ def _person(
         "last_name": family,
         "display_name": display or None,
         "picture_url": None,
-        "roles": _roles(user_role, entries),
+        "roles": kept_roles if kept_roles is not None else _roles(user_role, entries),
         "email": cells.text(row, "email"),
         "phone": cells.text(row, "phone") or cells.text(row, "sms"),
         "locale": None,
@@ -191,6 +196,31 @@ def _person(
         "address": None,
     }
     return values, _schools(run, orgs), Remembered(user_orgs, entries)
+
+
+def _given_by_1_1(
+    run: Run,
+    row: Row,
+    existing: Mapping[str, Any] | None,
+    known: Remembered | None,
+    entries: Sequence[Mapping[str, Any]],
+) -> tuple[list[str], list[str]] | None:
+    """The roles and users.csv orgs a person keeps when a delta users.csv row without a `role`
+    column (1.2's) lists them, their roles and orgs came from the users.csv of a 1.1 import,
+    and no roles.csv row gives them roles: a delta that says nothing of roles changes none (a
+    district moving from 1.1 to 1.2 lost them; found by a review); else None. A person of a
+    1.2 import has roles only from roles.csv, which are remembered (`known.roles`)."""
+    if (
+        run.mode("users") != "delta"
+        or "role" in row.cells
+        or entries
+        or known is None
+        or known.roles
+        or existing is None
+        or not existing["roles"]
+    ):
+        return None
+    return list(existing["roles"]), list(known.orgs)
 
 
 async def import_users(run: Run) -> None:
