@@ -948,6 +948,62 @@ def test_a_1_2_delta_keeps_the_roles_and_schools_a_1_1_import_gave(
     assert result.updated == {"people": 1}
 
 
+def _departments_1_1(path: Path, teacher_orgs: str) -> Path:
+    """`_folder_1_1` with departments M1 (of S1) and M3 (of S2), the teacher in `teacher_orgs`."""
+    folder = _folder_1_1(path)
+    files = district_files()
+    orgs = [*files["orgs"], _department("M1", "S1"), _department("M3", "S2")]
+    with (folder / "orgs.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(files["orgs"][0]))
+        writer.writeheader()
+        writer.writerows({k: v for k, v in org.items() if k in files["orgs"][0]} for org in orgs)
+    users = (folder / "users.csv").read_text().replace("S1,S2", teacher_orgs)
+    (folder / "users.csv").write_text(users)
+    return folder
+
+
+def _teacher_schools(db_url: str, source_id: str) -> set[str]:
+    teacher = stable_id(source_id, "person", "TE")
+    return {r["school_id"] for r in rows(db_url, models.PersonSchool, person_id=teacher)}
+
+
+@pytest.mark.parametrize(
+    ("status", "parent", "schools"), [("active", "S2", {"S2"}), ("tobedeleted", "S1", set())]
+)
+def test_a_delta_that_moves_or_deletes_a_department_moves_its_people(
+    any_db_url: str, tmp_path: Path, status: str, parent: str, schools: set[str]
+) -> None:
+    # Its people kept the school of the department's old parent: an integration scoped to that
+    # school went on reading them, one scoped to the new school did not see them (found by a
+    # review).
+    first = import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", "M1"))
+    source = first.source_id
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
+    moved = {**_department("M1", parent), "status": status}
+    import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": [moved]}, mode="delta"))
+
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", s) for s in schools}
+
+
+def test_a_delta_that_moves_a_department_of_people_in_another_it_lacks_is_an_error(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # Departments are known only from the orgs.csv that lists them: the teacher's other
+    # department, M3, cannot be resolved by a delta that lists only M1.
+    import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", "M1,M3"))
+    before = dump(any_db_url)
+    moved = _department("M1", "S2")
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": [moved]}, mode="delta"))
+
+    assert str(raised.value) == (
+        "orgs.csv, line 2, column 'parentSourcedId': department 'M1' changes the schools of "
+        "user 'TE', who is also in org 'M3', which this delta file does not list; list every "
+        "department of its people in the delta orgs.csv, or import a bulk one"
+    )
+    assert dump(any_db_url) == before
+
+
 FOLDERS: dict[str, Callable[[Path], Path]] = {
     "lepo-1.1": lambda path: LEPO,
     "catalyst-1.2": lambda path: CATALYST,

@@ -98,6 +98,13 @@ async def import_orgs(run: Run) -> None:
         )
         run.db_schools = set(rows.scalars())
     if mode == "delta":
+        run.changed_orgs = {
+            sourced_id: lines[sourced_id]
+            for sourced_id, org in run.orgs.items()
+            if org.type == "department"
+        }
+        run.changed_orgs.update((sourced_id, row_.line) for row_, sourced_id in deleted)
+        run.gone_orgs = {sourced_id for _, sourced_id in deleted}
         for sourced_id, org in sorted(run.orgs.items(), key=lambda item: lines[item[0]]):
             if org.type != "school" and run.id("school", sourced_id) in run.db_schools:
                 # nothing here would remove the school or move its classes (a bulk file does)

@@ -19,7 +19,7 @@ from gateway.importers import remembered
 from gateway.importers.cells import TO_BE_DELETED, USER_ROLES, Cells
 from gateway.importers.orgs import identifiers
 from gateway.importers.properties import kept
-from gateway.importers.reading import Row
+from gateway.importers.reading import OneRosterError, Row
 from gateway.importers.remembered import Remembered
 from gateway.importers.run import PEOPLE, PERSON_SCHOOLS, Run
 from gateway.importers.staging import staged
@@ -278,7 +278,9 @@ async def import_users(run: Run) -> None:
 
 
 async def update_other_people(run: Run) -> None:
-    """Fold staged roles and demographics into people that users.csv did not list (delta)."""
+    """Fold staged roles and demographics into people that users.csv did not list (delta), and
+    find again the schools of people in a department that a delta orgs.csv lists (moved to
+    another school, or deleted)."""
     if run.bulk("person"):
         return
     everyone = run.mode("roles") == "bulk" or run.mode("demographics") == "bulk"
@@ -301,28 +303,99 @@ async def update_other_people(run: Run) -> None:
             (await run.conn.execute(query.order_by(pending.c.id).limit(run.batch_size))).scalars()
         )
         if not ids:
-            return
+            break
         after = ids[-1]
-        existing = await run.store.fetch(PEOPLE, ids)
-        known = await remembered.fetch(run, ids)
-        staged_roles, staged_demographics = await staged(run, ids)
-        people: list[dict[str, Any]] = []
-        schools: dict[str, list[str]] = {}
-        memory: dict[str, Remembered] = {}
-        for person_id, current in existing.items():
-            was = known.get(person_id) or Remembered([], [])
-            entries = _role_entries(run, was, staged_roles.get(person_id, ()))
-            properties = _properties(kept("users", current["properties"] or {}), entries)
-            orgs = was.orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
-            memory[person_id] = Remembered(was.orgs, entries)
-            values = {k: v for k, v in current.items() if k not in ("created_date", "updated_date")}
-            values.update(
-                properties=properties,
-                roles=_roles(properties.get("role"), entries),
-                demographics=_demographics(run, person_id, current, staged_demographics),
-            )
-            people.append(values)
-            schools[person_id] = _schools(run, orgs)
-        await run.store.write(PEOPLE, people, existing)
-        await remembered.write(run, memory, known)
-        await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
+        await _fold(run, ids)
+    if run.changed_orgs and not everyone:  # (with `everyone`, each was folded above)
+        folded = sa.union(in_users, sa.select(pending.c.id))
+        await _fold_people_of_changed_orgs(run, folded)
+
+
+async def _fold_people_of_changed_orgs(run: Run, folded: sa.CompoundSelect[Any]) -> None:
+    """`_fold` the people whose remembered orgs or role rows name an org of `changed_orgs`,
+    but those in `folded` (done already), reading what is remembered of everyone in batches."""
+    table = remembered.ONEROSTER_PEOPLE
+    done = folded.subquery()
+    after: str | None = None
+    while True:
+        query = sa.select(table.c.person_id, table.c.orgs, table.c.roles).where(
+            table.c.source_id == run.source_id, table.c.person_id.not_in(sa.select(done.c.id))
+        )
+        if after is not None:
+            query = query.where(table.c.person_id > after)
+        batch = (
+            await run.conn.execute(query.order_by(table.c.person_id).limit(run.batch_size))
+        ).all()
+        if not batch:
+            return
+        after = batch[-1].person_id
+        ids = [
+            row.person_id
+            for row in batch
+            if any(org in run.changed_orgs for org in _orgs_of(row.orgs, row.roles))
+        ]
+        await _fold(run, ids)
+
+
+def _orgs_of(orgs: Sequence[str], roles: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A person's orgs: those of their users.csv row, then those of their role rows."""
+    return [*orgs, *(e["orgSourcedId"] for e in roles if "orgSourcedId" in e)]
+
+
+async def _fold(run: Run, ids: Sequence[str]) -> None:
+    """Write the people `ids` again from what is remembered of them, their staged roles and
+    demographics, and the orgs as this import knows them."""
+    if not ids:
+        return
+    existing = await run.store.fetch(PEOPLE, ids)
+    known = await remembered.fetch(run, ids)
+    staged_roles, staged_demographics = await staged(run, ids)
+    people: list[dict[str, Any]] = []
+    schools: dict[str, list[str]] = {}
+    memory: dict[str, Remembered] = {}
+    for person_id, current in existing.items():
+        was = known.get(person_id) or Remembered([], [])
+        entries = _role_entries(run, was, staged_roles.get(person_id, ()))
+        properties = _properties(kept("users", current["properties"] or {}), entries)
+        orgs = _orgs_of(was.orgs, entries)
+        _check_resolved(run, current, orgs)
+        memory[person_id] = Remembered(was.orgs, entries)
+        values = {k: v for k, v in current.items() if k not in ("created_date", "updated_date")}
+        values.update(
+            properties=properties,
+            roles=_roles(properties.get("role"), entries),
+            demographics=_demographics(run, person_id, current, staged_demographics),
+        )
+        people.append(values)
+        schools[person_id] = _schools(run, orgs)
+    await run.store.write(PEOPLE, people, existing)
+    await remembered.write(run, memory, known)
+    await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
+
+
+def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) -> None:
+    """Refuse to write the schools of a person in a department this import's orgs.csv changes
+    while another of their orgs is one it cannot resolve (a department it does not list:
+    departments are known only from the orgs.csv that lists them), which would silently drop
+    that org's school."""
+    changed = next((org for org in orgs if org in run.changed_orgs), None)
+    if changed is None:
+        return
+    lost = next(
+        (o for o in orgs if o not in run.gone_orgs and run.resolve_org(o) is None),
+        None,
+    )
+    if lost is None:
+        return
+    who = next(
+        (i["value"] for i in person["identifiers"] or () if i.get("type") == "sourcedId"),
+        person["id"],
+    )
+    raise OneRosterError(
+        f"department '{changed}' changes the schools of user '{who}', who is also in org "
+        f"'{lost}', which this delta file does not list; list every department of its people "
+        "in the delta orgs.csv, or import a bulk one",
+        file="orgs.csv",
+        line=run.changed_orgs[changed],
+        column="parentSourcedId",
+    )
