@@ -1478,24 +1478,6 @@ def _department(sourced_id: str, parent: str) -> dict[str, str]:
     }
 
 
-def test_a_delta_department_of_an_org_known_nowhere_is_an_error_and_changes_nothing(
-    any_db_url: str, tmp_path: Path
-) -> None:
-    # As in a bulk file (the `department-of-an-unknown-org` case above): a department stands
-    # for its parent school, and one whose parent neither the file nor the source has would
-    # give its people no school, silently (found by a review).
-    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
-    before = dump(any_db_url)
-    delta = {"orgs": [_department("M1", "S1"), _department("M9", "S9")]}
-    with pytest.raises(OneRosterError) as raised:
-        import_folder(any_db_url, write_folder(tmp_path / "bad", delta, mode="delta"))
-
-    assert str(raised.value).startswith(
-        "orgs.csv, line 3, column 'parentSourcedId': unknown org 'S9' (not in orgs.csv "
-    )
-    assert dump(any_db_url) == before
-
-
 def test_a_row_that_a_deletion_changes_gets_its_updated_date_and_is_counted(
     any_db_url: str, tmp_path: Path
 ) -> None:
@@ -1514,46 +1496,65 @@ def test_a_row_that_a_deletion_changes_gets_its_updated_date_and_is_counted(
     assert (result.deleted, result.updated) == ({"courses": 1}, {"classes": 2})
 
 
-def test_a_delta_that_makes_a_school_another_kind_of_org_is_an_error_and_changes_nothing(
-    any_db_url: str, tmp_path: Path
-) -> None:
-    # It was ignored: the school stayed, with its classes (found by a review). A bulk orgs.csv
-    # does it (the school goes, its classes with it unless classes.csv moves them).
+def test_a_delta_may_update_the_sources_district(any_db_url: str, tmp_path: Path) -> None:
     import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
-    before = dump(any_db_url)
-    department = {**_department("S2", "S1"), "name": "Shelbyville Middle"}
-    with pytest.raises(OneRosterError) as raised:
-        import_folder(
-            any_db_url, write_folder(tmp_path / "bad", {"orgs": [department]}, mode="delta")
-        )
-
-    assert str(raised.value) == (
-        "orgs.csv, line 2, column 'type': org 'S2' is a school of the source, and a delta file "
-        "cannot make it a department: mark it tobedeleted, or import a bulk orgs.csv"
-    )
-    assert dump(any_db_url) == before
-
-
-def test_a_delta_district_other_than_the_sources_is_an_error_and_changes_nothing(
-    any_db_url: str, tmp_path: Path
-) -> None:
-    # It replaced the source's district (a new id for every application) and reported only an
-    # insert (found by a review); a delta may update the district, never add another.
-    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
-    before = dump(any_db_url)
-    other = {**district_files()["orgs"][0], "sourcedId": "D2", "name": "Other", "status": "active"}
-    with pytest.raises(OneRosterError) as raised:
-        import_folder(any_db_url, write_folder(tmp_path / "bad", {"orgs": [other]}, mode="delta"))
-
-    assert str(raised.value) == (
-        "orgs.csv, line 2, column 'sourcedId': a district org 'D2', but the source's district is "
-        "'D1'; a source holds exactly one district: a delta file may update it, not add another"
-    )
-    assert dump(any_db_url) == before
-
     renamed = {**district_files()["orgs"][0], "name": "Springfield USD", "status": "active"}
     import_folder(any_db_url, write_folder(tmp_path / "ok", {"orgs": [renamed]}, mode="delta"))
+
     assert [d["name"] for d in rows(any_db_url, models.District)] == ["Springfield USD"]
+
+
+DELTA_ERRORS = [
+    # Found by a review: a department stands for its parent school, and one whose parent
+    # neither the file nor the source has gave its people no school, silently.
+    pytest.param(
+        {"orgs": [_department("M1", "S1"), _department("M9", "S9")]},
+        "orgs.csv, line 3, column 'parentSourcedId': unknown org 'S9' (not in orgs.csv nor in "
+        "the source)",
+        id="department-of-an-org-known-nowhere",
+    ),
+    # Found by a review: it was ignored, the school staying with its classes (a bulk orgs.csv
+    # does it: the school goes, its classes with it unless classes.csv moves them).
+    pytest.param(
+        {"orgs": [{**_department("S2", "S1"), "name": "Shelbyville Middle"}]},
+        "orgs.csv, line 2, column 'type': org 'S2' is a school of the source, and a delta file "
+        "cannot make it a department: mark it tobedeleted, or import a bulk orgs.csv",
+        id="school-made-a-department",
+    ),
+    # Found by a review: it replaced the source's district (a new id for every application)
+    # and reported only an insert.
+    pytest.param(
+        {
+            "orgs": [
+                {
+                    **district_files()["orgs"][0],
+                    "sourcedId": "D2",
+                    "name": "Other",
+                    "status": "active",
+                }
+            ]
+        },
+        "orgs.csv, line 2, column 'sourcedId': a district org 'D2', but the source's district "
+        "is 'D1'; a source holds exactly one district: a delta file may update it, not add "
+        "another",
+        id="another-district",
+    ),
+]
+"""Each case is a delta folder (file stem → rows) that the good folder's source refuses, and
+the message of its error."""
+
+
+@pytest.mark.parametrize(("delta", "expected"), DELTA_ERRORS)
+def test_a_bad_delta_names_file_line_column_and_changes_nothing(
+    any_db_url: str, tmp_path: Path, delta: Files, expected: str
+) -> None:
+    import_folder(any_db_url, write_folder(tmp_path / "good", district_files()))
+    before = dump(any_db_url)
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, write_folder(tmp_path / "bad", delta, mode="delta"))
+
+    assert str(raised.value) == expected
+    assert dump(any_db_url) == before
 
 
 def test_a_delta_department_of_a_school_the_source_has_stands_for_that_school(
