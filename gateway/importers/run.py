@@ -121,13 +121,13 @@ class Run:
     orgs: dict[str, Org] = field(default_factory=dict)
     db_schools: set[str] = field(default_factory=set)
     pruned: set[str] = field(default_factory=set)
+    """Kinds whose pass removed the rows that their bulk file did not list (not left to the
+    seen rows at the end)."""
     changed_orgs: dict[str, int] = field(default_factory=dict)
     """A delta orgs.csv's departments and `tobedeleted` orgs, with their lines: their people's
     schools are found again (`update_other_people`)."""
     gone_orgs: set[str] = field(default_factory=set)
     """The orgs a delta orgs.csv marks `tobedeleted`."""
-    """Kinds whose pass removed the rows that their bulk file did not list (not left to the
-    seen rows at the end)."""
 
     def __post_init__(self) -> None:
         self._namespace = uuid.UUID(self.source_id).bytes
