@@ -3,6 +3,7 @@ the folder has none), and the org directory that later files' references resolve
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,12 @@ from gateway.importers.run import DISTRICTS, SCHOOLS, Org, Run
 
 PLACEHOLDER = ""
 """The sourcedId of the placeholder district and school (a real sourcedId is never empty)."""
+
+
+def sourced_id_of(found: Sequence[Mapping[str, str]] | None, otherwise: str) -> str:
+    """The OneRoster sourcedId among a row's `identifiers` (`identifiers` puts it first), or
+    `otherwise` for a row without one (a placeholder)."""
+    return next((i["value"] for i in found or () if i.get("type") == "sourcedId"), otherwise)
 
 
 def identifiers(sourced_id: str, *extra: tuple[str, str | None]) -> list[dict[str, str]]:
@@ -105,7 +112,7 @@ async def import_orgs(run: Run) -> None:
         }
         run.changed_orgs.update((sourced_id, row_.line) for row_, sourced_id in deleted)
         run.gone_orgs = {sourced_id for _, sourced_id in deleted}
-        for sourced_id, org in sorted(run.orgs.items(), key=lambda item: lines[item[0]]):
+        for sourced_id, org in run.orgs.items():  # in file order, as they were read
             if org.type != "school" and run.id("school", sourced_id) in run.db_schools:
                 # nothing here would remove the school or move its classes (a bulk file does)
                 raise OneRosterError(
@@ -135,7 +142,7 @@ def _orphan_departments(run: Run, lines: dict[str, int]) -> list[OneRosterError]
             line=lines[sourced_id],
             column="parentSourcedId",
         )
-        for sourced_id, org in sorted(run.orgs.items(), key=lambda item: lines[item[0]])
+        for sourced_id, org in run.orgs.items()  # in file order, as they were read
         if org.type == "department" and org.parent and run.resolve_org(org.parent) is None
     ]
 
@@ -170,16 +177,8 @@ async def _write_district(run: Run, cells: Cells | None, found: tuple[Row, str] 
             "name": cells.required(row, "name"),
         }
     else:
-        existing = None
-        if run.mode("orgs") != "bulk":
-            existing = (
-                await run.conn.execute(
-                    sa.select(DISTRICTS.c.id)
-                    .where(DISTRICTS.c.source_id == run.source_id)
-                    .order_by(DISTRICTS.c.created_date, DISTRICTS.c.id)
-                    .limit(1)
-                )
-            ).scalar()
+        district = None if run.mode("orgs") == "bulk" else await _source_district(run)
+        existing = None if district is None else district.id
         if existing is not None:
             run.district_id = existing
             await run.store.mark_seen("district", [(existing, 0, True)])
@@ -201,26 +200,28 @@ async def _check_same_district(run: Run, cells: Cells, row: Row, sourced_id: str
     """Refuse a delta file's district row for a district other than the source's (unless the
     source has only its placeholder district): writing it would replace the source's district,
     giving its schools and people a new district id (found by a review)."""
-    found = (
-        await run.conn.execute(
-            sa.select(DISTRICTS.c.id, DISTRICTS.c.identifiers)
-            .where(DISTRICTS.c.source_id == run.source_id)
-            .order_by(DISTRICTS.c.created_date, DISTRICTS.c.id)
-            .limit(1)
-        )
-    ).first()
+    found = await _source_district(run)
     allowed = (run.id("district", sourced_id), run.id("district", PLACEHOLDER))
     if found is None or found.id in allowed:
         return
-    theirs = next(
-        (i["value"] for i in found.identifiers or () if i.get("type") == "sourcedId"), found.id
-    )
+    theirs = sourced_id_of(found.identifiers, found.id)
     raise cells.error(
         row,
         "sourcedId",
         f"a district org '{sourced_id}', but the source's district is '{theirs}'; a source holds "
         "exactly one district: a delta file may update it, not add another",
     )
+
+
+async def _source_district(run: Run) -> sa.Row[*tuple[Any, ...]] | None:
+    """The district the source has (its id and identifiers) before this import writes one."""
+    query = (
+        sa.select(DISTRICTS.c.id, DISTRICTS.c.identifiers)
+        .where(DISTRICTS.c.source_id == run.source_id)
+        .order_by(DISTRICTS.c.created_date, DISTRICTS.c.id)
+        .limit(1)
+    )
+    return (await run.conn.execute(query)).first()
 
 
 async def _placeholder_school(run: Run, *, real_schools: int) -> None:

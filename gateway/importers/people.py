@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gateway.importers import remembered
 from gateway.importers.cells import TO_BE_DELETED, USER_ROLES, Cells
-from gateway.importers.orgs import identifiers
+from gateway.importers.orgs import identifiers, sourced_id_of
 from gateway.importers.properties import kept
 from gateway.importers.reading import OneRosterError, Row
 from gateway.importers.remembered import Remembered
@@ -387,10 +387,7 @@ def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) ->
     )
     if lost is None:
         return
-    who = next(
-        (i["value"] for i in person["identifiers"] or () if i.get("type") == "sourcedId"),
-        person["id"],
-    )
+    who = sourced_id_of(person["identifiers"], person["id"])
     raise OneRosterError(
         f"department '{changed}' changes the schools of user '{who}', who is also in org "
         f"'{lost}', which this delta file does not list; list every department of its people "
