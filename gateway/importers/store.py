@@ -8,6 +8,7 @@ waiting for their users) lives in temporary tables of the import's own connectio
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -61,6 +62,20 @@ STAGED_DEMOGRAPHICS = sa.Table(
 """demographics.csv rows, waiting for the users pass that folds them into Person.demographics."""
 
 _SKIP_COMPARE = frozenset({"id", "source_id", "created_date", "updated_date"})
+
+
+@functools.cache
+def _nulled_by(table: sa.Table) -> tuple[tuple[sa.Table, sa.Column[Any]], ...]:
+    """The graph tables' columns that the database sets to null when a row of `table` they
+    refer to is deleted (`ON DELETE SET NULL`), each with its table; read from the metadata
+    once per table (its dependency sort is not free)."""
+    return tuple(
+        (dependent, key.parent)
+        for dependent in table.metadata.sorted_tables
+        if "updated_date" in dependent.c and "source_id" in dependent.c  # a source's rows
+        for key in dependent.foreign_keys
+        if key.ondelete == "SET NULL" and key.column.table is table
+    )
 
 
 class Store:
@@ -255,25 +270,20 @@ class Store:
         course's school year, an enrollment's section) this import's `updated_date`, and count
         them as updated. They change, and an application that syncs by `updatedAfter` must see
         it (found by a review); those this import wrote already are not counted twice."""
-        for dependent in table.metadata.sorted_tables:
-            for key in dependent.foreign_keys:
-                if key.ondelete != "SET NULL" or key.column.table is not table:
-                    continue
-                if "updated_date" not in dependent.c or "source_id" not in dependent.c:
-                    continue  # not a graph row (an integration's application)
-                doomed = sa.select(table.c.id).where(*where)
-                result = await self.conn.execute(
-                    dependent.update()
-                    .where(
-                        dependent.c.source_id == self.source_id,
-                        key.parent.in_(doomed),
-                        dependent.c.updated_date != self.now,
-                    )
-                    .values(updated_date=self.now)
+        for dependent, column in _nulled_by(table):
+            doomed = sa.select(table.c.id).where(*where)
+            result = await self.conn.execute(
+                dependent.update()
+                .where(
+                    dependent.c.source_id == self.source_id,
+                    column.in_(doomed),
+                    dependent.c.updated_date != self.now,
                 )
-                if result.rowcount:
-                    name = dependent.name
-                    self.updated[name] = self.updated.get(name, 0) + result.rowcount
+                .values(updated_date=self.now)
+            )
+            if result.rowcount:
+                name = dependent.name
+                self.updated[name] = self.updated.get(name, 0) + result.rowcount
 
     async def delete_unseen(self, table: sa.Table, kind: str) -> int:
         """Delete this source's rows that this import did not write (bulk mode)."""
