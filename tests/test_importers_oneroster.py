@@ -985,22 +985,42 @@ def test_a_delta_that_moves_or_deletes_a_department_moves_its_people(
     assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", s) for s in schools}
 
 
-def test_a_delta_that_moves_a_department_of_people_in_another_it_lacks_is_an_error(
-    any_db_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("teacher_orgs", "change", "message"),
+    [
+        (
+            "M1,M3",
+            "move M1",
+            "orgs.csv, line 2, column 'parentSourcedId': department 'M1' changes the schools of "
+            "user 'TE', who is also in org 'M3', which this delta file does not list; list every "
+            "department of its people in the delta orgs.csv, or import a bulk one",
+        ),
+        (
+            # a deleted school is named as such, on its status (the message said "department")
+            "S1,M3",
+            "delete S1",
+            "orgs.csv, line 2, column 'status': deleting org 'S1' changes the schools of user "
+            "'TE', who is also in org 'M3', which this delta file does not list; list every "
+            "department of its people in the delta orgs.csv, or import a bulk one",
+        ),
+    ],
+)
+def test_a_delta_that_changes_an_org_of_people_in_a_department_it_lacks_is_an_error(
+    any_db_url: str, tmp_path: Path, teacher_orgs: str, change: str, message: str
 ) -> None:
     # Departments are known only from the orgs.csv that lists them: the teacher's other
-    # department, M3, cannot be resolved by a delta that lists only M1.
-    import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", "M1,M3"))
+    # department, M3, cannot be resolved by a delta that lists only M1 (or S1).
+    import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", teacher_orgs))
     before = dump(any_db_url)
-    moved = _department("M1", "S2")
+    school = next(o for o in district_files()["orgs"] if o["sourcedId"] == "S1")
+    row = {
+        "move M1": _department("M1", "S2"),
+        "delete S1": {**school, "status": "tobedeleted"},
+    }[change]
     with pytest.raises(OneRosterError) as raised:
-        import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": [moved]}, mode="delta"))
+        import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": [row]}, mode="delta"))
 
-    assert str(raised.value) == (
-        "orgs.csv, line 2, column 'parentSourcedId': department 'M1' changes the schools of "
-        "user 'TE', who is also in org 'M3', which this delta file does not list; list every "
-        "department of its people in the delta orgs.csv, or import a bulk one"
-    )
+    assert str(raised.value) == message
     assert dump(any_db_url) == before
 
 

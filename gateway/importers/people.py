@@ -388,11 +388,16 @@ def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) ->
     if lost is None:
         return
     who = sourced_id_of(person["identifiers"], person["id"])
+    what, column = (
+        (f"deleting org '{changed}'", "status")
+        if changed in run.gone_orgs
+        else (f"department '{changed}'", "parentSourcedId")
+    )
     raise OneRosterError(
-        f"department '{changed}' changes the schools of user '{who}', who is also in org "
-        f"'{lost}', which this delta file does not list; list every department of its people "
-        "in the delta orgs.csv, or import a bulk one",
+        f"{what} changes the schools of user '{who}', who is also in org '{lost}', which this "
+        "delta file does not list; list every department of its people in the delta orgs.csv, "
+        "or import a bulk one",
         file="orgs.csv",
         line=run.changed_orgs[changed],
-        column="parentSourcedId",
+        column=column,
     )
