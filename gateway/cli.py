@@ -210,12 +210,14 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """The command line (`gateway.__main__` loads this module first)."""
+    from gateway.__main__ import INTERRUPTED
+
     try:
         _register()  # a second or so of imports, before any command runs
     except KeyboardInterrupt:
         # a one-line message and the shell's code for Ctrl-C, not a stack trace through the
         # imports it stopped (found by a review)
-        typer.echo("error: interrupted before the command started; nothing was done.", err=True)
+        typer.echo(INTERRUPTED, err=True)
         raise SystemExit(130) from None
     app()

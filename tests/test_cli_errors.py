@@ -365,3 +365,37 @@ def test_ctrl_c_while_the_commands_load_is_one_line_and_exit_code_130(
         "",
         "error: interrupted before the command started; nothing was done.\n",
     )
+
+
+@pytest.mark.parametrize("module", ["typer", "gateway.errors"])
+def test_ctrl_c_while_the_command_line_itself_loads_is_one_line_and_exit_code_130(
+    tmp_path: Path, module: str
+) -> None:
+    """Ctrl-C before `gateway.cli` had loaded (a tenth of a second of imports) still printed a
+    stack trace: the console script imported it before any handler ran. Here the interrupt
+    comes while the process imports `module`, one of those `gateway.cli` imports."""
+    script = (
+        "import builtins, runpy, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupting(name, *args, **kwargs):\n"
+        f"    if name == {module!r}:\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupting\n"
+        "sys.argv = ['gateway', '--help']\n"
+        "runpy.run_module('gateway', run_name='__main__')\n"
+    )
+    done = subprocess.run(  # noqa: S603  # our own interpreter and arguments
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (done.returncode, done.stdout, done.stderr) == (
+        130,
+        "",
+        "error: interrupted before the command started; nothing was done.\n",
+    )
