@@ -4,6 +4,7 @@ part way leaves everything as it was. Run on both engines."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -205,3 +206,50 @@ def test_an_unknown_source_is_named(db_url: str) -> None:
                 await sources.describe_source(conn, "x")
 
     run_db(db_url, body)
+
+
+def test_two_transactions_creating_one_source_name_make_one_source(any_db_url: str) -> None:
+    """Two `sources create` of one name at once, and two first imports into one new name: the
+    second waits for the first's commit, then finds its source. On PostgreSQL both found none
+    and made two namesakes, beyond any import by that name after."""
+    from gateway.db import write_transaction
+    from gateway.importers.oneroster import find_or_create_source
+
+    async def body(engine: AsyncEngine) -> None:
+        async def hold(name: str, made: asyncio.Event, release: asyncio.Event) -> str:
+            async with write_transaction(engine) as conn:
+                source, created = await find_or_create_source(conn, name, "OneRoster")
+                assert created
+                made.set()
+                await release.wait()  # the transaction stays open meanwhile
+                return source.id
+
+        async def create(name: str) -> str:
+            async with write_transaction(engine) as conn:
+                return (await service.create_source(conn, name)).id
+
+        async def find(name: str) -> tuple[str, bool]:
+            async with write_transaction(engine) as conn:
+                source, created = await find_or_create_source(conn, name, "OneRoster")
+                return source.id, created
+
+        for name, second in (("Created", create), ("Imported", find)):
+            made, release = asyncio.Event(), asyncio.Event()
+            first = asyncio.create_task(hold(name, made, release))
+            await made.wait()
+            racing = asyncio.create_task(second(name))
+            await asyncio.sleep(0.5)  # the second is waiting by now (else it had won)
+            assert not racing.done()
+            release.set()
+            first_id = await first
+            if second is create:
+                with pytest.raises(ValidationFailed, match="exists already"):
+                    await racing
+            else:
+                assert await racing == (first_id, False)
+            async with engine.connect() as conn:
+                table = models.table_of(models.Source)
+                named = sa.select(sa.func.count()).where(table.c.name == name)
+                assert (await conn.execute(named)).scalar() == 1
+
+    run_db(any_db_url, body)

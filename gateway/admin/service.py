@@ -9,6 +9,7 @@ is written to the audit log on the same connection, so the change and its entry 
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -71,6 +72,7 @@ async def create_source(
     if cleaned is None:
         raise ValidationFailed("the source name is empty; pass a name such as 'Springfield SIS'")
     name = cleaned
+    await lock_source_name(conn, name)
     sources = models.table_of(models.Source)
     taken = (
         await conn.execute(sa.select(sources.c.id).where(sources.c.name == name).limit(1))
@@ -344,6 +346,19 @@ async def _require_requested(
 
 
 MAX_NAME_LENGTH = 200
+
+
+async def lock_source_name(conn: AsyncConnection, name: str) -> None:
+    """On PostgreSQL, hold a lock on the source name `name` until the transaction ends, before
+    looking for a source of that name: two transactions creating one name (two `sources
+    create`, two first imports) take turns, the second finding the first's source, instead of
+    both finding none and making two namesakes. SQLite needs none: a change holds the write
+    lock from its first statement (`write_transaction`)."""
+    if conn.dialect.name != "postgresql":
+        return
+    key = hashlib.blake2b(f"gateway source name\0{name}".encode(), digest_size=8).digest()
+    lock = sa.func.pg_advisory_xact_lock(int.from_bytes(key, "big", signed=True))
+    await conn.execute(sa.select(lock))
 
 
 def clean_text(value: str | None, what: str) -> str | None:

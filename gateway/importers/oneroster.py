@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import models
 from gateway.admin import audit
-from gateway.admin.service import CreatedSource, create_source
+from gateway.admin.service import CreatedSource, create_source, lock_source_name
 from gateway.coltypes import utcnow
 from gateway.db import refresh_statistics, write_transaction
 from gateway.errors import ValidationFailed
@@ -219,6 +219,7 @@ async def find_or_create_source(
     it was created."""
     table = table_of(models.Source)
     providers = table_of(models.Provider)
+    await lock_source_name(conn, name.strip())  # a concurrent first import waits, then finds it
     rows = (
         await conn.execute(
             sa.select(table.c.id, table.c.name, providers.c.application)
