@@ -520,6 +520,25 @@ class OneRosterPerson(SQLModel, table=True):
     roles: list[dict[str, Any]] = _json()
 
 
+class OneRosterOrg(SQLModel, table=True):
+    """An org of a source's OneRoster export that is neither its district nor one of its
+    schools (a department, a local or state org…), as its orgs.csv last gave it: what the import
+    remembers so that a later delta's users, roles and departments that name it resolve (a
+    department stands for its parent school), and never serves. Departments were known only
+    from the orgs.csv that listed them: a delta without one dropped the schools that came
+    through them (found by a review)."""
+
+    __tablename__ = "oneroster_orgs"
+    source_id: str = Field(
+        primary_key=True,
+        sa_type=UUID,
+        sa_column_args=[sa.ForeignKey("sources.id", ondelete="CASCADE")],
+    )
+    sourced_id: str = Field(primary_key=True)
+    type: str
+    parent: str | None = None
+
+
 class Enrollment(SQLModel, table=True):
     """A person's enrollment in a class (optionally in one of its sections)."""
 

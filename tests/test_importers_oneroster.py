@@ -985,11 +985,41 @@ def test_a_delta_that_moves_or_deletes_a_department_moves_its_people(
     assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", s) for s in schools}
 
 
+_CHANGES = {
+    # the teacher's orgs, the delta's change, the teacher's schools after it
+    "move M1": ("M1,M3", {"S2"}),
+    "delete S1": ("S1,M3", {"S2"}),
+}
+
+
+def _change(change: str) -> dict[str, str]:
+    school = next(o for o in district_files()["orgs"] if o["sourcedId"] == "S1")
+    return {
+        "move M1": _department("M1", "S2"),
+        "delete S1": {**school, "status": "tobedeleted"},
+    }[change]
+
+
+@pytest.mark.parametrize("change", list(_CHANGES))
+def test_a_delta_that_changes_an_org_of_people_in_a_department_it_does_not_list(
+    any_db_url: str, tmp_path: Path, change: str
+) -> None:
+    # The teacher's other department, M3, is one the delta does not list: it resolves from what
+    # the bulk import stored of it (departments were known only from the orgs.csv that listed
+    # them, and such a delta was refused).
+    teacher_orgs, schools = _CHANGES[change]
+    first = import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", teacher_orgs))
+    delta = write_folder(tmp_path / "delta", {"orgs": [_change(change)]}, mode="delta")
+    import_folder(any_db_url, delta)
+
+    source = first.source_id
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", s) for s in schools}
+
+
 @pytest.mark.parametrize(
-    ("teacher_orgs", "change", "message"),
+    ("change", "message"),
     [
         (
-            "M1,M3",
             "move M1",
             "orgs.csv, line 2, column 'parentSourcedId': department 'M1' changes the schools of "
             "user 'TE', who is also in org 'M3', which this delta file does not list; list every "
@@ -997,7 +1027,6 @@ def test_a_delta_that_moves_or_deletes_a_department_moves_its_people(
         ),
         (
             # a deleted school is named as such, on its status (the message said "department")
-            "S1,M3",
             "delete S1",
             "orgs.csv, line 2, column 'status': deleting org 'S1' changes the schools of user "
             "'TE', who is also in org 'M3', which this delta file does not list; list every "
@@ -1005,20 +1034,22 @@ def test_a_delta_that_moves_or_deletes_a_department_moves_its_people(
         ),
     ],
 )
-def test_a_delta_that_changes_an_org_of_people_in_a_department_it_lacks_is_an_error(
-    any_db_url: str, tmp_path: Path, teacher_orgs: str, change: str, message: str
+def test_without_the_stored_orgs_of_an_earlier_version_such_a_delta_is_an_error(
+    any_db_url: str, tmp_path: Path, change: str, message: str
 ) -> None:
-    # Departments are known only from the orgs.csv that lists them: the teacher's other
-    # department, M3, cannot be resolved by a delta that lists only M1 (or S1).
-    import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", teacher_orgs))
+    # A database imported by a version that did not store its departments knows M3 from no
+    # file: rather than silently drop the teacher's school of M3, the delta is refused.
+    import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", _CHANGES[change][0]))
+
+    async def forget(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(models.OneRosterOrg.__table__.delete())  # type: ignore[attr-defined]
+
+    run_db(any_db_url, forget)
     before = dump(any_db_url)
-    school = next(o for o in district_files()["orgs"] if o["sourcedId"] == "S1")
-    row = {
-        "move M1": _department("M1", "S2"),
-        "delete S1": {**school, "status": "tobedeleted"},
-    }[change]
+    delta = write_folder(tmp_path / "delta", {"orgs": [_change(change)]}, mode="delta")
     with pytest.raises(OneRosterError) as raised:
-        import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": [row]}, mode="delta"))
+        import_folder(any_db_url, delta)
 
     assert str(raised.value) == message
     assert dump(any_db_url) == before
@@ -1971,3 +2002,28 @@ def test_a_folder_without_any_oneroster_file_is_an_error_and_creates_nothing(
         "demographics.csv, enrollments.csv\n"
     )
     assert dump(db_url) == before
+
+
+def test_a_delta_users_csv_keeps_the_school_of_a_role_in_a_department(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # The teacher's 1.2 role rows are in departments M1 (of S1) and M3 (of S2); a delta that
+    # lists only the teacher's users.csv row (a new email) knows no department, and the schools
+    # that came through them were dropped silently: an integration scoped to S1 or S2 lost the
+    # teacher.
+    files = district_files()
+    files["orgs"] = [*files["orgs"], _department("M1", "S1"), _department("M3", "S2")]
+    for role in files["roles"]:
+        if role["userSourcedId"] == "TE":
+            role["orgSourcedId"] = {"S1": "M1", "S2": "M3"}[role["orgSourcedId"]]
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", files))
+    source = first.source_id
+    both = {stable_id(source, "school", s) for s in ("S1", "S2")}
+    assert _teacher_schools(any_db_url, source) == both
+    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
+    edna["email"] = "edna@example.org"
+    import_folder(any_db_url, write_folder(tmp_path / "delta", {"users": [edna]}, mode="delta"))
+
+    teacher = stable_id(source, "person", "TE")
+    assert rows(any_db_url, models.Person, id=teacher)[0]["email"] == "edna@example.org"
+    assert _teacher_schools(any_db_url, source) == both

@@ -62,6 +62,7 @@ class _Plan:
     district_id: str
     orgs: dict[str, Org]
     db_schools: set[str]
+    stored_orgs: dict[str, Org]
     parent: int
 
     def run(self, folder: Folder, progress: Progress) -> Run:
@@ -80,6 +81,7 @@ class _Plan:
             district_id=self.district_id,
             orgs=self.orgs,
             db_schools=self.db_schools,
+            stored_orgs=self.stored_orgs,
         )
 
 
@@ -235,6 +237,7 @@ def parse_apart(run: Run) -> Apart | None:
         district_id=run.district_id,
         orgs=run.orgs,
         db_schools=run.db_schools,
+        stored_orgs=run.stored_orgs,
         parent=os.getpid(),
     )
     # Beside the database, not in /tmp (often kept in memory); unlinked at once.

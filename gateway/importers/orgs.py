@@ -8,10 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gateway import models
 from gateway.importers.cells import ORG_TYPES, TO_BE_DELETED, Cells
 from gateway.importers.properties import kept
 from gateway.importers.reading import OneRosterError, Row
 from gateway.importers.run import DISTRICTS, SCHOOLS, Org, Run
+
+ONEROSTER_ORGS = models.table_of(models.OneRosterOrg)
 
 PLACEHOLDER = ""
 """The sourcedId of the placeholder district and school (a real sourcedId is never empty)."""
@@ -104,6 +107,7 @@ async def import_orgs(run: Run) -> None:
             sa.select(SCHOOLS.c.id).where(SCHOOLS.c.source_id == run.source_id)
         )
         run.db_schools = set(rows.scalars())
+    await _remember_orgs(run, [sourced_id for _, sourced_id in deleted])
     if mode == "delta":
         run.changed_orgs = {
             sourced_id: lines[sourced_id]
@@ -126,6 +130,38 @@ async def import_orgs(run: Run) -> None:
         orphans = _orphan_departments(run, lines)
         if orphans:
             raise orphans[0]
+
+
+async def _remember_orgs(run: Run, deleted: Sequence[str]) -> None:
+    """Store the orgs of orgs.csv that are neither the district nor a school (`OneRosterOrg`):
+    a bulk file's replace the source's, a delta file's replace those of their sourcedIds and its
+    `deleted` go. Then, but with a bulk file, read what is stored of the orgs the file does not
+    list into `run.stored_orgs`, where later files' references resolve."""
+    mode, table = run.mode("orgs"), ONEROSTER_ORGS
+    of_source = table.c.source_id == run.source_id
+    if mode == "bulk":
+        await run.conn.execute(table.delete().where(of_source))
+    elif mode == "delta":
+        listed = [*run.orgs, *deleted]
+        gone = run.store.among(table.c.sourced_id, listed)
+        await run.conn.execute(table.delete().where(of_source, gone))
+    if mode != "bulk":
+        stored = await run.conn.execute(
+            sa.select(table.c.sourced_id, table.c.type, table.c.parent).where(of_source)
+        )
+        run.stored_orgs = {row.sourced_id: Org(row.type, row.parent) for row in stored}
+    others = [
+        {
+            "source_id": run.source_id,
+            "sourced_id": sourced_id,
+            "type": org.type,
+            "parent": org.parent,
+        }
+        for sourced_id, org in run.orgs.items()
+        if org.type not in ("district", "school")
+    ]
+    if others:
+        await run.conn.execute(table.insert(), others)
 
 
 def _orphan_departments(run: Run, lines: dict[str, int]) -> list[OneRosterError]:

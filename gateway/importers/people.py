@@ -374,10 +374,10 @@ async def _fold(run: Run, ids: Sequence[str]) -> None:
 
 
 def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) -> None:
-    """Refuse to write the schools of a person in a department this import's orgs.csv changes
-    while another of their orgs is one it cannot resolve (a department it does not list:
-    departments are known only from the orgs.csv that lists them), which would silently drop
-    that org's school."""
+    """Refuse to write the schools of a person in an org this import's orgs.csv changes while
+    another of their orgs is one it cannot resolve (a department it does not list, in a
+    database imported before departments were stored: `OneRosterOrg`), which would silently
+    drop that org's school."""
     changed = next((org for org in orgs if org in run.changed_orgs), None)
     if changed is None:
         return

@@ -120,6 +120,10 @@ class Run:
     placeholder_school: str | None = None
     orgs: dict[str, Org] = field(default_factory=dict)
     db_schools: set[str] = field(default_factory=set)
+    stored_orgs: dict[str, Org] = field(default_factory=dict)
+    """The source's orgs that are neither its district nor a school, as the imports before
+    stored them (`OneRosterOrg`), less those this import's orgs.csv lists: where a reference
+    that this import's orgs.csv does not resolve is looked up (not with a bulk orgs.csv)."""
     pruned: set[str] = field(default_factory=set)
     """Kinds whose pass removed the rows that their bulk file did not list (not left to the
     seen rows at the end)."""
@@ -177,6 +181,8 @@ class Run:
         """`(type, graph id)` of an org: the school id for a school (and for a department, its
         school's), the district id for the district, no id for other orgs; None when unknown."""
         org = self.orgs.get(sourced_id)
+        if org is None and self.mode("orgs") != "bulk":
+            org = self.stored_orgs.get(sourced_id)
         if org is not None:
             if org.type == "school":
                 return "school", self.id("school", sourced_id)
