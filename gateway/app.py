@@ -104,7 +104,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # preflights before the rate limit counts them, and every response (a 413 or 429 too)
     # gets the security headers, the request id and its access-log line.
     app.add_middleware(GraphCompressionMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(
         RateLimitMiddleware,
         buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst),

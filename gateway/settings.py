@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest HTTP request body accepted (413 past it)."
     )
+    # A megabyte (the body limit) takes well under a second on any link an application uses; a
+    # body that has not all come after ten is stalled or hostile, and holds a connection.
+    body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a client may take to send a request's body (408 past it).",
+    )
     rate_limit_per_second: float = Field(
         default=20.0,
         gt=0,

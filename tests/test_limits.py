@@ -3,6 +3,8 @@ limit and its value, each one let through at its boundary, over real HTTP."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -406,6 +408,71 @@ def test_a_body_over_max_body_bytes_is_413(api: Api) -> None:
             "maximum": 8000,
         }
         assert "(max_body_bytes)" in response.json()["errors"][0]["message"]
+
+
+def _stalled(server: LiveServer, token: str | None, sent: bytes = b'{"que') -> bytes:
+    """Over a raw socket: a POST that declares a 100-byte body, sends `sent` of it and stops;
+    what the server answers (everything up to its closing the connection)."""
+    head = [
+        "POST /graphql HTTP/1.1",
+        f"Host: 127.0.0.1:{server.port}",
+        "Content-Type: application/json",
+        "Content-Length: 100",
+        *([f"Authorization: Bearer {token}"] if token else []),
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + sent)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize("with_token", [True, False])
+def test_a_body_that_stops_coming_is_408_and_closes(db_url: str, with_token: bool) -> None:
+    # A body declared and never sent held the request open for ever (found by a review: three
+    # thousand of them, without a token, kept a server's file descriptors and memory).
+    token = run_db(db_url, _one_integration)
+    with LiveServer(Settings(database_url=db_url, body_timeout_seconds=0.5)) as server:
+        started = time.monotonic()
+        answer = _stalled(server, token if with_token else None)
+        waited = time.monotonic() - started
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), answer
+    assert b"connection: close" in head.lower()
+    error = json.loads(body)["errors"][0]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "bodySeconds",
+        "maximum": 0.5,
+    }
+    assert "(GATEWAY_BODY_TIMEOUT_SECONDS)" in error["message"]
+    assert waited >= 0.5
+
+
+def test_stalled_bodies_without_a_token_spend_their_address_bucket(db_url: str) -> None:
+    # A request without a token spends its address's bucket as it begins: a client cannot open
+    # stalled requests without limit (a review thought they were never counted).
+    settings = Settings(
+        database_url=db_url,
+        body_timeout_seconds=0.3,
+        rate_limit_burst=2,
+        rate_limit_per_second=0.01,
+    )
+    with LiveServer(settings) as server:
+        first = [_stalled(server, None).split(b" ", 2)[1] for _ in range(2)]
+        with server.client(None) as http:
+            refused = http.post("/graphql", json={"query": "{ schools { totalCount } }"})
+
+    assert first == [b"408", b"408"]
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def _one_integration(engine: AsyncEngine) -> str:
+    graph = await make_source(engine, 1, "Stalled", people=2, enrollments=2)
+    return await make_integration(engine, graph.source.id)
 
 
 # ---------------------------------------------------------------- the walks themselves
