@@ -126,6 +126,21 @@ def test_a_registered_query_is_served_by_hash_over_post_and_get(
     assert "schools" not in str(by_get.request.url)
 
 
+@pytest.mark.parametrize("token", [None, "made-up-token"])
+@pytest.mark.parametrize("query", [SCHOOLS, "{ __typename }"])
+def test_only_a_request_with_a_valid_token_registers_a_query(
+    server: LiveServer, tokens: dict[str, str], token: str | None, query: str
+) -> None:
+    # Anyone could register documents without a token (refused 401, or answered when only
+    # introspection), churning every application's entries out of the store (found by a review).
+    post(server, token, registering(query))
+    missed = post(server, tokens["full"], hashed(query))
+    assert missed.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+
+    post(server, tokens["partial"], registering(query))  # a valid token, even with fewer rights
+    assert "errors" not in post(server, tokens["full"], hashed(query)).json()
+
+
 def test_a_hash_in_upper_case_names_the_same_document(
     server: LiveServer, tokens: dict[str, str], school_names: list[dict[str, str]]
 ) -> None:

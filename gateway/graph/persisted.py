@@ -123,8 +123,17 @@ class PersistedQueries:
                 "hex), or send the query without the extension.",
                 headers=_NO_CACHE,
             )
-        self.put(actual, data.query)
         return data
+
+    def register(self, data: GraphQLRequestData) -> None:
+        """Store the document of `data`, `resolve`d already, when it sent one with its hash:
+        only once the request's token turned out valid. Storing it before (as `resolve` did)
+        let anyone without a token churn the store with made-up documents, dropping
+        applications' own (found by a review)."""
+        extension = (data.extensions or {}).get("persistedQuery")
+        if extension is None or data.query is None or self.max_size <= 0:
+            return
+        self.put(_checked_hash(extension), data.query)  # `resolve` checked it is the query's
 
 
 def _checked_hash(extension: Any) -> str:

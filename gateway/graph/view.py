@@ -141,6 +141,8 @@ class GraphView(GraphQL[Context, None]):
             )
         except Exception as exc:
             return self._failure(exc, db, state["request_id"], media_type)
+        if grant is not None:
+            self.persisted_queries.register(resolved)
         if prefetched is None:
             state["parsed"] = parsed
             state["grant_read"] = (token, grant)
@@ -359,6 +361,8 @@ class GraphView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         request.state.operation_name = request_data.operation_name
         request_data = self.persisted_queries.resolve(request_data)
+        if context.grant is not None:
+            self.persisted_queries.register(request_data)
         data = await answer_clean(
             context, request_data.query, request_data.operation_name, request_data.variables
         )
