@@ -55,7 +55,7 @@ class BodyLimitMiddleware:
         size = 0
         handed: Message | None = None  # what the app reads first
         try:
-            async with asyncio.timeout(self.seconds):
+            async with asyncio.timeout(self.seconds):  # the reading only, not an answer
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
@@ -64,13 +64,15 @@ class BodyLimitMiddleware:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_bytes:
-                        await self._refuse(scope, receive, send)
-                        return
+                        break
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
             await self._too_slow(scope, receive, send)
+            return
+        if size > self.max_bytes:
+            await self._refuse(scope, receive, send)
             return
         if handed is None:
             handed = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
