@@ -992,11 +992,15 @@ _CHANGES = {
 }
 
 
-def _change(change: str) -> dict[str, str]:
+def _change(change: str) -> list[dict[str, str]]:
     school = next(o for o in district_files()["orgs"] if o["sourcedId"] == "S1")
     return {
-        "move M1": _department("M1", "S2"),
-        "delete S1": {**school, "status": "tobedeleted"},
+        "move M1": [_department("M1", "S2")],
+        # with its department M1, which would be left without a parent
+        "delete S1": [
+            {**school, "status": "tobedeleted"},
+            {**_department("M1", "S1"), "status": "tobedeleted"},
+        ],
     }[change]
 
 
@@ -1009,7 +1013,7 @@ def test_a_delta_that_changes_an_org_of_people_in_a_department_it_does_not_list(
     # them, and such a delta was refused).
     teacher_orgs, schools = _CHANGES[change]
     first = import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", teacher_orgs))
-    delta = write_folder(tmp_path / "delta", {"orgs": [_change(change)]}, mode="delta")
+    delta = write_folder(tmp_path / "delta", {"orgs": _change(change)}, mode="delta")
     import_folder(any_db_url, delta)
 
     source = first.source_id
@@ -1047,7 +1051,7 @@ def test_without_the_stored_orgs_of_an_earlier_version_such_a_delta_is_an_error(
 
     run_db(any_db_url, forget)
     before = dump(any_db_url)
-    delta = write_folder(tmp_path / "delta", {"orgs": [_change(change)]}, mode="delta")
+    delta = write_folder(tmp_path / "delta", {"orgs": _change(change)}, mode="delta")
     with pytest.raises(OneRosterError) as raised:
         import_folder(any_db_url, delta)
 
@@ -2027,3 +2031,113 @@ def test_a_delta_users_csv_keeps_the_school_of_a_role_in_a_department(
     teacher = stable_id(source, "person", "TE")
     assert rows(any_db_url, models.Person, id=teacher)[0]["email"] == "edna@example.org"
     assert _teacher_schools(any_db_url, source) == both
+
+
+def _nested_departments() -> Files:
+    """`district_files` with departments M1 (of S1), M2 (of M1) and M3 (of S2): the teacher's
+    role rows are in M2 and M3, Bart's in M1."""
+    files = district_files()
+    departments = [_department("M1", "S1"), _department("M2", "M1"), _department("M3", "S2")]
+    files["orgs"] = [*files["orgs"], *departments]
+    moved = {("TE", "S1"): "M2", ("TE", "S2"): "M3", ("U2", "S1"): "M1"}
+    for role in files["roles"]:
+        role["orgSourcedId"] = moved.get((role["userSourcedId"], role["orgSourcedId"]), "S1")
+    return files
+
+
+def _org_row(sourced_id: str, kind: str, parent: str, status: str = "active") -> dict[str, str]:
+    return {**_department(sourced_id, parent), "type": kind, "status": status}
+
+
+_ORG_CHANGES: dict[str, tuple[str, list[dict[str, str]], dict[str, set[str]]]] = {
+    # (the orgs.csv's mode, its rows, the people's schools after it)
+    "move a parent department": (
+        "delta",
+        [_org_row("M1", "department", "S2")],
+        {"TE": {"S2"}, "U2": {"S2"}},
+    ),
+    "make a department a school": (
+        "delta",
+        [_org_row("M1", "school", "D1")],
+        {"TE": {"M1", "S2"}, "U2": {"M1"}},
+    ),
+    "make a department a local org": (
+        "delta",
+        [_org_row("M3", "local", "D1")],
+        {"TE": {"S1"}, "U2": {"S1"}},
+    ),
+    "move a department in a bulk file": (
+        "bulk",
+        [
+            *(o for o in district_files()["orgs"]),
+            _org_row("M1", "department", "S2"),
+            _org_row("M2", "department", "M1"),
+            _org_row("M3", "department", "S2"),
+        ],
+        {"TE": {"S2"}, "U2": {"S2"}},
+    ),
+    "leave a department out of a bulk file": (
+        "bulk",
+        [
+            *(o for o in district_files()["orgs"]),
+            _org_row("M1", "department", "S1"),
+            _org_row("M2", "department", "M1"),
+        ],
+        {"TE": {"S1"}, "U2": {"S1"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(_ORG_CHANGES))
+def test_an_orgs_csv_that_changes_departments_moves_the_people_below_them(
+    any_db_url: str, tmp_path: Path, change: str
+) -> None:
+    # Found by a review, each left the people where they were: a moved department's
+    # sub-departments, a department that became a school or another org, and (users.csv and
+    # roles.csv not in the folder) a bulk orgs.csv that moves or leaves out a department.
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", _nested_departments()))
+    source = first.source_id
+
+    def schools(user: str) -> set[str]:
+        person = stable_id(source, "person", user)
+        return {r["school_id"] for r in rows(any_db_url, models.PersonSchool, person_id=person)}
+
+    assert (schools("TE"), schools("U2")) == (
+        {stable_id(source, "school", s) for s in ("S1", "S2")},
+        {stable_id(source, "school", "S1")},
+    )
+    mode, orgs, expected = _ORG_CHANGES[change]
+    import_folder(any_db_url, write_folder(tmp_path / "orgs", {"orgs": orgs}, mode=mode))
+
+    for user, names in expected.items():
+        assert schools(user) == {stable_id(source, "school", s) for s in names}, user
+
+
+@pytest.mark.parametrize(
+    ("orgs", "message"),
+    [
+        (
+            [_org_row("M1", "department", "S1", status="tobedeleted")],
+            "orgs.csv, line 2, column 'status': deleting org 'M1' leaves department 'M2' (of an "
+            "earlier orgs.csv) without a parent; delete or move 'M2' in this file too, or import "
+            "a bulk orgs.csv",
+        ),
+        (
+            [_org_row("M1", "department", "M2")],
+            "orgs.csv, line 2, column 'parentSourcedId': department 'M1' is its own ancestor "
+            "(M1 → M2 → M1); a department's parent must lead to a school or the district",
+        ),
+    ],
+)
+def test_a_delta_orgs_csv_that_would_leave_departments_without_a_school_is_an_error(
+    any_db_url: str, tmp_path: Path, orgs: list[dict[str, str]], message: str
+) -> None:
+    # Both were taken (found by a review): the stored sub-department M2 kept a parent that was
+    # no more, and a loop of departments gave their people no school, silently.
+    import_folder(any_db_url, write_folder(tmp_path / "bulk", _nested_departments()))
+    before = dump(any_db_url)
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, write_folder(tmp_path / "delta", {"orgs": orgs}, mode="delta"))
+
+    assert str(raised.value) == message
+    assert dump(any_db_url) == before

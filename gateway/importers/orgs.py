@@ -107,15 +107,13 @@ async def import_orgs(run: Run) -> None:
             sa.select(SCHOOLS.c.id).where(SCHOOLS.c.source_id == run.source_id)
         )
         run.db_schools = set(rows.scalars())
-    await _remember_orgs(run, [sourced_id for _, sourced_id in deleted])
+    before = await _remember_orgs(run, [sourced_id for _, sourced_id in deleted])
+    if mode != "absent":
+        _find_changed_orgs(run, before, lines, deleted)
+        cycle = _department_cycle(run, lines)
+        if cycle is not None:
+            raise cycle
     if mode == "delta":
-        run.changed_orgs = {
-            sourced_id: lines[sourced_id]
-            for sourced_id, org in run.orgs.items()
-            if org.type == "department"
-        }
-        run.changed_orgs.update((sourced_id, row_.line) for row_, sourced_id in deleted)
-        run.gone_orgs = {sourced_id for _, sourced_id in deleted}
         for sourced_id, org in run.orgs.items():  # in file order, as they were read
             if org.type != "school" and run.id("school", sourced_id) in run.db_schools:
                 # nothing here would remove the school or move its classes (a bulk file does)
@@ -127,29 +125,31 @@ async def import_orgs(run: Run) -> None:
                     column="type",
                 )
         # the parent may also be one of the source's schools, or its district (known by now)
-        orphans = _orphan_departments(run, lines)
+        orphans = _orphan_departments(run, lines) + _orphaned_stored(run, lines)
         if orphans:
             raise orphans[0]
 
 
-async def _remember_orgs(run: Run, deleted: Sequence[str]) -> None:
+async def _remember_orgs(run: Run, deleted: Sequence[str]) -> dict[str, Org]:
     """Store the orgs of orgs.csv that are neither the district nor a school (`OneRosterOrg`):
     a bulk file's replace the source's, a delta file's replace those of their sourcedIds and its
-    `deleted` go. Then, but with a bulk file, read what is stored of the orgs the file does not
-    list into `run.stored_orgs`, where later files' references resolve."""
+    `deleted` go. Then, but with a bulk file, keep those the file does not list in
+    `run.stored_orgs`, where later files' references resolve. What was stored before."""
     mode, table = run.mode("orgs"), ONEROSTER_ORGS
     of_source = table.c.source_id == run.source_id
+    stored = await run.conn.execute(
+        sa.select(table.c.sourced_id, table.c.type, table.c.parent).where(of_source)
+    )
+    before = {row.sourced_id: Org(row.type, row.parent) for row in stored}
     if mode == "bulk":
         await run.conn.execute(table.delete().where(of_source))
     elif mode == "delta":
-        listed = [*run.orgs, *deleted]
+        listed = {*run.orgs, *deleted}
         gone = run.store.among(table.c.sourced_id, listed)
         await run.conn.execute(table.delete().where(of_source, gone))
-    if mode != "bulk":
-        stored = await run.conn.execute(
-            sa.select(table.c.sourced_id, table.c.type, table.c.parent).where(of_source)
-        )
-        run.stored_orgs = {row.sourced_id: Org(row.type, row.parent) for row in stored}
+        run.stored_orgs = {k: org for k, org in before.items() if k not in listed}
+    else:
+        run.stored_orgs = dict(before)
     others = [
         {
             "source_id": run.source_id,
@@ -162,6 +162,93 @@ async def _remember_orgs(run: Run, deleted: Sequence[str]) -> None:
     ]
     if others:
         await run.conn.execute(table.insert(), others)
+    return before
+
+
+def _find_changed_orgs(
+    run: Run,
+    before: Mapping[str, Org],
+    lines: Mapping[str, int],
+    deleted: Sequence[tuple[Row, str]],
+) -> None:
+    """Fill `run.changed_orgs` with the orgs whose people may now be in other schools, and
+    `run.gone_orgs` with those that are no more: a department the file lists (a delta's, or a
+    bulk file's that differs from what was stored), an org that was a department and is not
+    now, a deleted org (a delta's `tobedeleted`; a stored department a bulk file leaves out),
+    and every department below one of them, whose school comes through it (found by a review:
+    the people of a moved department's sub-departments stayed where they were)."""
+    delta = run.mode("orgs") == "delta"
+    changed: dict[str, int | None] = {}
+    for sourced_id, org in run.orgs.items():
+        was = before.get(sourced_id)
+        if (org.type == "department" and (delta or was != org)) or (
+            was is not None and was.type == "department" and org.type != "department"
+        ):
+            changed[sourced_id] = lines[sourced_id]
+    gone: dict[str, int | None] = {sourced_id: row.line for row, sourced_id in deleted}
+    if not delta:  # a bulk file lists every org: a stored department it leaves out is gone
+        gone.update((k, None) for k, org in before.items() if k not in run.orgs)
+    changed.update(gone)
+    known = {**run.stored_orgs, **run.orgs}
+    for sourced_id in known:
+        ancestor = _changed_ancestor(known, sourced_id, changed)
+        if ancestor is not None and sourced_id not in changed:
+            changed[sourced_id] = changed[ancestor]
+    run.changed_orgs = changed
+    run.gone_orgs = set(gone)
+
+
+def _changed_ancestor(
+    known: Mapping[str, Org], sourced_id: str, changed: Mapping[str, int | None]
+) -> str | None:
+    """The nearest org of `changed` above department `sourced_id` (through its parents that are
+    departments), or None."""
+    org, seen = known.get(sourced_id), {sourced_id}
+    while org is not None and org.type == "department" and org.parent and org.parent not in seen:
+        if org.parent in changed:
+            return org.parent
+        seen.add(org.parent)
+        org = known.get(org.parent)
+    return None
+
+
+def _department_cycle(run: Run, lines: Mapping[str, int]) -> OneRosterError | None:
+    """An error for the first department of orgs.csv that is, through its parents, its own
+    ancestor (which gave its people no school, silently)."""
+    known = {**run.stored_orgs, **run.orgs}
+    for sourced_id, listed in run.orgs.items():  # in file order
+        org: Org | None = listed
+        path = [sourced_id]
+        while org is not None and org.type == "department" and org.parent:
+            if org.parent in path:
+                loop = " → ".join([*path[path.index(org.parent) :], org.parent])
+                return OneRosterError(
+                    f"department '{sourced_id}' is its own ancestor ({loop}); a department's "
+                    "parent must lead to a school or the district",
+                    file="orgs.csv",
+                    line=lines[sourced_id],
+                    column="parentSourcedId",
+                )
+            path.append(org.parent)
+            org = known.get(org.parent)
+    return None
+
+
+def _orphaned_stored(run: Run, lines: Mapping[str, int]) -> list[OneRosterError]:
+    """An error for each stored department (of an earlier orgs.csv, not listed in this delta)
+    whose parent this delta deletes or makes unknown: its people would lose their school."""
+    return [
+        OneRosterError(
+            f"deleting org '{org.parent}' leaves department '{sourced_id}' (of an earlier "
+            f"orgs.csv) without a parent; delete or move '{sourced_id}' in this file too, or "
+            "import a bulk orgs.csv",
+            file="orgs.csv",
+            line=lines.get(org.parent),
+            column="status" if org.parent in lines else None,
+        )
+        for sourced_id, org in run.stored_orgs.items()
+        if org.type == "department" and org.parent and run.resolve_org(org.parent) is None
+    ]
 
 
 def _orphan_departments(run: Run, lines: dict[str, int]) -> list[OneRosterError]:

@@ -388,16 +388,21 @@ def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) ->
     if lost is None:
         return
     who = sourced_id_of(person["identifiers"], person["id"])
+    line = run.changed_orgs[changed]
+    what: str
+    column: str | None
     what, column = (
         (f"deleting org '{changed}'", "status")
         if changed in run.gone_orgs
         else (f"department '{changed}'", "parentSourcedId")
     )
+    if line is None:  # a stored department that a bulk orgs.csv leaves out
+        what, column = f"leaving out department '{changed}'", None
     raise OneRosterError(
         f"{what} changes the schools of user '{who}', who is also in org '{lost}', which this "
         "delta file does not list; list every department of its people in the delta orgs.csv, "
         "or import a bulk one",
         file="orgs.csv",
-        line=run.changed_orgs[changed],
+        line=line,
         column=column,
     )

@@ -127,11 +127,13 @@ class Run:
     pruned: set[str] = field(default_factory=set)
     """Kinds whose pass removed the rows that their bulk file did not list (not left to the
     seen rows at the end)."""
-    changed_orgs: dict[str, int] = field(default_factory=dict)
-    """A delta orgs.csv's departments and `tobedeleted` orgs, with their lines: their people's
-    schools are found again (`update_other_people`)."""
+    changed_orgs: dict[str, int | None] = field(default_factory=dict)
+    """The orgs of orgs.csv whose people may be in other schools now (`orgs._find_changed_orgs`),
+    with the line of orgs.csv that changed them (None for a department a bulk file leaves out):
+    their people's schools are found again (`update_other_people`)."""
     gone_orgs: set[str] = field(default_factory=set)
-    """The orgs a delta orgs.csv marks `tobedeleted`."""
+    """The orgs a delta orgs.csv marks `tobedeleted`, and the stored departments a bulk one
+    leaves out."""
 
     def __post_init__(self) -> None:
         self._namespace = uuid.UUID(self.source_id).bytes
