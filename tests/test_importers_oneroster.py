@@ -2106,11 +2106,27 @@ def test_an_orgs_csv_that_changes_departments_moves_the_people_below_them(
         {stable_id(source, "school", s) for s in ("S1", "S2")},
         {stable_id(source, "school", "S1")},
     )
+    before = {
+        user: (schools(user), _updated_date(any_db_url, source, user)) for user in ("TE", "U2")
+    }
     mode, orgs, expected = _ORG_CHANGES[change]
-    import_folder(any_db_url, write_folder(tmp_path / "orgs", {"orgs": orgs}, mode=mode))
+    result = import_folder(any_db_url, write_folder(tmp_path / "orgs", {"orgs": orgs}, mode=mode))
 
+    moved = set()
     for user, names in expected.items():
         assert schools(user) == {stable_id(source, "school", s) for s in names}, user
+        if schools(user) != before[user][0]:
+            moved.add(user)
+            # Person.schools changed: an application syncing by updatedAfter must see the person
+            assert _updated_date(any_db_url, source, user) > before[user][1], user
+        else:
+            assert _updated_date(any_db_url, source, user) == before[user][1], user
+    assert result.updated.get("people", 0) == len(moved)
+
+
+def _updated_date(db_url: str, source_id: str, user: str) -> Any:
+    [person] = rows(db_url, models.Person, id=stable_id(source_id, "person", user))
+    return person["updated_date"]
 
 
 @pytest.mark.parametrize(

@@ -331,6 +331,7 @@ class Store:
             return
         self.relinked[table.name] = self.relinked.get(table.name, 0) + len(changed)
         if not new:
+            await self._touch_owners(table, owner, changed)
             await self.conn.execute(table.delete().where(self.among(table.c[owner], changed)))
         inserts = [
             {owner: key, other: other_id, "source_id": self.source_id}
@@ -339,6 +340,21 @@ class Store:
         ]
         if inserts:
             await self.insert(table, inserts)
+
+    async def _touch_owners(self, table: sa.Table, owner: str, changed: Sequence[str]) -> None:
+        """Give the owners `changed` of link rows in `table` (a person whose schools, a class
+        whose sessions change) this import's `updated_date`, and count them as updated: the
+        links are part of the object served (`Person.schools`), and an application that syncs
+        by `updatedAfter` must see them change (found by a review); those this import wrote
+        already are not counted twice."""
+        owners = next(iter(table.c[owner].foreign_keys)).column.table
+        result = await self.conn.execute(
+            owners.update()
+            .where(self.among(owners.c.id, changed), owners.c.updated_date != self.now)
+            .values(updated_date=self.now)
+        )
+        if result.rowcount:
+            self.updated[owners.name] = self.updated.get(owners.name, 0) + result.rowcount
 
     async def count(self, table: sa.Table) -> int:
         """How many rows of this source `table` holds."""
