@@ -1044,12 +1044,7 @@ def test_without_the_stored_orgs_of_an_earlier_version_such_a_delta_is_an_error(
     # A database imported by a version that did not store its departments knows M3 from no
     # file: rather than silently drop the teacher's school of M3, the delta is refused.
     import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", _CHANGES[change][0]))
-
-    async def forget(engine: AsyncEngine) -> None:
-        async with engine.begin() as conn:
-            await conn.execute(models.OneRosterOrg.__table__.delete())  # type: ignore[attr-defined]
-
-    run_db(any_db_url, forget)
+    _forget_orgs(any_db_url)
     before = dump(any_db_url)
     delta = write_folder(tmp_path / "delta", {"orgs": _change(change)}, mode="delta")
     with pytest.raises(OneRosterError) as raised:
@@ -2157,3 +2152,64 @@ def test_a_delta_orgs_csv_that_would_leave_departments_without_a_school_is_an_er
 
     assert str(raised.value) == message
     assert dump(any_db_url) == before
+
+
+def _forget_orgs(db_url: str) -> None:
+    """What a database imported by a version that did not remember orgs holds of them."""
+
+    async def forget(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(models.OneRosterOrg.__table__.delete())  # type: ignore[attr-defined]
+
+    run_db(db_url, forget)
+
+
+def test_a_delta_naming_a_department_an_earlier_version_did_not_remember_is_an_error(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # The teacher's role rows are in departments M2 and M3, which this database does not know:
+    # a delta listing the teacher gave them no school, silently (found by a review). A bulk
+    # orgs.csv alone makes them known.
+    files = _nested_departments()
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", files))
+    source = first.source_id
+    _forget_orgs(any_db_url)
+    before = dump(any_db_url)
+    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
+    edna["email"] = "edna@example.org"
+    delta = write_folder(tmp_path / "delta", {"users": [edna]}, mode="delta")
+    with pytest.raises(OneRosterError) as raised:
+        import_folder(any_db_url, delta)
+
+    assert str(raised.value) == (
+        "users.csv, line 2, column 'sourcedId': user 'TE' is in org 'M2' (by an earlier "
+        "import), which this import cannot resolve: the source was imported by a version that "
+        "did not remember its departments; import a bulk orgs.csv (alone will do), then this "
+        "folder"
+    )
+    assert dump(any_db_url) == before
+
+    import_folder(any_db_url, write_folder(tmp_path / "orgs", {"orgs": files["orgs"]}))
+    import_folder(any_db_url, delta)
+    assert _teacher_schools(any_db_url, source) == {
+        stable_id(source, "school", s) for s in ("S1", "S2")
+    }
+
+
+def test_a_delta_listing_a_person_of_a_deleted_department_leaves_its_school_out(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # Where orgs are remembered, an org nowhere is one deleted since: not an error.
+    files = _nested_departments()
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", files))
+    source = first.source_id
+    gone = _org_row("M3", "department", "S2", status="tobedeleted")
+    import_folder(any_db_url, write_folder(tmp_path / "d1", {"orgs": [gone]}, mode="delta"))
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
+
+    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
+    edna["email"] = "edna@example.org"
+    import_folder(any_db_url, write_folder(tmp_path / "d2", {"users": [edna]}, mode="delta"))
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
+    teacher = stable_id(source, "person", "TE")
+    assert rows(any_db_url, models.Person, id=teacher)[0]["email"] == "edna@example.org"

@@ -63,6 +63,7 @@ class _Plan:
     orgs: dict[str, Org]
     db_schools: set[str]
     stored_orgs: dict[str, Org]
+    orgs_remembered: bool
     parent: int
 
     def run(self, folder: Folder, progress: Progress) -> Run:
@@ -82,6 +83,7 @@ class _Plan:
             orgs=self.orgs,
             db_schools=self.db_schools,
             stored_orgs=self.stored_orgs,
+            orgs_remembered=self.orgs_remembered,
         )
 
 
@@ -238,6 +240,7 @@ def parse_apart(run: Run) -> Apart | None:
         orgs=run.orgs,
         db_schools=run.db_schools,
         stored_orgs=run.stored_orgs,
+        orgs_remembered=run.orgs_remembered,
         parent=os.getpid(),
     )
     # Beside the database, not in /tmp (often kept in memory); unlinked at once.

@@ -12,9 +12,12 @@ from gateway import models
 from gateway.importers.cells import ORG_TYPES, TO_BE_DELETED, Cells
 from gateway.importers.properties import kept
 from gateway.importers.reading import OneRosterError, Row
-from gateway.importers.run import DISTRICTS, SCHOOLS, Org, Run
+from gateway.importers.run import DISTRICTS, PEOPLE, SCHOOLS, Org, Run
 
 ONEROSTER_ORGS = models.table_of(models.OneRosterOrg)
+WHOLE = ""
+"""The sourcedId (never a real one) of the row of `ONEROSTER_ORGS` saying that the source's
+stored orgs are all it has had since a bulk orgs.csv or its first people."""
 
 PLACEHOLDER = ""
 """The sourcedId of the placeholder district and school (a real sourcedId is never empty)."""
@@ -141,6 +144,10 @@ async def _remember_orgs(run: Run, deleted: Sequence[str]) -> dict[str, Org]:
         sa.select(table.c.sourced_id, table.c.type, table.c.parent).where(of_source)
     )
     before = {row.sourced_id: Org(row.type, row.parent) for row in stored}
+    # The directory is whole once a bulk orgs.csv was stored, or from a source's first people
+    # on: else a version that did not store it imported the source (`Run.orgs_remembered`).
+    was_whole = before.pop(WHOLE, None) is not None
+    run.orgs_remembered = was_whole or mode == "bulk" or PEOPLE.name in run.store.empty
     if mode == "bulk":
         await run.conn.execute(table.delete().where(of_source))
     elif mode == "delta":
@@ -160,6 +167,8 @@ async def _remember_orgs(run: Run, deleted: Sequence[str]) -> dict[str, Org]:
         for sourced_id, org in run.orgs.items()
         if org.type not in ("district", "school")
     ]
+    if run.orgs_remembered and (mode == "bulk" or not was_whole):
+        others.append({"source_id": run.source_id, "sourced_id": WHOLE, "type": "", "parent": None})
     if others:
         await run.conn.execute(table.insert(), others)
     return before

@@ -163,6 +163,9 @@ def _person(
         kept_roles, earlier_orgs = from_1_1
         user_orgs = list(dict.fromkeys([*earlier_orgs, *user_orgs]))
     orgs = user_orgs + [e["orgSourcedId"] for e in entries if "orgSourcedId" in e]
+    forgotten = _forgotten(run, orgs)
+    if forgotten is not None:
+        raise cells.error(row, "sourcedId", _forgotten_message(sourced_id, forgotten))
     properties = _properties(kept("users", row.cells), entries)
     given = cells.required(row, "givenName")
     family = cells.required(row, "familyName")
@@ -373,21 +376,41 @@ async def _fold(run: Run, ids: Sequence[str]) -> None:
     await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
 
 
+def _unresolved(run: Run, orgs: Sequence[str]) -> str | None:
+    """The first of `orgs` that this import cannot resolve, but for those it deletes."""
+    return next((o for o in orgs if o not in run.gone_orgs and run.resolve_org(o) is None), None)
+
+
+def _forgotten(run: Run, orgs: Sequence[str]) -> str | None:
+    """The first of a person's `orgs` that this import cannot resolve in a source whose orgs an
+    earlier version did not remember (`Run.orgs_remembered`): a department only its orgs.csv
+    knew, whose school the person would lose silently (found by a review). Where they are
+    remembered, an org nowhere now is one deleted since, whose school the person has lost."""
+    return None if run.orgs_remembered else _unresolved(run, orgs)
+
+
+def _forgotten_message(who: str, org: str) -> str:
+    return (
+        f"user '{who}' is in org '{org}' (by an earlier import), which this import cannot "
+        "resolve: the source was imported by a version that did not remember its departments; "
+        "import a bulk orgs.csv (alone will do), then this folder"
+    )
+
+
 def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) -> None:
     """Refuse to write the schools of a person in an org this import's orgs.csv changes while
     another of their orgs is one it cannot resolve (a department it does not list, in a
     database imported before departments were stored: `OneRosterOrg`), which would silently
     drop that org's school."""
     changed = next((org for org in orgs if org in run.changed_orgs), None)
-    if changed is None:
+    if changed is None and run.orgs_remembered:
         return
-    lost = next(
-        (o for o in orgs if o not in run.gone_orgs and run.resolve_org(o) is None),
-        None,
-    )
+    lost = _forgotten(run, orgs) if changed is None else _unresolved(run, orgs)
     if lost is None:
         return
     who = sourced_id_of(person["identifiers"], person["id"])
+    if changed is None:
+        raise OneRosterError(_forgotten_message(who, lost), file="orgs.csv")
     line = run.changed_orgs[changed]
     what: str
     column: str | None

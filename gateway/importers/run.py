@@ -124,6 +124,10 @@ class Run:
     """The source's orgs that are neither its district nor a school, as the imports before
     stored them (`OneRosterOrg`), less those this import's orgs.csv lists: where a reference
     that this import's orgs.csv does not resolve is looked up (not with a bulk orgs.csv)."""
+    orgs_remembered: bool = True
+    """Whether `stored_orgs` holds every org the source's people may name: False for a source a
+    version that did not store them imported, until its next bulk orgs.csv (an org that cannot
+    be resolved then is one of those, not one deleted since)."""
     pruned: set[str] = field(default_factory=set)
     """Kinds whose pass removed the rows that their bulk file did not list (not left to the
     seen rows at the end)."""
