@@ -2019,8 +2019,7 @@ def test_a_delta_users_csv_keeps_the_school_of_a_role_in_a_department(
     source = first.source_id
     both = {stable_id(source, "school", s) for s in ("S1", "S2")}
     assert _teacher_schools(any_db_url, source) == both
-    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
-    edna["email"] = "edna@example.org"
+    edna = _teacher_with_new_email(files)
     import_folder(any_db_url, write_folder(tmp_path / "delta", {"users": [edna]}, mode="delta"))
 
     teacher = stable_id(source, "person", "TE")
@@ -2154,6 +2153,12 @@ def test_a_delta_orgs_csv_that_would_leave_departments_without_a_school_is_an_er
     assert dump(any_db_url) == before
 
 
+def _teacher_with_new_email(files: Files) -> dict[str, str]:
+    """The teacher's users.csv row of `files` with a new email, for a delta file."""
+    teacher = next(u for u in files["users"] if u["sourcedId"] == "TE")
+    return {**teacher, "status": "active", "email": "edna@example.org"}
+
+
 def _forget_orgs(db_url: str) -> None:
     """What a database imported by a version that did not remember orgs holds of them."""
 
@@ -2175,8 +2180,7 @@ def test_a_delta_naming_a_department_an_earlier_version_did_not_remember_is_an_e
     source = first.source_id
     _forget_orgs(any_db_url)
     before = dump(any_db_url)
-    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
-    edna["email"] = "edna@example.org"
+    edna = _teacher_with_new_email(files)
     delta = write_folder(tmp_path / "delta", {"users": [edna]}, mode="delta")
     with pytest.raises(OneRosterError) as raised:
         import_folder(any_db_url, delta)
@@ -2207,8 +2211,7 @@ def test_a_delta_listing_a_person_of_a_deleted_department_leaves_its_school_out(
     import_folder(any_db_url, write_folder(tmp_path / "d1", {"orgs": [gone]}, mode="delta"))
     assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
 
-    edna = {**next(u for u in files["users"] if u["sourcedId"] == "TE"), "status": "active"}
-    edna["email"] = "edna@example.org"
+    edna = _teacher_with_new_email(files)
     import_folder(any_db_url, write_folder(tmp_path / "d2", {"users": [edna]}, mode="delta"))
     assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
     teacher = stable_id(source, "person", "TE")
