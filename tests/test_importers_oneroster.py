@@ -1025,16 +1025,15 @@ def test_a_delta_that_changes_an_org_of_people_in_a_department_it_does_not_list(
     [
         (
             "move M1",
-            "orgs.csv, line 2, column 'parentSourcedId': department 'M1' changes the schools of "
-            "user 'TE', who is also in org 'M3', which this delta file does not list; list every "
-            "department of its people in the delta orgs.csv, or import a bulk one",
+            "orgs.csv, line 2, column 'sourcedId': org 'M1' changes departments of a source "
+            "imported by a version that did not remember its departments, whose people this "
+            "import cannot all find: import a bulk orgs.csv (alone will do), then this folder",
         ),
         (
-            # a deleted school is named as such, on its status (the message said "department")
             "delete S1",
-            "orgs.csv, line 2, column 'status': deleting org 'S1' changes the schools of user "
-            "'TE', who is also in org 'M3', which this delta file does not list; list every "
-            "department of its people in the delta orgs.csv, or import a bulk one",
+            "orgs.csv, line 2, column 'sourcedId': org 'S1' changes departments of a source "
+            "imported by a version that did not remember its departments, whose people this "
+            "import cannot all find: import a bulk orgs.csv (alone will do), then this folder",
         ),
     ],
 )
@@ -1042,7 +1041,8 @@ def test_without_the_stored_orgs_of_an_earlier_version_such_a_delta_is_an_error(
     any_db_url: str, tmp_path: Path, change: str, message: str
 ) -> None:
     # A database imported by a version that did not store its departments knows M3 from no
-    # file: rather than silently drop the teacher's school of M3, the delta is refused.
+    # file: rather than silently drop the teacher's school of M3 (or of the people of forgotten
+    # departments below M1, found by a review), the delta is refused.
     import_folder(any_db_url, _departments_1_1(tmp_path / "bulk", _CHANGES[change][0]))
     _forget_orgs(any_db_url)
     before = dump(any_db_url)
@@ -2060,6 +2060,14 @@ _ORG_CHANGES: dict[str, tuple[str, list[dict[str, str]], dict[str, set[str]]]] =
         [_org_row("M3", "local", "D1")],
         {"TE": {"S1"}, "U2": {"S1"}},
     ),
+    "delete a school": (
+        "delta",
+        [
+            {**district_files()["orgs"][2], "status": "tobedeleted"},
+            _org_row("M3", "department", "S2", status="tobedeleted"),
+        ],
+        {"TE": {"S1"}, "U2": {"S1"}},
+    ),
     "move a department in a bulk file": (
         "bulk",
         [
@@ -2216,3 +2224,33 @@ def test_a_delta_listing_a_person_of_a_deleted_department_leaves_its_school_out(
     assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}
     teacher = stable_id(source, "person", "TE")
     assert rows(any_db_url, models.Person, id=teacher)[0]["email"] == "edna@example.org"
+
+
+def test_a_person_still_in_a_department_deleted_earlier_does_not_stop_another_change(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    # The teacher's role row in M3 outlives M3's deletion: moving M1 was refused, naming M3 as
+    # a department the delta did not list (found by a review).
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", _nested_departments()))
+    source = first.source_id
+    gone = _org_row("M3", "department", "S2", status="tobedeleted")
+    import_folder(any_db_url, write_folder(tmp_path / "d1", {"orgs": [gone]}, mode="delta"))
+    moved = _org_row("M1", "department", "S2")
+    import_folder(any_db_url, write_folder(tmp_path / "d2", {"orgs": [moved]}, mode="delta"))
+
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S2")}
+
+
+def test_a_department_ten_deep_stands_for_its_school(any_db_url: str, tmp_path: Path) -> None:
+    # Parents were followed eight deep: the people of a ninth level had no school, silently
+    # (found by a review).
+    files = district_files()
+    chain = [_department("L1", "S1"), *(_department(f"L{i}", f"L{i - 1}") for i in range(2, 11))]
+    files["orgs"] = [*files["orgs"], *chain]
+    for role in files["roles"]:
+        if role["userSourcedId"] == "TE":
+            role["orgSourcedId"] = "L10"
+    first = import_folder(any_db_url, write_folder(tmp_path / "bulk", files))
+
+    source = first.source_id
+    assert _teacher_schools(any_db_url, source) == {stable_id(source, "school", "S1")}

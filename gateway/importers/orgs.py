@@ -113,6 +113,16 @@ async def import_orgs(run: Run) -> None:
     before = await _remember_orgs(run, [sourced_id for _, sourced_id in deleted])
     if mode != "absent":
         _find_changed_orgs(run, before, lines, deleted)
+        if run.changed_orgs and not run.orgs_remembered:
+            sourced_id, line = next(iter(run.changed_orgs.items()))
+            raise OneRosterError(
+                f"org '{sourced_id}' changes departments of a source imported by a version that "
+                "did not remember its departments, whose people this import cannot all find: "
+                "import a bulk orgs.csv (alone will do), then this folder",
+                file="orgs.csv",
+                line=line,
+                column="sourcedId",
+            )
         cycle = _department_cycle(run, lines)
         if cycle is not None:
             raise cycle

@@ -361,7 +361,10 @@ async def _fold(run: Run, ids: Sequence[str]) -> None:
         entries = _role_entries(run, was, staged_roles.get(person_id, ()))
         properties = _properties(kept("users", current["properties"] or {}), entries)
         orgs = _orgs_of(was.orgs, entries)
-        _check_resolved(run, current, orgs)
+        brought = "roles.csv" if person_id in staged_roles else "demographics.csv"
+        if person_id not in staged_roles and person_id not in staged_demographics:
+            brought = "orgs.csv"
+        _check_resolved(run, current, orgs, brought)
         memory[person_id] = Remembered(was.orgs, entries)
         values = {k: v for k, v in current.items() if k not in ("created_date", "updated_date")}
         values.update(
@@ -397,35 +400,13 @@ def _forgotten_message(who: str, org: str) -> str:
     )
 
 
-def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str]) -> None:
-    """Refuse to write the schools of a person in an org this import's orgs.csv changes while
-    another of their orgs is one it cannot resolve (a department it does not list, in a
-    database imported before departments were stored: `OneRosterOrg`), which would silently
-    drop that org's school."""
-    changed = next((org for org in orgs if org in run.changed_orgs), None)
-    if changed is None and run.orgs_remembered:
-        return
-    lost = _forgotten(run, orgs) if changed is None else _unresolved(run, orgs)
-    if lost is None:
-        return
-    who = sourced_id_of(person["identifiers"], person["id"])
-    if changed is None:
-        raise OneRosterError(_forgotten_message(who, lost), file="orgs.csv")
-    line = run.changed_orgs[changed]
-    what: str
-    column: str | None
-    what, column = (
-        (f"deleting org '{changed}'", "status")
-        if changed in run.gone_orgs
-        else (f"department '{changed}'", "parentSourcedId")
-    )
-    if line is None:  # a stored department that a bulk orgs.csv leaves out
-        what, column = f"leaving out department '{changed}'", None
-    raise OneRosterError(
-        f"{what} changes the schools of user '{who}', who is also in org '{lost}', which this "
-        "delta file does not list; list every department of its people in the delta orgs.csv, "
-        "or import a bulk one",
-        file="orgs.csv",
-        line=line,
-        column=column,
-    )
+def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str], file: str) -> None:
+    """Refuse to write again the schools of a person of a source an earlier version imported
+    (`Run.orgs_remembered`) while one of their orgs is one this import cannot resolve (a
+    department only an earlier orgs.csv named), which would silently drop that org's school;
+    `file` is the one that brought the person into this import. Where the orgs are remembered,
+    such an org is one deleted since (its school lost then)."""
+    lost = _forgotten(run, orgs)
+    if lost is not None:
+        who = sourced_id_of(person["identifiers"], person["id"])
+        raise OneRosterError(_forgotten_message(who, lost), file=file)

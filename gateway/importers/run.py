@@ -98,6 +98,10 @@ class Org:
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 """A UUID's 17th hex digit with its two top bits set to the RFC 4122 variant (binary 10)."""
 
+_DEPARTMENTS_DEEP = 100
+"""How many departments deep `Run.resolve_org` follows parents (a loop of them is refused on
+import; 8 left the people of a ninth level without a school, found by a review)."""
+
 _ID_CACHE = 100_000
 """How many derived ids a run remembers (about 15 MiB at most)."""
 
@@ -194,7 +198,7 @@ class Run:
                 return "school", self.id("school", sourced_id)
             if org.type == "district":
                 return "district", self.district_id
-            if org.type == "department" and org.parent and depth < 8:
+            if org.type == "department" and org.parent and depth < _DEPARTMENTS_DEEP:
                 parent = self.resolve_org(org.parent, depth + 1)
                 if parent is not None and parent[0] == "school":
                     return parent

@@ -78,6 +78,27 @@ def _nulled_by(table: sa.Table) -> tuple[tuple[sa.Table, sa.Column[Any]], ...]:
     )
 
 
+@functools.cache
+def _linked_by(table: sa.Table) -> tuple[tuple[sa.Column[Any], sa.Column[Any]], ...]:
+    """The link tables (a source's rows without an `updated_date` of their own: person schools,
+    class sessions) whose rows the database deletes with a row of `table` they refer to
+    (`ON DELETE CASCADE`), each with that column and the column of the row that owns the link,
+    whose table has an `updated_date`: (link column, owner column); read from the metadata once
+    per table."""
+    return tuple(
+        (key.parent, owner.parent)
+        for link in table.metadata.sorted_tables
+        if "source_id" in link.c and "updated_date" not in link.c
+        for key in link.foreign_keys
+        if key.ondelete == "CASCADE" and key.column.table is table
+        for owner in link.foreign_keys
+        if owner is not key
+        and owner.ondelete == "CASCADE"
+        and "updated_date" in owner.column.table.c
+        and owner.parent.name != "source_id"
+    )
+
+
 class Store:
     """Reads and writes of one import, inside its transaction."""
 
@@ -261,6 +282,7 @@ class Store:
         """Delete this source's rows that meet `conditions`; return how many."""
         where = [table.c.source_id == self.source_id, *conditions]
         await self._touch_nulled(table, where)
+        await self._touch_unlinked(table, where)
         result = await self.conn.execute(table.delete().where(*where))
         return self._count_deleted(table, result.rowcount)
 
@@ -284,6 +306,27 @@ class Store:
             if result.rowcount:
                 name = dependent.name
                 self.updated[name] = self.updated.get(name, 0) + result.rowcount
+
+    async def _touch_unlinked(self, table: sa.Table, where: Sequence[ColumnElement[bool]]) -> None:
+        """Before rows of `table` that meet `where` are deleted: give the rows that lose a link
+        to one of them (a person whose school is deleted loses it from `schools`) this import's
+        `updated_date`, and count them as updated, as `_touch_owners` does for links an import
+        replaces (found by a review); those this import wrote already are not counted twice."""
+        for column, owner in _linked_by(table):
+            target = next(iter(owner.foreign_keys)).column.table
+            doomed = sa.select(table.c.id).where(*where)
+            losing = sa.select(owner).where(column.in_(doomed))
+            result = await self.conn.execute(
+                target.update()
+                .where(
+                    target.c.source_id == self.source_id,
+                    target.c.id.in_(losing),
+                    target.c.updated_date != self.now,
+                )
+                .values(updated_date=self.now)
+            )
+            if result.rowcount:
+                self.updated[target.name] = self.updated.get(target.name, 0) + result.rowcount
 
     async def delete_unseen(self, table: sa.Table, kind: str) -> int:
         """Delete this source's rows that this import did not write (bulk mode)."""
