@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.coltypes import TagList, UUIDString
+from gateway.events.data import LINKED
 from gateway.models import UUID  # the graph tables' id type, so that ids compare in SQL
 
 _temp = sa.MetaData()
@@ -80,22 +81,14 @@ def _nulled_by(table: sa.Table) -> tuple[tuple[sa.Table, sa.Column[Any]], ...]:
 
 @functools.cache
 def _linked_by(table: sa.Table) -> tuple[tuple[sa.Column[Any], sa.Column[Any]], ...]:
-    """The link tables (a source's rows without an `updated_date` of their own: person schools,
-    class sessions) whose rows the database deletes with a row of `table` they refer to
-    (`ON DELETE CASCADE`), each with that column and the column of the row that owns the link,
-    whose table has an `updated_date`: (link column, owner column); read from the metadata once
-    per table."""
+    """The links that the database deletes with a row of `table` they refer to (`ON DELETE
+    CASCADE`) and that are part of the row owning them (a person's schools, a class's sessions,
+    as the change feed serves them: `LINKED`): (the link's column referring to `table`, its
+    owner's column), for a school or a session being deleted."""
     return tuple(
-        (key.parent, owner.parent)
-        for link in table.metadata.sorted_tables
-        if "source_id" in link.c and "updated_date" not in link.c
-        for key in link.foreign_keys
-        if key.ondelete == "CASCADE" and key.column.table is table
-        for owner in link.foreign_keys
-        if owner is not key
-        and owner.ondelete == "CASCADE"
-        and "updated_date" in owner.column.table.c
-        and owner.parent.name != "source_id"
+        (link.c[other], link.c[owner])
+        for _, link, owner, other, _ in LINKED.values()
+        if any(key.column.table is table for key in link.c[other].foreign_keys)
     )
 
 
