@@ -92,6 +92,11 @@ def _linked_by(table: sa.Table) -> tuple[tuple[sa.Column[Any], sa.Column[Any]], 
     )
 
 
+def _referred(column: sa.Column[Any]) -> sa.Table:
+    """The table a link's column refers to (its owner's, or the other end's)."""
+    return next(iter(column.foreign_keys)).column.table
+
+
 class Store:
     """Reads and writes of one import, inside its transaction."""
 
@@ -287,18 +292,9 @@ class Store:
         it (found by a review); those this import wrote already are not counted twice."""
         for dependent, column in _nulled_by(table):
             doomed = sa.select(table.c.id).where(*where)
-            result = await self.conn.execute(
-                dependent.update()
-                .where(
-                    dependent.c.source_id == self.source_id,
-                    column.in_(doomed),
-                    dependent.c.updated_date != self.now,
-                )
-                .values(updated_date=self.now)
+            await self._touch(
+                dependent, dependent.c.source_id == self.source_id, column.in_(doomed)
             )
-            if result.rowcount:
-                name = dependent.name
-                self.updated[name] = self.updated.get(name, 0) + result.rowcount
 
     async def _touch_unlinked(self, table: sa.Table, where: Sequence[ColumnElement[bool]]) -> None:
         """Before rows of `table` that meet `where` are deleted: give the rows that lose a link
@@ -306,20 +302,20 @@ class Store:
         `updated_date`, and count them as updated, as `_touch_owners` does for links an import
         replaces (found by a review); those this import wrote already are not counted twice."""
         for column, owner in _linked_by(table):
-            target = next(iter(owner.foreign_keys)).column.table
-            doomed = sa.select(table.c.id).where(*where)
-            losing = sa.select(owner).where(column.in_(doomed))
-            result = await self.conn.execute(
-                target.update()
-                .where(
-                    target.c.source_id == self.source_id,
-                    target.c.id.in_(losing),
-                    target.c.updated_date != self.now,
-                )
-                .values(updated_date=self.now)
-            )
-            if result.rowcount:
-                self.updated[target.name] = self.updated.get(target.name, 0) + result.rowcount
+            target = _referred(owner)
+            losing = sa.select(owner).where(column.in_(sa.select(table.c.id).where(*where)))
+            await self._touch(target, target.c.source_id == self.source_id, target.c.id.in_(losing))
+
+    async def _touch(self, table: sa.Table, *conditions: ColumnElement[bool]) -> None:
+        """Give the rows of `table` that meet `conditions` this import's `updated_date`, and
+        count them as updated, but those this import wrote already (counted once)."""
+        result = await self.conn.execute(
+            table.update()
+            .where(*conditions, table.c.updated_date != self.now)
+            .values(updated_date=self.now)
+        )
+        if result.rowcount:
+            self.updated[table.name] = self.updated.get(table.name, 0) + result.rowcount
 
     async def delete_unseen(self, table: sa.Table, kind: str) -> int:
         """Delete this source's rows that this import did not write (bulk mode)."""
@@ -383,14 +379,8 @@ class Store:
         links are part of the object served (`Person.schools`), and an application that syncs
         by `updatedAfter` must see them change (found by a review); those this import wrote
         already are not counted twice."""
-        owners = next(iter(table.c[owner].foreign_keys)).column.table
-        result = await self.conn.execute(
-            owners.update()
-            .where(self.among(owners.c.id, changed), owners.c.updated_date != self.now)
-            .values(updated_date=self.now)
-        )
-        if result.rowcount:
-            self.updated[owners.name] = self.updated.get(owners.name, 0) + result.rowcount
+        owners = _referred(table.c[owner])
+        await self._touch(owners, self.among(owners.c.id, changed))
 
     async def count(self, table: sa.Table) -> int:
         """How many rows of this source `table` holds."""
