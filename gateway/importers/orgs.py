@@ -217,39 +217,42 @@ def _find_changed_orgs(
     run.gone_orgs = set(gone)
 
 
+def _parents(known: Mapping[str, Org], sourced_id: str) -> tuple[list[str], str | None]:
+    """`sourced_id` and the orgs above it while each is a department (its parent, that one's
+    …), stopping before one met already; and that one, where the departments loop, else None."""
+    chain = [sourced_id]
+    org = known.get(sourced_id)
+    while org is not None and org.type == "department" and org.parent:
+        if org.parent in chain:
+            return chain, org.parent
+        chain.append(org.parent)
+        org = known.get(org.parent)
+    return chain, None
+
+
 def _changed_ancestor(
     known: Mapping[str, Org], sourced_id: str, changed: Mapping[str, int | None]
 ) -> str | None:
     """The nearest org of `changed` above department `sourced_id` (through its parents that are
     departments), or None."""
-    org, seen = known.get(sourced_id), {sourced_id}
-    while org is not None and org.type == "department" and org.parent and org.parent not in seen:
-        if org.parent in changed:
-            return org.parent
-        seen.add(org.parent)
-        org = known.get(org.parent)
-    return None
+    return next((p for p in _parents(known, sourced_id)[0][1:] if p in changed), None)
 
 
 def _department_cycle(run: Run, lines: Mapping[str, int]) -> OneRosterError | None:
     """An error for the first department of orgs.csv that is, through its parents, its own
     ancestor (which gave its people no school, silently)."""
     known = {**run.stored_orgs, **run.orgs}
-    for sourced_id, listed in run.orgs.items():  # in file order
-        org: Org | None = listed
-        path = [sourced_id]
-        while org is not None and org.type == "department" and org.parent:
-            if org.parent in path:
-                loop = " → ".join([*path[path.index(org.parent) :], org.parent])
-                return OneRosterError(
-                    f"department '{sourced_id}' is its own ancestor ({loop}); a department's "
-                    "parent must lead to a school or the district",
-                    file="orgs.csv",
-                    line=lines[sourced_id],
-                    column="parentSourcedId",
-                )
-            path.append(org.parent)
-            org = known.get(org.parent)
+    for sourced_id in run.orgs:  # in file order
+        chain, looped = _parents(known, sourced_id)
+        if looped is not None:
+            loop = " → ".join([*chain[chain.index(looped) :], looped])
+            return OneRosterError(
+                f"department '{sourced_id}' is its own ancestor ({loop}); a department's "
+                "parent must lead to a school or the district",
+                file="orgs.csv",
+                line=lines[sourced_id],
+                column="parentSourcedId",
+            )
     return None
 
 

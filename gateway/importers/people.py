@@ -361,10 +361,14 @@ async def _fold(run: Run, ids: Sequence[str]) -> None:
         entries = _role_entries(run, was, staged_roles.get(person_id, ()))
         properties = _properties(kept("users", current["properties"] or {}), entries)
         orgs = _orgs_of(was.orgs, entries)
-        brought = "roles.csv" if person_id in staged_roles else "demographics.csv"
-        if person_id not in staged_roles and person_id not in staged_demographics:
-            brought = "orgs.csv"
-        _check_resolved(run, current, orgs, brought)
+        forgotten = _forgotten(run, orgs)
+        if forgotten is not None:
+            # the file that brought the person into this import
+            file = "roles.csv" if person_id in staged_roles else "demographics.csv"
+            if person_id not in staged_roles and person_id not in staged_demographics:
+                file = "orgs.csv"
+            who = sourced_id_of(current["identifiers"], person_id)
+            raise OneRosterError(_forgotten_message(who, forgotten), file=file)
         memory[person_id] = Remembered(was.orgs, entries)
         values = {k: v for k, v in current.items() if k not in ("created_date", "updated_date")}
         values.update(
@@ -379,17 +383,15 @@ async def _fold(run: Run, ids: Sequence[str]) -> None:
     await run.store.replace_links(PERSON_SCHOOLS, "person_id", "school_id", schools)
 
 
-def _unresolved(run: Run, orgs: Sequence[str]) -> str | None:
-    """The first of `orgs` that this import cannot resolve, but for those it deletes."""
-    return next((o for o in orgs if o not in run.gone_orgs and run.resolve_org(o) is None), None)
-
-
 def _forgotten(run: Run, orgs: Sequence[str]) -> str | None:
-    """The first of a person's `orgs` that this import cannot resolve in a source whose orgs an
-    earlier version did not remember (`Run.orgs_remembered`): a department only its orgs.csv
-    knew, whose school the person would lose silently (found by a review). Where they are
-    remembered, an org nowhere now is one deleted since, whose school the person has lost."""
-    return None if run.orgs_remembered else _unresolved(run, orgs)
+    """The first of a person's `orgs` that this import cannot resolve (but for those it
+    deletes) in a source whose orgs an earlier version did not remember (`Run.orgs_remembered`):
+    a department only its orgs.csv knew, whose school the person would lose silently (found by
+    a review). Where they are remembered, an org nowhere now is one deleted since, whose school
+    the person has lost: None."""
+    if run.orgs_remembered:
+        return None
+    return next((o for o in orgs if o not in run.gone_orgs and run.resolve_org(o) is None), None)
 
 
 def _forgotten_message(who: str, org: str) -> str:
@@ -398,15 +400,3 @@ def _forgotten_message(who: str, org: str) -> str:
         "resolve: the source was imported by a version that did not remember its departments; "
         "import a bulk orgs.csv (alone will do), then this folder"
     )
-
-
-def _check_resolved(run: Run, person: Mapping[str, Any], orgs: Sequence[str], file: str) -> None:
-    """Refuse to write again the schools of a person of a source an earlier version imported
-    (`Run.orgs_remembered`) while one of their orgs is one this import cannot resolve (a
-    department only an earlier orgs.csv named), which would silently drop that org's school;
-    `file` is the one that brought the person into this import. Where the orgs are remembered,
-    such an org is one deleted since (its school lost then)."""
-    lost = _forgotten(run, orgs)
-    if lost is not None:
-        who = sourced_id_of(person["identifiers"], person["id"])
-        raise OneRosterError(_forgotten_message(who, lost), file=file)

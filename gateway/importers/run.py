@@ -190,9 +190,7 @@ class Run:
     def resolve_org(self, sourced_id: str, depth: int = 0) -> tuple[str, str | None] | None:
         """`(type, graph id)` of an org: the school id for a school (and for a department, its
         school's), the district id for the district, no id for other orgs; None when unknown."""
-        org = self.orgs.get(sourced_id)
-        if org is None and self.mode("orgs") != "bulk":
-            org = self.stored_orgs.get(sourced_id)
+        org = self.orgs.get(sourced_id) or self.stored_orgs.get(sourced_id)  # (none in bulk)
         if org is not None:
             if org.type == "school":
                 return "school", self.id("school", sourced_id)
