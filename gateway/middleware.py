@@ -49,7 +49,7 @@ class BodyLimitMiddleware:
             return
         declared = _last_header(scope, b"content-length").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._refuse(self._too_large(), scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -69,17 +69,17 @@ class BodyLimitMiddleware:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            await self._too_slow(scope, receive, send)
+            await self._refuse(self._too_slow(), scope, receive, send)
             return
         if size > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._refuse(self._too_large(), scope, receive, send)
             return
         if handed is None:
             handed = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, replaying([handed], receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = http.HTTPError(
+    def _too_large(self) -> http.HTTPError:
+        return http.HTTPError(
             413,
             f"The request body is larger than {self.max_bytes:,} bytes, the limit "
             f"(max_body_bytes).",
@@ -87,11 +87,9 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
             extensions={"limit": "bodyBytes", "maximum": self.max_bytes},
         )
-        media_type = http.negotiate(_last_header(scope, b"accept").decode("latin-1"))
-        await http.error_response(error, media_type)(scope, receive, send)
 
-    async def _too_slow(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = http.HTTPError(
+    def _too_slow(self) -> http.HTTPError:
+        return http.HTTPError(
             408,
             f"The request body did not all arrive within {self.seconds:g} s, the limit "
             "(GATEWAY_BODY_TIMEOUT_SECONDS); send the whole body at once.",
@@ -99,6 +97,10 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
             extensions={"limit": "bodySeconds", "maximum": self.seconds},
         )
+
+    @staticmethod
+    async def _refuse(error: http.HTTPError, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer with `error`, in the media type the request accepts."""
         media_type = http.negotiate(_last_header(scope, b"accept").decode("latin-1"))
         await http.error_response(error, media_type)(scope, receive, send)
 
